@@ -1,0 +1,52 @@
+"""The Celery app. Settings come from Django's (CELERY_* names); tasks live in each app's tasks.py.
+
+The acting user and request id travel with every task in its message headers, so audit rows
+written by a worker name whoever caused the work (config/context.py).
+"""
+
+import os
+
+from celery import Celery, signals
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("tollgate")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@signals.before_task_publish.connect(dispatch_uid="tollgate.context.publish")
+def _attach_context(headers=None, **_kwargs):
+    from config import context
+
+    if headers is not None:
+        headers.update(context.to_headers())
+
+
+_TASK_TOKENS: dict[str, list] = {}
+
+
+@signals.task_prerun.connect(dispatch_uid="tollgate.context.prerun")
+def _restore_context(task_id=None, task=None, **_kwargs):
+    from config import context
+
+    request = task.request
+    if request.is_eager:
+        # Eager tasks run inside the caller's own context already.
+        return
+    # Custom message headers surface as attributes of the task request (protocol 2).
+    headers = {
+        "tollgate_request_id": getattr(request, "tollgate_request_id", None),
+        "tollgate_actor": getattr(request, "tollgate_actor", None),
+    }
+    request_id, actor = context.from_headers(headers)
+    _TASK_TOKENS[task_id] = context.bind(request_id=request_id, actor=actor)
+
+
+@signals.task_postrun.connect(dispatch_uid="tollgate.context.postrun")
+def _clear_context(task_id=None, **_kwargs):
+    from config import context
+
+    tokens = _TASK_TOKENS.pop(task_id, None)
+    if tokens:
+        context.reset(tokens)

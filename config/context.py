@@ -1,0 +1,81 @@
+"""Who is acting and under which request, carried from the web request into Celery tasks.
+
+Audit rows need the acting user and the request id even when the work runs later in a Celery
+worker. The values live in context variables (bound into structlog too, so every log line has
+them) and travel with each task in its message headers (see config/celery.py).
+"""
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass
+
+import structlog
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The party on whose behalf work is done. user_id is set for kind == "user"."""
+
+    kind: str = "system"  # "user", "system" or "stripe"
+    user_id: int | None = None
+
+
+SYSTEM = Actor()
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+_actor: ContextVar[Actor] = ContextVar("actor", default=SYSTEM)
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def current_actor() -> Actor:
+    return _actor.get()
+
+
+def start_request(request_id: str) -> None:
+    """Begin a web request: forget everything bound by the previous one on this thread."""
+    structlog.contextvars.clear_contextvars()
+    _actor.set(SYSTEM)
+    bind(request_id=request_id, actor=SYSTEM)
+
+
+def bind(*, request_id: str | None = None, actor: Actor | None = None) -> list:
+    """Set the context; returns tokens for reset(). Also binds structlog's context."""
+    tokens = []
+    if request_id is not None:
+        tokens.append(_request_id.set(request_id))
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+    if actor is not None:
+        tokens.append(_actor.set(actor))
+        structlog.contextvars.bind_contextvars(actor=actor.kind, actor_user_id=actor.user_id)
+    return tokens
+
+
+def reset(tokens: list) -> None:
+    for token in reversed(tokens):
+        token.var.reset(token)
+    structlog.contextvars.clear_contextvars()
+    if _request_id.get() is not None:
+        structlog.contextvars.bind_contextvars(request_id=_request_id.get())
+
+
+@contextmanager
+def acting_as(actor: Actor, *, request_id: str | None = None):
+    """Run a block on behalf of an actor (management commands, tasks, tests)."""
+    tokens = bind(request_id=request_id, actor=actor)
+    try:
+        yield
+    finally:
+        reset(tokens)
+
+
+def to_headers() -> dict:
+    """Serialise the context for a Celery message."""
+    return {"tollgate_request_id": current_request_id(), "tollgate_actor": asdict(current_actor())}
+
+
+def from_headers(headers: dict) -> tuple[str | None, Actor]:
+    actor_data = headers.get("tollgate_actor") or {}
+    actor = Actor(kind=actor_data.get("kind", "system"), user_id=actor_data.get("user_id"))
+    return headers.get("tollgate_request_id"), actor

@@ -1,0 +1,94 @@
+"""Structured JSON logging: one JSON object per line, with the request id on every line.
+
+structlog renders both our own loggers and the standard library's (Django, Celery, stripe),
+and a redaction step masks secrets, webhook signatures and card data before anything is
+written, whoever logged it.
+"""
+
+import logging.config
+import re
+
+import structlog
+
+# Keys whose values are never written to a log, at any nesting depth.
+SENSITIVE_KEY = re.compile(
+    r"(secret|password|passwd|token|signature|authorization|cookie|api_key|card|cvc|"
+    r"number|exp_month|exp_year|iban|account_number|sessionid|csrf)",
+    re.IGNORECASE,
+)
+# Values that look like Stripe secrets or card numbers, wherever they appear in a message.
+SENSITIVE_VALUE = re.compile(
+    r"(whsec_[A-Za-z0-9]+|sk_(live|test)_[A-Za-z0-9_]+|rk_(live|test)_[A-Za-z0-9_]+|"
+    r"t=\d+,v1=[0-9a-f]+[^\s\"']*|\b(?:\d[ -]?){13,19}\b)"
+)
+REDACTED = "[redacted]"
+
+
+def _redact(value, depth=0):
+    if depth > 6:
+        return value
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if SENSITIVE_KEY.search(str(key)) else _redact(item, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(item, depth + 1) for item in value]
+    if isinstance(value, str):
+        return SENSITIVE_VALUE.sub(REDACTED, value)
+    return value
+
+
+def redact_secrets(_logger, _method, event_dict):
+    """structlog processor: mask sensitive keys and secret-looking values."""
+    return _redact(event_dict)
+
+
+SHARED_PROCESSORS = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    structlog.processors.format_exc_info,
+]
+
+
+def configure(settings_dict):
+    """Django's LOGGING_CONFIG hook: wire structlog and the standard library together."""
+    level = settings_dict.get("level", "INFO")
+    structlog.configure(
+        processors=[
+            *SHARED_PROCESSORS,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "json": {
+                    "()": structlog.stdlib.ProcessorFormatter,
+                    "foreign_pre_chain": SHARED_PROCESSORS,
+                    "processors": [
+                        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        redact_secrets,
+                        structlog.processors.JSONRenderer(),
+                    ],
+                },
+            },
+            "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+            "root": {"handlers": ["console"], "level": level},
+            "loggers": {
+                # Django's default handlers (plain-text console, admin e-mails) are replaced
+                # by the JSON root handler.
+                "django": {"handlers": [], "level": level, "propagate": True},
+                # Access logs come from gunicorn; runserver's duplicate lines are noise.
+                "django.server": {"level": "WARNING"},
+                "stripe": {"level": "WARNING"},
+            },
+        }
+    )

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class EntitlementsConfig(AppConfig):
+    name = "entitlements"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # Wiring only: receivers and checks register themselves on import.
+        pass

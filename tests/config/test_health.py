@@ -1,0 +1,42 @@
+"""Liveness, readiness and metrics endpoints."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_is_up(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_names_each_dependency(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body["checks"]) == {"database", "cache", "broker"}
+    assert body["failing"] == []
+
+
+def test_readyz_names_redis_when_it_is_really_down(client, redis_server, settings):
+    if not settings.REDIS_URL:
+        pytest.skip("embedded cache has no Redis to stop")
+    redis_server.stop()
+    try:
+        down = client.get("/readyz")
+        assert down.status_code == 503
+        assert "cache" in down.json()["failing"]
+        assert down.json()["checks"]["cache"]["status"] == "down"
+    finally:
+        redis_server.start()
+    up = client.get("/readyz")
+    assert up.status_code == 200, up.content
+
+
+def test_metrics_include_database_and_cache_instrumentation(client):
+    client.get("/readyz")
+    body = client.get("/metrics").content.decode()
+    assert "django_http_requests_total_by_method_total" in body
+    assert "django_db_execute_total" in body
+    assert "django_cache_get_total" in body

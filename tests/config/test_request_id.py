@@ -1,0 +1,71 @@
+"""Every response carries X-Request-ID, and every log line of the request carries it too."""
+
+import io
+import json
+import logging
+
+import pytest
+import structlog
+
+from config.logging import redact_secrets
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def log_output():
+    """What the configured root handler writes, as a string buffer."""
+    handler = next(h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler))
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(previous)
+
+
+def test_generated_request_id_is_returned(client):
+    response = client.get("/healthz")
+    assert len(response["X-Request-ID"]) == 32
+
+
+def test_sane_caller_request_id_is_kept_and_unsafe_one_replaced(client):
+    kept = client.get("/healthz", HTTP_X_REQUEST_ID="req-abc.123")
+    assert kept["X-Request-ID"] == "req-abc.123"
+    replaced = client.get("/healthz", HTTP_X_REQUEST_ID="bad id\nwith newline")
+    assert replaced["X-Request-ID"] != "bad id\nwith newline"
+
+
+def test_log_lines_are_json_with_the_request_id(client, log_output):
+    # A 404 makes Django's own logger write a warning during the request.
+    response = client.get("/no-such-page", HTTP_X_REQUEST_ID="trace-404")
+    assert response.status_code == 404
+    err = log_output.getvalue()
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(line.get("request_id") == "trace-404" for line in lines), err
+
+
+def test_redaction_masks_secrets_signatures_and_card_numbers():
+    event = {
+        "event": "webhook from t=1700000000,v1=abcdef0123 with whsec_abc123 key sk_live_xyz",
+        "headers": {"Stripe-Signature": "t=1,v1=ff", "Content-Type": "application/json"},
+        "card": {"number": "4242424242424242"},
+        "note": "paid with 4242 4242 4242 4242",
+    }
+    out = json.dumps(redact_secrets(None, "info", event))
+    for secret in ("whsec_abc123", "sk_live_xyz", "v1=abcdef0123", "v1=ff", "4242424242424242"):
+        assert secret not in out
+    assert "4242 4242 4242 4242" not in out
+    assert "application/json" in out
+
+
+def test_structlog_logger_carries_request_id(client, log_output):
+    log = structlog.get_logger("tollgate.test")
+    from config import context
+
+    tokens = context.bind(request_id="rid-from-context")
+    try:
+        log.info("hello", secret_token="tok_123")
+    finally:
+        context.reset(tokens)
+    line = json.loads(log_output.getvalue().strip().splitlines()[-1])
+    assert line["request_id"] == "rid-from-context"
+    assert line["secret_token"] == "[redacted]"

@@ -1,0 +1,48 @@
+"""Shared fixtures. The suite runs on the real PostgreSQL and Redis that make test starts.
+
+With CI=true a missing PostgreSQL or Redis stops the run with an error: a test that needs them
+is never silently skipped there.
+"""
+
+import os
+
+import pytest
+from django.conf import settings
+
+from tests.services import RedisServer
+
+
+def pytest_configure(config):
+    if os.environ.get("CI", "").lower() == "true":
+        engine = settings.DATABASES["default"]["ENGINE"]
+        problems = []
+        if "postgresql" not in engine:
+            problems.append(f"DATABASE_URL is not PostgreSQL (engine {engine})")
+        if not settings.REDIS_URL:
+            problems.append("REDIS_URL is not set")
+        if problems:
+            raise pytest.UsageError(
+                "CI=true needs the real services (run through `make test`): " + "; ".join(problems)
+            )
+
+
+@pytest.fixture
+def redis_server():
+    """Control of the throwaway Redis server started by .ci/with-services.sh."""
+    port = os.environ.get("TOLLGATE_TEST_REDIS_PORT")
+    if not port:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("TOLLGATE_TEST_REDIS_PORT is not set: run through `make test`")
+        pytest.skip("needs the Redis server started by `make test`")
+    server = RedisServer(int(port), os.environ["TOLLGATE_TEST_SERVICES_DIR"])
+    yield server
+    server.start()  # always leave it running for the next test
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Each test starts with an empty cache (Redis or local memory)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -224,3 +224,9 @@ SPECTACULAR_SETTINGS = {
 # --- Logging: structured JSON, one line per event, request id on every line -----------------
 LOGGING = {"level": env.str("LOG_LEVEL", default="INFO")}
 LOGGING_CONFIG = "config.logging.configure"
+
+# === billing (webhook ingress) ================================================================
+
+# === entitlements =============================================================================
+
+# === audit ====================================================================================

@@ -1,0 +1,16 @@
+"""entitlements' own signals; audit/ records them (entitlements never imports audit).
+
+Every signal is sent inside the transaction of the change it describes.
+Common kwargs: entitlement (Entitlement), actor (config.context.Actor), reason (str),
+source_event_id (str | None: the Stripe event that caused it).
+"""
+
+from django.dispatch import Signal
+
+entitlement_granted = Signal()
+entitlement_extended = Signal()  # also: previous_expires_at (datetime | None)
+entitlement_revoked = Signal()
+entitlement_lapsed = Signal()
+
+# A plan or its features were changed by staff. kwargs: plan (Plan), actor, changes (dict)
+plan_changed = Signal()

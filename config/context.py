@@ -23,6 +23,7 @@ class Actor:
 SYSTEM = Actor()
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _actor: ContextVar[Actor] = ContextVar("actor", default=SYSTEM)
+_client: ContextVar[tuple[str | None, str]] = ContextVar("client", default=(None, ""))
 
 
 def current_request_id() -> str | None:
@@ -33,10 +34,16 @@ def current_actor() -> Actor:
     return _actor.get()
 
 
-def start_request(request_id: str) -> None:
+def current_client() -> tuple[str | None, str]:
+    """(remote IP, user agent) of the web request being served, or (None, "")."""
+    return _client.get()
+
+
+def start_request(request_id: str, *, remote_ip: str | None = None, user_agent: str = "") -> None:
     """Begin a web request: forget everything bound by the previous one on this thread."""
     structlog.contextvars.clear_contextvars()
     _actor.set(SYSTEM)
+    _client.set((remote_ip, user_agent[:512]))
     bind(request_id=request_id, actor=SYSTEM)
 
 

@@ -22,7 +22,11 @@ class RequestIdMiddleware:
         # Bound for the rest of this request, without reset at the end: Django writes its
         # "Not Found"/"Server Error" lines after the middleware chain has returned, and they
         # must carry the id too. The next request on this thread starts from a clean slate.
-        context.start_request(request_id)
+        context.start_request(
+            request_id,
+            remote_ip=request.META.get("REMOTE_ADDR"),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response

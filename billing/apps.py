@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class BillingConfig(AppConfig):
@@ -6,5 +7,10 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # Wiring only: receivers and checks register themselves on import.
-        pass
+        from billing import receivers
+
+        post_migrate.connect(
+            receivers.seed_billing_admin_group,
+            sender=self,
+            dispatch_uid="billing.seed_billing_admin_group",
+        )

@@ -226,6 +226,31 @@ LOGGING = {"level": env.str("LOG_LEVEL", default="INFO")}
 LOGGING_CONFIG = "config.logging.configure"
 
 # === billing (webhook ingress) ================================================================
+# Every variable here is documented in docs/webhooks.md.
+# Celery retries of one event before it becomes a dead letter; backoff doubles from the factor
+# (seconds) up to the cap, with full jitter.
+BILLING_EVENT_MAX_RETRIES = env.int("BILLING_EVENT_MAX_RETRIES", default=8)
+BILLING_RETRY_BACKOFF_SECONDS = env.int("BILLING_RETRY_BACKOFF_SECONDS", default=2)
+BILLING_RETRY_BACKOFF_MAX_SECONDS = env.int("BILLING_RETRY_BACKOFF_MAX_SECONDS", default=600)
+# The dj-stripe mirror (Event.process, which calls Stripe's API) retries on its own schedule.
+BILLING_MIRROR_MAX_RETRIES = env.int("BILLING_MIRROR_MAX_RETRIES", default=12)
+# Off with the offline placeholder key: there is no Stripe account to mirror from.
+BILLING_STRIPE_MIRROR_ENABLED = env.bool(
+    "BILLING_STRIPE_MIRROR_ENABLED",
+    default=STRIPE_SECRET_KEY != "sk_test_tollgate_offline_placeholder"  # noqa: S105
+    or bool(env.str("STRIPE_API_HOST", default="")),
+)
+# Seconds an event id stays in the Redis fast path (PostgreSQL remains the authority).
+BILLING_WEBHOOK_DEDUP_TTL = env.int("BILLING_WEBHOOK_DEDUP_TTL", default=7 * 24 * 3600)
+# Idempotency-Key records are kept at least 24 hours (IETF draft); older ones are purged.
+BILLING_IDEMPOTENCY_RETENTION_HOURS = max(
+    24, env.int("BILLING_IDEMPOTENCY_RETENTION_HOURS", default=48)
+)
+CELERY_BEAT_SCHEDULE["billing-purge-idempotency-keys"] = {
+    "task": "billing.tasks.purge_idempotency_keys",
+    "schedule": 3600.0,
+}
+
 
 # === entitlements =============================================================================
 

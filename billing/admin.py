@@ -1,0 +1,62 @@
+"""Admin for the event inbox: read-only, with one guarded action to requeue dead letters."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
+
+from billing import services
+from billing.errors import DeadLetterNotReprocessable
+from billing.models import StripeEvent
+
+
+class ReprocessForm(forms.Form):
+    reason = forms.CharField(max_length=500, help_text="Why this event is reprocessed (audited).")
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    list_display = ("event_id", "type", "status", "attempts", "mirror_status", "received_at")
+    list_filter = ("status", "mirror_status", "type")
+    search_fields = ("event_id", "customer_id")
+    actions = ["reprocess_dead_letters"]
+    readonly_fields = [f.name for f in StripeEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_reprocess_deadletter_permission(self, request):
+        return request.user.has_perm("billing.reprocess_deadletter")
+
+    @admin.action(
+        description="Reprocess selected dead letters", permissions=["reprocess_deadletter"]
+    )
+    def reprocess_dead_letters(self, request, queryset):
+        form = ReprocessForm(request.POST if "reason" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Reprocess dead letters",
+                "queryset": queryset,
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            }
+            return TemplateResponse(request, "admin/billing/reprocess_dead_letters.html", context)
+        done = 0
+        for event in queryset:
+            try:
+                services.dead_letter_reprocess(
+                    event_id=event.event_id, user=request.user, reason=form.cleaned_data["reason"]
+                )
+                done += 1
+            except DeadLetterNotReprocessable as error:
+                self.message_user(request, error.detail, messages.WARNING)
+        self.message_user(request, f"{done} dead letter(s) requeued.", messages.SUCCESS)
+        return None

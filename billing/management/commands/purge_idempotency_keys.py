@@ -1,0 +1,12 @@
+"""Delete Idempotency-Key records older than the retention (at least 24 hours)."""
+
+from django.core.management.base import BaseCommand
+
+from billing.idempotency import idempotency_records_purge
+
+
+class Command(BaseCommand):
+    help = "Delete Idempotency-Key records older than BILLING_IDEMPOTENCY_RETENTION_HOURS."
+
+    def handle(self, *args, **options):
+        self.stdout.write(f"{idempotency_records_purge()} record(s) purged.")

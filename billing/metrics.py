@@ -1,0 +1,52 @@
+"""Prometheus metrics of billing. All work in multiprocess mode (PROMETHEUS_MULTIPROC_DIR):
+counters and histograms sum across processes; the dead-letter gauge keeps the most recent value
+any live process set from the database. Label values come from small fixed sets only."""
+
+from djstripe.signals import WEBHOOK_SIGNALS
+from prometheus_client import Counter, Gauge, Histogram
+
+# Stripe's event types as dj-stripe knows them; anything else is reported as "other" so a
+# sender cannot grow the label set.
+KNOWN_EVENT_TYPES = frozenset(WEBHOOK_SIGNALS)
+
+webhook_invalid_sig = Counter(
+    "billing_webhook_invalid_sig", "Webhook deliveries refused for a missing or bad signature."
+)
+webhook_replay_block = Counter(
+    "billing_webhook_replay_block",
+    "Webhook deliveries blocked as replays.",
+    ["reason"],  # duplicate_event | stale_timestamp
+)
+idempotent_hits = Counter(
+    "idempotent_hits",
+    "Requests answered from an earlier identical request (webhook duplicates included).",
+    ["operation"],
+)
+webhook_events_received = Counter(
+    "billing_webhook_events_received", "Verified new events accepted into the inbox.", ["type"]
+)
+webhook_rejected = Counter(
+    "billing_webhook_rejected", "Webhook deliveries refused, by problem type.", ["problem"]
+)
+events_processed = Counter(
+    "billing_events_processed",
+    "Event application attempts by outcome (applied, retry, dead, skipped).",
+    ["type", "outcome"],
+)
+event_processing_seconds = Histogram(
+    "billing_event_processing_seconds",
+    "Time to apply one event (our receivers, in the Celery task).",
+    ["type"],
+)
+mirror_syncs = Counter(
+    "billing_mirror_syncs", "dj-stripe mirror sync attempts by outcome.", ["outcome"]
+)
+dead_letters = Gauge(
+    "billing_dead_letters",
+    "Events whose retries are exhausted, waiting for staff.",
+    multiprocess_mode="livemostrecent",
+)
+
+
+def event_type_label(event_type: str) -> str:
+    return event_type if event_type in KNOWN_EVENT_TYPES else "other"

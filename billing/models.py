@@ -1,0 +1,101 @@
+"""Billing's data: the webhook secrets of each endpoint, the durable event inbox, and the
+Idempotency-Key records of our own write APIs. Constraints live here; behaviour in services."""
+
+from django.conf import settings
+from django.db import models
+
+
+class WebhookSecret(models.Model):
+    """One active signing secret of a dj-stripe WebhookEndpoint.
+
+    dj-stripe's WebhookEndpoint.secret holds a single secret; during a rotation Stripe signs with
+    the old and the new secret at once, so the active set lives here.
+    """
+
+    endpoint = models.ForeignKey(
+        "djstripe.WebhookEndpoint", on_delete=models.CASCADE, related_name="tollgate_secrets"
+    )
+    secret = models.CharField(max_length=256)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "secret"], name="billing_secret_unique"),
+        ]
+
+    def __str__(self):
+        # Never the secret itself: this string reaches logs and the admin.
+        return f"secret #{self.pk} of endpoint {self.endpoint_id}"
+
+
+class StripeEvent(models.Model):
+    """The inbox: one row per Stripe event id, ever. The unique event_id is the exactly-once
+    guarantee; Redis only answers duplicates faster."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received"
+        APPLIED = "applied"
+        FAILED = "failed"  # failed at least once, retrying
+        DEAD = "dead"  # retries exhausted: a dead letter waiting for staff
+
+    class MirrorStatus(models.TextChoices):
+        PENDING = "pending"
+        SYNCED = "synced"
+        FAILED = "failed"  # retries exhausted; `billing_mirror_sync` catches up later
+        DISABLED = "disabled"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=255)
+    created = models.BigIntegerField(help_text="Stripe's `created`, unix seconds.")
+    livemode = models.BooleanField(default=False)
+    customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    payload = models.JSONField(help_text="The verified event exactly as Stripe sent it.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    mirror_status = models.CharField(
+        max_length=16, choices=MirrorStatus.choices, default=MirrorStatus.PENDING
+    )
+    mirror_attempts = models.PositiveIntegerField(default=0)
+    mirror_error = models.TextField(blank=True)
+    # The delivery that brought the event first; the mirror sync links it to dj-stripe's Event.
+    trigger_id = models.BigIntegerField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["status"], name="billing_event_status_idx")]
+        permissions = [("reprocess_deadletter", "Can reprocess dead-lettered Stripe events")]
+
+    def __str__(self):
+        return f"{self.event_id} ({self.type}, {self.status})"
+
+
+class IdempotencyRecord(models.Model):
+    """One Idempotency-Key use, scoped per user and operation (see billing/idempotency.py)."""
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress"
+        COMPLETED = "completed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    operation = models.CharField(max_length=64)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path and body.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_content_type = models.CharField(max_length=128, blank=True)
+    response_body = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "key", "operation"], name="billing_idempotency_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.operation} key of user {self.user_id} ({self.status})"

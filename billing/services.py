@@ -1,0 +1,295 @@
+"""Writes of billing: recording deliveries, the inbox, applying events, dead letters, endpoints."""
+
+import ipaddress
+import secrets as secrets_module
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+import structlog
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from djstripe.enums import WebhookEndpointStatus
+from djstripe.models import WebhookEndpoint, WebhookEventTrigger
+
+from billing import metrics, signals, stripe_api
+from billing.db import advisory_xact_lock, insert_ignoring_conflict
+from billing.errors import DeadLetterNotReprocessable
+from billing.models import StripeEvent, WebhookSecret
+from billing.selectors import dead_letter_count
+
+log = structlog.get_logger(__name__)
+
+# Headers that carry credentials: their values never reach the database.
+REDACTED_HEADERS = frozenset({"stripe-signature", "authorization", "cookie"})
+# Dropped entirely: dj-stripe honours it as a secret override in DEBUG; we never do.
+DROPPED_HEADERS = frozenset({"x-djstripe-webhook-secret"})
+MAX_ERROR_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One HTTP delivery attempt as it will be recorded (already sanitised)."""
+
+    headers: dict
+    body: str
+    remote_ip: str
+
+
+def _text(value: str) -> str:
+    # PostgreSQL text and jsonb cannot hold NUL; arbitrary senders can send it.
+    return value.replace("\x00", "\ufffd")
+
+
+def delivery_from_request(request, *, body: bytes) -> Delivery:
+    headers = {}
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        if lowered in DROPPED_HEADERS:
+            continue
+        headers[_text(name)] = "[redacted]" if lowered in REDACTED_HEADERS else _text(value)
+    remote_ip = request.META.get("REMOTE_ADDR", "")
+    try:
+        remote_ip = str(ipaddress.ip_address(remote_ip))
+    except ValueError:
+        remote_ip = "0.0.0.0"  # noqa: S104 - a placeholder value, not a bind address
+    return Delivery(
+        headers=headers, body=_text(body.decode("utf-8", errors="replace")), remote_ip=remote_ip
+    )
+
+
+def webhook_trigger_record(
+    *, delivery: Delivery, endpoint_id: str | None, valid: bool, exception: str = ""
+) -> WebhookEventTrigger:
+    """Record one delivery attempt in dj-stripe's WebhookEventTrigger (valid or not)."""
+    return WebhookEventTrigger.objects.create(
+        headers=delivery.headers,
+        body=delivery.body,
+        remote_ip=delivery.remote_ip,
+        valid=valid,
+        exception=exception[:128],
+        webhook_endpoint_id=endpoint_id,
+    )
+
+
+def _dedup_key(event_id: str) -> str:
+    return f"billing:webhook:event:{event_id}"
+
+
+def customer_of(event: dict) -> str:
+    """The Stripe customer an event concerns ("" if none): events are serialized per customer."""
+    obj = event["data"]["object"]
+    if obj.get("object") == "customer":
+        return str(obj.get("id") or "")[:255]
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    return customer[:255] if isinstance(customer, str) else ""
+
+
+def event_receive(*, event: dict, endpoint_id: str, delivery: Delivery) -> bool:
+    """Store a verified event once and queue its processing; False for a duplicate.
+
+    Redis answers known duplicates without touching the inbox, but only ids whose insert has
+    committed are put there, and its absence (down, flushed) just falls through to the unique
+    constraint: the database alone decides whether an event is new.
+    """
+    event_id = event["id"]
+    if cache.get(_dedup_key(event_id)):
+        webhook_trigger_record(delivery=delivery, endpoint_id=endpoint_id, valid=True)
+        _count_duplicate()
+        return False
+    customer_id = customer_of(event)
+    mirror = (
+        StripeEvent.MirrorStatus.PENDING
+        if settings.BILLING_STRIPE_MIRROR_ENABLED
+        else StripeEvent.MirrorStatus.DISABLED
+    )
+    with transaction.atomic():
+        trigger = webhook_trigger_record(delivery=delivery, endpoint_id=endpoint_id, valid=True)
+        row = StripeEvent(
+            event_id=event_id,
+            type=event["type"][:255],
+            created=event["created"],
+            livemode=event["livemode"],
+            customer_id=customer_id,
+            payload=event,
+            mirror_status=mirror,
+            trigger_id=trigger.pk,
+        )
+        inserted = insert_ignoring_conflict(row, conflict_fields=["event_id"]) is not None
+        transaction.on_commit(
+            lambda: cache.set(_dedup_key(event_id), 1, settings.BILLING_WEBHOOK_DEDUP_TTL)
+        )
+        if inserted:
+            transaction.on_commit(lambda: _queue(event_id, customer_id, mirror=mirror))
+    if inserted:
+        metrics.webhook_events_received.labels(type=metrics.event_type_label(row.type)).inc()
+        log.info("billing.webhook.accepted", event_id=event_id, event_type=row.type)
+    else:
+        _count_duplicate()
+    return inserted
+
+
+def _count_duplicate() -> None:
+    metrics.webhook_replay_block.labels(reason="duplicate_event").inc()
+    metrics.idempotent_hits.labels(operation="webhook").inc()
+
+
+def _queue(event_id: str, customer_id: str, *, mirror: str) -> None:
+    from billing import tasks  # tasks import services: imported late to avoid the cycle
+
+    tasks.apply_event.delay(event_id, customer_id)
+    if mirror == StripeEvent.MirrorStatus.PENDING:
+        tasks.mirror_event.delay(event_id, customer_id)
+
+
+def event_apply(*, event_id: str, customer_id: str) -> bool:
+    """Send stripe_event_processed for an inbox event, once; False if it was applied already.
+
+    Runs in one transaction under the customer's advisory lock, so two events of one customer
+    never interleave and the receivers' writes commit together with the `applied` mark.
+    """
+    started = time.perf_counter()
+    with transaction.atomic():
+        advisory_xact_lock("apply", customer_id or event_id)
+        row = StripeEvent.objects.select_for_update().get(event_id=event_id)
+        type_label = metrics.event_type_label(row.type)
+        if row.status == StripeEvent.Status.APPLIED:
+            metrics.events_processed.labels(type=type_label, outcome="skipped").inc()
+            return False
+        signals.stripe_event_processed.send(
+            sender=StripeEvent,
+            event=row.payload,
+            event_id=row.event_id,
+            event_type=row.type,
+            created=row.created,
+            livemode=row.livemode,
+        )
+        was_dead = row.status == StripeEvent.Status.DEAD
+        row.status = StripeEvent.Status.APPLIED
+        row.attempts += 1
+        row.last_error = ""
+        row.applied_at = timezone.now()
+        row.save(update_fields=["status", "attempts", "last_error", "applied_at", "updated_at"])
+    metrics.events_processed.labels(type=type_label, outcome="applied").inc()
+    metrics.event_processing_seconds.labels(type=type_label).observe(time.perf_counter() - started)
+    if was_dead:
+        _refresh_dead_letter_gauge()
+    return True
+
+
+def _error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+
+
+def event_record_failure(*, event_id: str, error: BaseException, final: bool) -> None:
+    """Note a failed attempt; after the last retry the event becomes a dead letter."""
+    status = StripeEvent.Status.DEAD if final else StripeEvent.Status.FAILED
+    updated = StripeEvent.objects.filter(event_id=event_id).exclude(
+        status=StripeEvent.Status.APPLIED
+    )
+    updated.update(
+        status=status, attempts=F("attempts") + 1, last_error=_error_text(error),
+        updated_at=timezone.now(),
+    )  # fmt: skip
+    row = StripeEvent.objects.filter(event_id=event_id).values_list("type", flat=True).first()
+    outcome = "dead" if final else "retry"
+    metrics.events_processed.labels(type=metrics.event_type_label(row or ""), outcome=outcome).inc()
+    log.warning("billing.event.failed", event_id=event_id, final=final, error=type(error).__name__)
+    if final:
+        _refresh_dead_letter_gauge()
+
+
+def _refresh_dead_letter_gauge() -> None:
+    metrics.dead_letters.set(dead_letter_count())
+
+
+def dead_letter_reprocess(*, event_id: str, user, reason: str) -> None:
+    """Staff requeue a dead letter; the attempt counter restarts and the action is signalled."""
+    with transaction.atomic():
+        row = StripeEvent.objects.select_for_update().get(event_id=event_id)
+        if row.status != StripeEvent.Status.DEAD:
+            raise DeadLetterNotReprocessable(f"Event {event_id} is {row.status}, not dead.")
+        row.status = StripeEvent.Status.RECEIVED
+        row.attempts = 0
+        row.save(update_fields=["status", "attempts", "updated_at"])
+        signals.dead_letter_reprocessed.send(
+            sender=StripeEvent, event_id=row.event_id, event_type=row.type, user=user, reason=reason
+        )
+        transaction.on_commit(lambda: _queue(row.event_id, row.customer_id, mirror=""))
+    _refresh_dead_letter_gauge()
+
+
+def event_mirror_sync(*, event_id: str, customer_id: str) -> bool:
+    """Bring dj-stripe's mirror up to date with one event (calls Stripe's API).
+
+    Serialized per customer like event_apply, but under its own lock: a slow or failing Stripe
+    API never holds up entitlements and audit. Raises the Stripe error for the task to retry.
+    """
+    with transaction.atomic():
+        advisory_xact_lock("mirror", customer_id or event_id)
+        row = StripeEvent.objects.select_for_update().get(event_id=event_id)
+        if row.mirror_status == StripeEvent.MirrorStatus.SYNCED:
+            return False
+        djstripe_event = stripe_api.mirror_event(payload=row.payload)
+        row.mirror_status = StripeEvent.MirrorStatus.SYNCED
+        row.mirror_attempts += 1
+        row.mirror_error = ""
+        row.save(update_fields=["mirror_status", "mirror_attempts", "mirror_error", "updated_at"])
+        if row.trigger_id:
+            WebhookEventTrigger.objects.filter(pk=row.trigger_id).update(
+                processed=True, event=djstripe_event
+            )
+    metrics.mirror_syncs.labels(outcome="synced").inc()
+    return True
+
+
+def event_mirror_failure(*, event_id: str, error: BaseException, final: bool) -> None:
+    status = StripeEvent.MirrorStatus.FAILED if final else StripeEvent.MirrorStatus.PENDING
+    StripeEvent.objects.filter(event_id=event_id).exclude(
+        mirror_status=StripeEvent.MirrorStatus.SYNCED
+    ).update(
+        mirror_status=status,
+        mirror_attempts=F("mirror_attempts") + 1,
+        mirror_error=_error_text(error),
+        updated_at=timezone.now(),
+    )
+    metrics.mirror_syncs.labels(outcome="failed" if final else "retry").inc()
+
+
+def webhook_endpoint_configure(
+    *, secrets: list[str], tolerance: int, url: str, uuid: UUID | None = None
+) -> WebhookEndpoint:
+    """Create or update a local endpoint (no Stripe API call) and replace its active secrets.
+
+    Rotation: configure with the old and the new secret while Stripe signs with both, later
+    with the new one only.
+    """
+    secrets = list(dict.fromkeys(secrets))  # de-duplicate, keep order
+    with transaction.atomic():
+        endpoint = None
+        if uuid is not None:
+            existing = WebhookEndpoint.objects.select_for_update().filter(djstripe_uuid=uuid)
+            endpoint = existing.first()
+        if endpoint is None:
+            endpoint = WebhookEndpoint(
+                id=f"we_local_{secrets_module.token_hex(12)}",
+                enabled_events=["*"],
+                status=WebhookEndpointStatus.enabled,
+                livemode=settings.STRIPE_LIVE_MODE,
+                api_version=settings.STRIPE_API_VERSION,
+            )
+            if uuid is not None:
+                endpoint.djstripe_uuid = uuid
+        endpoint.url = url
+        endpoint.djstripe_tolerance = tolerance
+        endpoint.secret = secrets[-1]  # dj-stripe's own field: the newest secret
+        endpoint.save()
+        WebhookSecret.objects.filter(endpoint=endpoint).exclude(secret__in=secrets).delete()
+        for secret in secrets:
+            WebhookSecret.objects.get_or_create(endpoint=endpoint, secret=secret)
+    return endpoint

@@ -1,0 +1,50 @@
+"""Celery tasks of billing: thin wrappers over services, queued with transaction.on_commit."""
+
+from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
+
+from billing import services
+
+
+def _countdown(retries: int) -> int:
+    # Exponential backoff with full jitter, the same formula Celery's retry_backoff uses.
+    return get_exponential_backoff_interval(
+        factor=settings.BILLING_RETRY_BACKOFF_SECONDS,
+        retries=retries,
+        maximum=settings.BILLING_RETRY_BACKOFF_MAX_SECONDS,
+        full_jitter=True,
+    )
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def apply_event(self, event_id: str, customer_id: str = "") -> None:
+    """Apply one inbox event; after BILLING_EVENT_MAX_RETRIES failed retries it is dead."""
+    try:
+        services.event_apply(event_id=event_id, customer_id=customer_id)
+    except Exception as error:
+        final = self.request.retries >= settings.BILLING_EVENT_MAX_RETRIES
+        services.event_record_failure(event_id=event_id, error=error, final=final)
+        if final:
+            return
+        raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def mirror_event(self, event_id: str, customer_id: str = "") -> None:
+    """Mirror one event into dj-stripe's tables; retried while Stripe's API fails."""
+    try:
+        services.event_mirror_sync(event_id=event_id, customer_id=customer_id)
+    except Exception as error:
+        final = self.request.retries >= settings.BILLING_MIRROR_MAX_RETRIES
+        services.event_mirror_failure(event_id=event_id, error=error, final=final)
+        if final:
+            return
+        raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error
+
+
+@shared_task(acks_late=True)
+def purge_idempotency_keys() -> int:
+    from billing import idempotency
+
+    return idempotency.idempotency_records_purge()

@@ -255,3 +255,9 @@ CELERY_BEAT_SCHEDULE["billing-purge-idempotency-keys"] = {
 # === entitlements =============================================================================
 
 # === audit ====================================================================================
+# The group seeded with read-only access to the trail, payments and entitlements.
+AUDIT_FINANCE_GROUP = env.str("AUDIT_FINANCE_GROUP", default="Finance")
+# Rows per keyset chunk when verifying, exporting and archiving.
+AUDIT_CHUNK_SIZE = env.int("AUDIT_CHUNK_SIZE", default=5000)
+# Filtered admin lists count at most this many rows (COUNT over a LIMIT), never the table.
+AUDIT_ADMIN_COUNT_LIMIT = env.int("AUDIT_ADMIN_COUNT_LIMIT", default=10000)

@@ -1,0 +1,65 @@
+"""The registry of audit action types: one place that names every kind of row in the trail.
+
+Receivers and services refer to actions by name; recording an unregistered name is a bug and
+raises UnknownAuditAction instead of writing a row nobody can filter for.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ActionType:
+    name: str  # namespaced: "<app>.<entity>.<verb>"
+    label: str
+    category: str  # dashboard bucket: payment, webhook, deadletter, grant, revoke, plan, audit
+
+
+ACTIONS: dict[str, ActionType] = {}
+
+
+def register(name: str, label: str, category: str) -> ActionType:
+    action = ActionType(name=name, label=label, category=category)
+    ACTIONS[name] = action
+    return action
+
+
+def names_in(category: str) -> list[str]:
+    return sorted(name for name, action in ACTIONS.items() if action.category == category)
+
+
+PAYMENT_COMPLETED = register("billing.payment.completed", "Payment completed", "payment")
+INVOICE_PAID = register("billing.invoice.paid", "Invoice paid", "payment")
+PAYMENT_FAILED = register("billing.payment.failed", "Payment failed", "payment")
+PAYMENT_REFUNDED = register("billing.payment.refunded", "Payment refunded", "payment")
+PAYMENT_DISPUTED = register("billing.payment.disputed", "Payment disputed", "payment")
+SUBSCRIPTION_CREATED = register("billing.subscription.created", "Subscription created", "payment")
+SUBSCRIPTION_UPDATED = register("billing.subscription.updated", "Subscription updated", "payment")
+SUBSCRIPTION_DELETED = register("billing.subscription.deleted", "Subscription ended", "payment")
+WEBHOOK_REJECTED = register("billing.webhook.rejected", "Webhook rejected", "webhook")
+DEADLETTER_REPROCESSED = register(
+    "billing.deadletter.reprocessed", "Dead letter reprocessed", "deadletter"
+)
+GRANT_CREATED = register("entitlements.grant.created", "Entitlement granted", "grant")
+GRANT_EXTENDED = register("entitlements.grant.extended", "Entitlement extended", "grant")
+GRANT_REVOKED = register("entitlements.grant.revoked", "Entitlement revoked", "revoke")
+GRANT_LAPSED = register("entitlements.grant.lapsed", "Entitlement lapsed", "revoke")
+PLAN_CHANGED = register("entitlements.plan.changed", "Plan changed", "plan")
+TRAIL_VIEWED = register("audit.trail.viewed", "Audit trail viewed", "audit")
+EXPORT_CREATED = register("audit.export.created", "Audit trail exported", "audit")
+ARCHIVE_CREATED = register("audit.archive.created", "Audit month archived", "audit")
+CHECKPOINT_CREATED = register("audit.checkpoint.created", "Checkpoint signed", "audit")
+CHAIN_VERIFIED = register("audit.chain.verified", "Chain verified", "audit")
+
+# Stripe event type -> action recorded for it. Types not listed are not recorded.
+STRIPE_EVENT_ACTIONS: dict[str, ActionType] = {
+    "checkout.session.completed": PAYMENT_COMPLETED,
+    "invoice.paid": INVOICE_PAID,
+    "invoice.payment_failed": PAYMENT_FAILED,
+    "charge.refunded": PAYMENT_REFUNDED,
+    "charge.dispute.created": PAYMENT_DISPUTED,
+    "customer.subscription.created": SUBSCRIPTION_CREATED,
+    "customer.subscription.updated": SUBSCRIPTION_UPDATED,
+    "customer.subscription.deleted": SUBSCRIPTION_DELETED,
+}
+# Stripe event types whose object reports a failure rather than a success.
+FAILURE_EVENT_TYPES = frozenset({"invoice.payment_failed", "charge.dispute.created"})

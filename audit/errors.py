@@ -1,0 +1,27 @@
+"""audit's exceptions, each answered as problem+json by config.problems."""
+
+from config.problems import ProblemError
+
+
+class AuditError(ProblemError):
+    slug = "audit-error"
+    title = "Audit trail error"
+    status = 500
+
+
+class AuditRecordImmutable(AuditError):
+    slug = "audit-immutable"
+    title = "Audit records cannot be changed or deleted"
+    status = 409
+
+
+class UnknownAuditAction(AuditError):
+    slug = "audit-unknown-action"
+    title = "Unregistered audit action"
+    status = 500
+
+
+class AuditExportInvalid(AuditError):
+    slug = "audit-export-invalid"
+    title = "Invalid audit export request"
+    status = 400

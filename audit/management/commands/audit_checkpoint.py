@@ -1,0 +1,34 @@
+"""Sign the audit chain's head and print the checkpoint as JSON for write-once storage."""
+
+import json
+
+from django.core.management.base import BaseCommand
+
+from audit import actions, chain
+from audit.services import Target, audit_checkpoint_create, audit_event_record
+
+
+class Command(BaseCommand):
+    help = (
+        "Write an HMAC-SHA256 signed checkpoint of the audit chain's head (AUDIT_CHECKPOINT_KEY) "
+        "and print it as one JSON line, to be copied to write-once (WORM) storage."
+    )
+
+    def handle(self, *args, **options):
+        checkpoint = audit_checkpoint_create()
+        audit_event_record(
+            action=actions.CHECKPOINT_CREATED.name,
+            target=Target("audit_checkpoint", checkpoint.pk, str(checkpoint)),
+            meta={"checkpoint_sequence": checkpoint.sequence},
+        )
+        self.stdout.write(
+            json.dumps(
+                {
+                    "sequence": checkpoint.sequence,
+                    "hash": checkpoint.hash,
+                    "created_at": chain.format_time(checkpoint.created_at),
+                    "signature": checkpoint.signature,
+                    "algorithm": "HMAC-SHA256",
+                }
+            )
+        )

@@ -1,0 +1,97 @@
+"""The allow-list for AuditEvent.meta: ids, amounts, currency, statuses, plan and feature codes.
+
+Anything else (card data, emails, names, addresses, secrets, free text) is dropped. Values are
+limited to scalars whose text looks like an identifier, so an email or a name smuggled under
+an allowed key is dropped too, and every kept value survives a JSON round trip unchanged
+(the chain hashes it).
+"""
+
+import re
+
+# Top-level fields of a Stripe object worth keeping (expanded objects contribute their id).
+STRIPE_OBJECT_KEYS = (
+    "id",
+    "object",
+    "customer",
+    "subscription",
+    "invoice",
+    "charge",
+    "payment_intent",
+    "amount",
+    "amount_due",
+    "amount_paid",
+    "amount_refunded",
+    "amount_total",
+    "currency",
+    "status",
+    "billing_reason",
+    "livemode",
+)
+ALLOWED_KEYS = frozenset(
+    {
+        *STRIPE_OBJECT_KEYS,
+        "prices",
+        "event_type",
+        # entitlements
+        "user_id",
+        "entitlement_id",
+        "feature",
+        "plan",
+        "source",
+        "starts_at",
+        "expires_at",
+        "previous_expires_at",
+        "changed_fields",
+        # webhook rejections and audit's own actions
+        "problem",
+        "http_status",
+        "view",
+        "page",
+        "rows",
+        "count",
+        "sequence_from",
+        "sequence_to",
+        "head_sequence",
+        "first_bad_sequence",
+        "checkpoint_sequence",
+        "month",
+        "sha256",
+    }
+)
+# Identifier-like text only: no "@" (emails), no spaces (names, addresses), bounded length.
+_SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.:+\-]{0,255}$")
+# Values shaped like secrets are dropped even under an allowed key.
+_SECRET_PREFIXES = ("sk_", "rk_", "whsec_", "pk_live_", "seti_", "pi_secret", "cs_secret")
+
+
+def _safe_scalar(value):
+    if value is None or isinstance(value, bool):
+        return True, value
+    if isinstance(value, int):
+        return True, value
+    # Client secrets (pi_..._secret_...) and API keys are identifiers of a kind: refuse them.
+    if (
+        isinstance(value, str)
+        and _SAFE_TEXT.match(value)
+        and not value.startswith(_SECRET_PREFIXES)
+        and "_secret_" not in value
+    ):
+        return True, value
+    return False, None
+
+
+def clean_meta(raw: dict | None) -> dict:
+    """Keep allowed keys whose values are safe scalars or lists of them; drop the rest."""
+    cleaned = {}
+    for key, value in (raw or {}).items():
+        if key not in ALLOWED_KEYS:
+            continue
+        if isinstance(value, list | tuple):
+            items = [_safe_scalar(item) for item in value[:50]]
+            if items and all(ok for ok, _ in items):
+                cleaned[key] = [item for _, item in items]
+            continue
+        ok, safe = _safe_scalar(value)
+        if ok:
+            cleaned[key] = safe
+    return cleaned

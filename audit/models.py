@@ -1,0 +1,111 @@
+"""The audit trail: append-only rows chained by SHA-256, and signed checkpoints of its head.
+
+Rows hold ids and snapshots only (no foreign keys): deleting a user or an entitlement never
+touches the trail. PostgreSQL triggers (migration 0002) refuse UPDATE, DELETE and TRUNCATE;
+save() and delete() refuse too, so the ORM fails before the database has to.
+"""
+
+from django.db import models
+
+from audit.errors import AuditRecordImmutable
+
+
+class ActorType(models.TextChoices):
+    USER = "user", "User"
+    SYSTEM = "system", "System"
+    STRIPE = "stripe", "Stripe"
+
+
+class ActorRole(models.TextChoices):
+    OWNER = "OWNER", "Owner"
+    ADMIN = "ADMIN", "Billing admin"
+    SUPPORT = "SUPPORT", "Support"
+    FINANCE = "FINANCE", "Finance"
+    USER = "USER", "User"
+    SYSTEM = "SYSTEM", "System"
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success", "Success"
+    FAILURE = "failure", "Failure"
+
+
+class AppendOnlyModel(models.Model):
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AuditRecordImmutable(f"{type(self).__name__} rows cannot be changed.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditRecordImmutable(f"{type(self).__name__} rows cannot be deleted.")
+
+
+class AuditEvent(AppendOnlyModel):
+    # The gapless chain position; also the primary key, so keyset pagination is on the pk.
+    sequence = models.PositiveBigIntegerField(primary_key=True)
+    occurred_at = models.DateTimeField(db_index=True)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True, db_index=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+    actor_role = models.CharField(max_length=16, choices=ActorRole.choices)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=255, blank=True, db_index=True)
+    target_repr = models.CharField(max_length=255, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    stripe_event_id = models.CharField(max_length=255, blank=True, db_index=True)
+    request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # Text, not inet: the hash must see exactly the string that was hashed at insert time.
+    ip = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    reason = models.CharField(max_length=1000, blank=True)
+    meta = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-sequence"]
+        # Composite (column, sequence) indexes serve "filter, newest first" without a sort.
+        indexes = [
+            models.Index(fields=["action", "sequence"], name="audit_action_seq"),
+            models.Index(fields=["actor_type", "sequence"], name="audit_actor_type_seq"),
+            models.Index(fields=["actor_role", "sequence"], name="audit_actor_role_seq"),
+            models.Index(fields=["outcome", "sequence"], name="audit_outcome_seq"),
+        ]
+
+    def __str__(self):
+        return f"#{self.sequence} {self.action}"
+
+
+class ChainHead(models.Model):
+    """The single row every insert locks (SELECT ... FOR UPDATE): it serialises writers.
+
+    Not protected by triggers: it is rebuilt from the newest AuditEvent when missing, and a
+    forged head only produces a link that audit_verify reports.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    sequence = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    def __str__(self):
+        return f"head #{self.sequence}"
+
+
+class AuditCheckpoint(AppendOnlyModel):
+    """An HMAC-signed statement "the chain had this head at this time", for WORM export."""
+
+    sequence = models.PositiveBigIntegerField(db_index=True)
+    hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    signature = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"checkpoint #{self.sequence}"

@@ -1,0 +1,150 @@
+"""Signal receivers: each parses what billing or entitlements sent and calls one service.
+
+billing and entitlements send inside the transaction of the change, so the row commits or
+rolls back with it. webhook_rejected is sent outside any transaction that is rolled back.
+"""
+
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
+
+from audit import actions
+from audit.models import Outcome
+from audit.seeding import finance_group_seed
+from audit.services import Target, audit_event_record
+from audit.stripe_meta import stripe_object_meta
+from billing import signals as billing_signals
+from config.context import Actor, current_actor
+from entitlements import signals as entitlement_signals
+
+STRIPE = Actor(kind="stripe")
+
+
+@receiver(billing_signals.stripe_event_processed, dispatch_uid="audit.stripe_event_processed")
+def record_stripe_event(sender, *, event, event_id, event_type, **kwargs):
+    action = actions.STRIPE_EVENT_ACTIONS.get(event_type)
+    if action is None:
+        return
+    obj = (event.get("data") or {}).get("object") or {}
+    # A staff member reprocessing a dead letter is the cause; otherwise Stripe is.
+    actor = current_actor() if current_actor().kind == "user" else STRIPE
+    failed = event_type in actions.FAILURE_EVENT_TYPES
+    audit_event_record(
+        action=action.name,
+        actor=actor,
+        target=_stripe_target(obj),
+        outcome=Outcome.FAILURE if failed else Outcome.SUCCESS,
+        stripe_event_id=event_id,
+        meta={**stripe_object_meta(obj), "event_type": event_type},
+    )
+
+
+@receiver(billing_signals.webhook_rejected, dispatch_uid="audit.webhook_rejected")
+def record_webhook_rejected(sender, *, problem, status, detail, event_id=None, **kwargs):
+    audit_event_record(
+        action=actions.WEBHOOK_REJECTED.name,
+        actor=STRIPE,
+        target=Target("webhook", event_id or "", "webhook delivery"),
+        outcome=Outcome.FAILURE,
+        reason=detail,
+        stripe_event_id=event_id or "",
+        request_id=kwargs.get("request_id"),
+        ip=kwargs.get("remote_ip"),
+        user_agent=kwargs.get("user_agent"),
+        meta={"problem": problem, "http_status": status},
+    )
+
+
+@receiver(billing_signals.dead_letter_reprocessed, dispatch_uid="audit.dead_letter_reprocessed")
+def record_dead_letter_reprocessed(sender, *, event_id, event_type, user, reason="", **kwargs):
+    audit_event_record(
+        action=actions.DEADLETTER_REPROCESSED.name,
+        actor=Actor(kind="user", user_id=user.pk),
+        actor_user=user,
+        target=Target("stripe_event", event_id, f"{event_type} {event_id}"),
+        reason=reason,
+        stripe_event_id=event_id,
+        meta={"event_type": event_type},
+    )
+
+
+def _stripe_target(obj: dict) -> Target:
+    kind, object_id = obj.get("object", ""), obj.get("id", "")
+    return Target(kind, object_id, f"{kind} {object_id}")
+
+
+def _entitlement_meta(entitlement, **extra) -> dict:
+    plan = getattr(entitlement, "plan", None)
+    times = {
+        "starts_at": entitlement.starts_at,
+        "expires_at": entitlement.expires_at,
+        **{key: value for key, value in extra.items() if key.endswith("_at")},
+    }
+    return {
+        "entitlement_id": entitlement.pk,
+        "user_id": entitlement.user_id,
+        "feature": entitlement.feature.lookup_key,
+        "plan": plan.code if plan is not None else None,
+        "source": entitlement.source,
+        "subscription": entitlement.stripe_subscription_id or None,
+        **{key: value.isoformat() if value else None for key, value in times.items()},
+    }
+
+
+def _record_entitlement(action, entitlement, actor, reason, source_event_id, **extra):
+    audit_event_record(
+        action=action.name,
+        actor=actor,
+        target=Target(
+            "entitlement",
+            entitlement.pk,
+            f"{entitlement.feature.lookup_key} for user {entitlement.user_id}",
+        ),
+        reason=reason or "",
+        stripe_event_id=source_event_id or "",
+        meta=_entitlement_meta(entitlement, **extra),
+    )
+
+
+@receiver(entitlement_signals.entitlement_granted, dispatch_uid="audit.entitlement_granted")
+def record_granted(sender, *, entitlement, actor, reason="", source_event_id=None, **kwargs):
+    _record_entitlement(actions.GRANT_CREATED, entitlement, actor, reason, source_event_id)
+
+
+@receiver(entitlement_signals.entitlement_extended, dispatch_uid="audit.entitlement_extended")
+def record_extended(sender, *, entitlement, actor, reason="", source_event_id=None, **kwargs):
+    previous = kwargs.get("previous_expires_at")
+    _record_entitlement(
+        actions.GRANT_EXTENDED,
+        entitlement,
+        actor,
+        reason,
+        source_event_id,
+        previous_expires_at=previous,
+    )
+
+
+@receiver(entitlement_signals.entitlement_revoked, dispatch_uid="audit.entitlement_revoked")
+def record_revoked(sender, *, entitlement, actor, reason="", source_event_id=None, **kwargs):
+    _record_entitlement(actions.GRANT_REVOKED, entitlement, actor, reason, source_event_id)
+
+
+@receiver(entitlement_signals.entitlement_lapsed, dispatch_uid="audit.entitlement_lapsed")
+def record_lapsed(sender, *, entitlement, actor, reason="", source_event_id=None, **kwargs):
+    _record_entitlement(actions.GRANT_LAPSED, entitlement, actor, reason, source_event_id)
+
+
+@receiver(entitlement_signals.plan_changed, dispatch_uid="audit.plan_changed")
+def record_plan_changed(sender, *, plan, actor, changes=None, **kwargs):
+    audit_event_record(
+        action=actions.PLAN_CHANGED.name,
+        actor=actor,
+        target=Target("plan", plan.pk, plan.code),
+        reason=kwargs.get("reason", ""),
+        meta={"plan": plan.code, "changed_fields": sorted(changes or {})},
+    )
+
+
+@receiver(post_migrate, dispatch_uid="audit.finance_group_seed")
+def seed_finance_group(sender, *, using="default", **kwargs):
+    if sender.label == "audit":
+        finance_group_seed(using=using)

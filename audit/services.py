@@ -1,0 +1,154 @@
+"""Writes to the audit trail. Every row goes through audit_event_record()."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+
+from audit import actions, chain
+from audit.errors import UnknownAuditAction
+from audit.meta import clean_meta
+from audit.models import ActorRole, ActorType, AuditCheckpoint, AuditEvent, ChainHead, Outcome
+from config import context
+
+# Group name -> role, strongest first (a user in several groups gets the first match).
+GROUP_ROLES = (
+    ("Billing admin", ActorRole.ADMIN),
+    ("Support", ActorRole.SUPPORT),
+    (settings.AUDIT_FINANCE_GROUP, ActorRole.FINANCE),
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    type: str = ""
+    id: str = ""
+    repr: str = ""
+
+
+@dataclass(frozen=True)
+class ActorSnapshot:
+    type: str
+    id: str
+    name: str
+    role: str
+
+
+def actor_snapshot(actor: context.Actor, *, user=None) -> ActorSnapshot:
+    """Who acted, as stored: type, id, username (never the email) and role at that moment."""
+    if actor.kind != ActorType.USER or (actor.user_id is None and user is None):
+        kind = actor.kind if actor.kind in ActorType.values else ActorType.SYSTEM
+        return ActorSnapshot(kind, "", kind, ActorRole.SYSTEM)
+    if user is None:
+        user = get_user_model().objects.filter(pk=actor.user_id).first()
+    if user is None:
+        return ActorSnapshot(ActorType.USER, str(actor.user_id), "", ActorRole.USER)
+    return ActorSnapshot(ActorType.USER, str(user.pk), user.get_username(), _role_of(user))
+
+
+def _role_of(user) -> str:
+    if user.is_superuser:
+        return ActorRole.OWNER
+    groups = set(user.groups.values_list("name", flat=True))
+    for group, role in GROUP_ROLES:
+        if group in groups:
+            return role
+    return ActorRole.USER
+
+
+def _database_now() -> datetime:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # statement_timestamp(): the database's clock, not the app server's.
+            cursor.execute("SELECT statement_timestamp()")
+            return cursor.fetchone()[0]
+    return datetime.now(UTC)
+
+
+def _locked_head() -> ChainHead:
+    head = ChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is not None:
+        return head
+    # First write ever (or the head row was lost): rebuild it from the newest row. Two
+    # writers racing here both try the insert; ignore_conflicts lets the loser lock the winner.
+    newest = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    sequence, head_hash = newest or (0, chain.GENESIS_HASH)
+    ChainHead.objects.bulk_create(
+        [ChainHead(pk=1, sequence=sequence, hash=head_hash)], ignore_conflicts=True
+    )
+    return ChainHead.objects.select_for_update().get(pk=1)
+
+
+def audit_event_record(
+    *,
+    action: str,
+    actor: context.Actor | None = None,
+    actor_user=None,
+    target: Target = Target(),
+    outcome: str = Outcome.SUCCESS,
+    reason: str = "",
+    stripe_event_id: str = "",
+    request_id: str | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    meta: dict | None = None,
+) -> AuditEvent:
+    """Append one row to the chain, in the caller's transaction (or its own if none).
+
+    The actor, request id and client default to the current context (config.context), so a
+    Celery task records whoever caused it. The chain head is locked for the rest of the
+    transaction: writers queue behind each other and never fork the chain.
+    """
+    if action not in actions.ACTIONS:
+        raise UnknownAuditAction(f"Audit action {action!r} is not registered.")
+    who = actor_snapshot(actor or context.current_actor(), user=actor_user)
+    client_ip, client_agent = context.current_client()
+    fields = {
+        "action": action,
+        "actor_id": who.id,
+        "actor_name": who.name[:150],
+        "actor_role": who.role,
+        "actor_type": who.type,
+        "ip": (ip if ip is not None else client_ip) or "",
+        "meta": clean_meta(meta),
+        "outcome": outcome,
+        "reason": (reason or "")[:1000],
+        "request_id": (request_id if request_id is not None else context.current_request_id())
+        or "",
+        "stripe_event_id": (stripe_event_id or "")[:255],
+        "target_id": str(target.id)[:255],
+        "target_repr": target.repr[:255],
+        "target_type": target.type[:64],
+        "user_agent": (user_agent if user_agent is not None else client_agent)[:512],
+    }
+    fields["ip"] = fields["ip"][:45]
+    with transaction.atomic():
+        head = _locked_head()
+        fields["sequence"] = head.sequence + 1
+        fields["occurred_at"] = _database_now()
+        values = tuple(fields[name] for name in chain.CONTENT_FIELDS)
+        row_hash = chain.link_hash(head.hash, values)
+        event = AuditEvent(**fields, prev_hash=head.hash, hash=row_hash)
+        event.save()
+        ChainHead.objects.filter(pk=1).update(sequence=event.sequence, hash=row_hash)
+    return event
+
+
+def audit_checkpoint_create(*, key: str | None = None) -> AuditCheckpoint:
+    """Sign the current head with AUDIT_CHECKPOINT_KEY and store it (append-only)."""
+    with transaction.atomic():
+        head = _locked_head()
+        created_at = _database_now()
+        signature = chain.checkpoint_signature(
+            key or settings.AUDIT_CHECKPOINT_KEY,
+            sequence=head.sequence,
+            head_hash=head.hash,
+            created_at=created_at,
+        )
+        checkpoint = AuditCheckpoint(
+            sequence=head.sequence, hash=head.hash, created_at=created_at, signature=signature
+        )
+        checkpoint.save()
+    return checkpoint

@@ -1,0 +1,104 @@
+"""Walk the chain and report the first sequence number that does not verify.
+
+Reads values_list tuples in keyset chunks (sequence > last), never model instances, so the
+walk stays fast and in constant memory on millions of rows.
+"""
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from audit import chain
+from audit.models import AuditCheckpoint, AuditEvent, ChainHead
+
+_COLUMNS = (*chain.CONTENT_FIELDS, "prev_hash", "hash")
+_SEQUENCE = chain.CONTENT_FIELDS.index("sequence")
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    ok: bool
+    rows: int
+    head_sequence: int
+    first_bad_sequence: int | None = None
+    problem: str = ""
+
+
+def _bad(rows: int, head: int, sequence: int, problem: str) -> VerificationResult:
+    return VerificationResult(False, rows, head, first_bad_sequence=sequence, problem=problem)
+
+
+def _checkpoints(key: str) -> tuple[dict[int, str], int, VerificationResult | None]:
+    """Checkpoints by sequence, the newest one's sequence, and a failure for a forged one."""
+    by_sequence: dict[int, str] = {}
+    latest = 0
+    for sequence, head_hash, created_at, signature in AuditCheckpoint.objects.order_by(
+        "id"
+    ).values_list("sequence", "hash", "created_at", "signature"):
+        expected = chain.checkpoint_signature(
+            key, sequence=sequence, head_hash=head_hash, created_at=created_at
+        )
+        if not hmac.compare_digest(expected, signature):
+            return {}, 0, _bad(0, 0, sequence, "checkpoint signature does not verify")
+        by_sequence[sequence] = head_hash
+        latest = max(latest, sequence)
+    return by_sequence, latest, None
+
+
+def chain_verify(
+    *,
+    chunk_size: int | None = None,
+    key: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> VerificationResult:
+    """Verify every link, every checkpoint signature, and that no checkpointed tail is gone."""
+    chunk_size = chunk_size or settings.AUDIT_CHUNK_SIZE
+    checkpoints, latest_checkpoint, forged = _checkpoints(key or settings.AUDIT_CHECKPOINT_KEY)
+    if forged:
+        return forged
+    prev_hash, expected_sequence, rows = chain.GENESIS_HASH, 1, 0
+    link_hash = chain.link_hash
+    while True:
+        batch = list(
+            AuditEvent.objects.filter(sequence__gte=expected_sequence)
+            .order_by("sequence")
+            .values_list(*_COLUMNS)[:chunk_size]
+        )
+        if not batch:
+            break
+        for row in batch:
+            sequence = row[_SEQUENCE]
+            if sequence != expected_sequence:
+                return _bad(rows, sequence, expected_sequence, "row missing (gap in sequence)")
+            if row[-2] != prev_hash:
+                return _bad(rows, sequence, sequence, "prev_hash does not match previous row")
+            if link_hash(prev_hash, row[:-2]) != row[-1]:
+                return _bad(rows, sequence, sequence, "row content does not match its hash")
+            if sequence in checkpoints and checkpoints[sequence] != row[-1]:
+                return _bad(rows, sequence, sequence, "row differs from a signed checkpoint")
+            prev_hash, expected_sequence, rows = row[-1], sequence + 1, rows + 1
+        if progress:
+            progress(len(batch))
+    last = expected_sequence - 1
+    head = ChainHead.objects.filter(pk=1).values_list("sequence", flat=True).first() or 0
+    if max(latest_checkpoint, head) > last:
+        return _bad(rows, last, last + 1, "tail cut: rows after the last one are missing")
+    return VerificationResult(True, rows, last)
+
+
+def link_verifies(event: AuditEvent) -> bool:
+    """Whether one row's hash matches its content and its predecessor's hash (2 cheap reads)."""
+    if event.sequence == 1:
+        previous_hash = chain.GENESIS_HASH
+    else:
+        previous_hash = (
+            AuditEvent.objects.filter(sequence=event.sequence - 1)
+            .values_list("hash", flat=True)
+            .first()
+        )
+    values = tuple(getattr(event, name) for name in chain.CONTENT_FIELDS)
+    return event.prev_hash == previous_hash and chain.link_hash(event.prev_hash, values) == (
+        event.hash
+    )

@@ -1,0 +1,52 @@
+"""Fixtures for the audit tests: rows written through the real service, raw SQL tampering."""
+
+import os
+
+import pytest
+from django.db import connection, transaction
+
+from audit.services import Target, audit_event_record
+from config.context import Actor
+
+
+@pytest.fixture
+def postgres(db):
+    """The database-enforced guarantees exist on PostgreSQL only (make test runs on it)."""
+    if connection.vendor != "postgresql":
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true needs PostgreSQL")
+        pytest.skip("needs PostgreSQL (run through make test)")
+
+
+@pytest.fixture
+def trail(db):
+    """Write n rows through audit_event_record; returns them in sequence order."""
+
+    def write(n: int, **overrides):
+        fields = {
+            "action": "billing.payment.completed",
+            "actor": Actor(kind="stripe"),
+            "meta": {"amount": 1900, "currency": "usd"},
+        } | overrides
+        return [
+            audit_event_record(target=Target("invoice", f"in_{i}", f"invoice in_{i}"), **fields)
+            for i in range(n)
+        ]
+
+    return write
+
+
+@pytest.fixture
+def tamper(postgres):
+    """Run SQL as a superuser who switched the audit triggers off, then switch them back on."""
+
+    def run(*statements):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER ALL")
+            cursor.execute("ALTER TABLE audit_auditcheckpoint DISABLE TRIGGER ALL")
+            for statement, params in statements:
+                cursor.execute(statement, params)
+            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER ALL")
+            cursor.execute("ALTER TABLE audit_auditcheckpoint ENABLE TRIGGER ALL")
+
+    return run

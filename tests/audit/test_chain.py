@@ -1,0 +1,164 @@
+"""The hash chain links every row to its predecessor; audit_verify finds each kind of tampering."""
+
+import hashlib
+import hmac
+import itertools
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audit import chain
+from audit.models import AuditEvent, ChainHead
+from audit.services import Target, audit_checkpoint_create, audit_event_record
+from audit.verification import chain_verify, link_verifies
+from config.context import Actor
+
+
+def verify():
+    return call_command("audit_verify", "--no-record", verbosity=0)
+
+
+def test_rows_form_a_gapless_chain_from_genesis(trail):
+    rows = trail(5)
+    assert [row.sequence for row in rows] == [1, 2, 3, 4, 5]
+    assert rows[0].prev_hash == chain.GENESIS_HASH
+    for previous, row in itertools.pairwise(rows):
+        assert row.prev_hash == previous.hash
+    head = ChainHead.objects.get()
+    assert (head.sequence, head.hash) == (5, rows[-1].hash)
+
+
+def test_hash_is_sha256_of_prev_hash_and_canonical_json(trail):
+    row = trail(1)[0]
+    stored = AuditEvent.objects.values(*chain.CONTENT_FIELDS).get(sequence=row.sequence)
+    stored["occurred_at"] = (
+        stored["occurred_at"].astimezone(chain.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    )
+    document = json.dumps(stored, sort_keys=True, separators=(",", ":"))
+    assert row.hash == hashlib.sha256((row.prev_hash + document).encode()).hexdigest()
+
+
+def test_intact_chain_verifies_and_records_the_result(trail, capsys):
+    trail(3)
+    call_command("audit_verify", verbosity=0)
+    assert json.loads(capsys.readouterr().out) == {"ok": True, "rows": 3, "head": 3}
+    recorded = AuditEvent.objects.get(action="audit.chain.verified")
+    assert (recorded.outcome, recorded.meta["head_sequence"]) == ("success", 3)
+
+
+def test_altered_row_is_named(trail, tamper):
+    trail(6)
+    tamper(("UPDATE audit_auditevent SET meta = %s WHERE sequence = 4", ['{"amount": 1}']))
+    with pytest.raises(CommandError, match="sequence 4: row content") as failure:
+        verify()
+    assert failure.value.returncode == 1
+
+
+def test_row_rehashed_by_the_forger_breaks_the_next_link(trail, tamper):
+    rows = trail(4)
+    values = list(AuditEvent.objects.values_list(*chain.CONTENT_FIELDS).get(sequence=2))
+    values[chain.CONTENT_FIELDS.index("reason")] = "forged"
+    forged_hash = chain.link_hash(rows[0].hash, tuple(values))
+    tamper(
+        (
+            "UPDATE audit_auditevent SET reason = 'forged', hash = %s WHERE sequence = 2",
+            [forged_hash],
+        )
+    )
+    with pytest.raises(CommandError, match="sequence 3: prev_hash"):
+        verify()
+
+
+def test_removed_row_is_named(trail, tamper):
+    trail(5)
+    tamper(("DELETE FROM audit_auditevent WHERE sequence = %s", [3]))
+    with pytest.raises(CommandError, match="sequence 3: row missing"):
+        verify()
+
+
+def test_tail_cut_is_caught_against_the_latest_checkpoint(trail, tamper):
+    rows = trail(5)
+    audit_checkpoint_create()
+    # The forger also rewinds the head, so only the signed checkpoint remembers row 5.
+    tamper(
+        ("DELETE FROM audit_auditevent WHERE sequence >= %s", [4]),
+        ("UPDATE audit_chainhead SET sequence = 3, hash = %s", [rows[2].hash]),
+    )
+    with pytest.raises(CommandError, match="sequence 4: tail cut"):
+        verify()
+
+
+def test_forged_checkpoint_signature_fails(trail, tamper):
+    trail(2)
+    checkpoint = audit_checkpoint_create()
+    tamper(("UPDATE audit_auditcheckpoint SET sequence = 1 WHERE id = %s", [checkpoint.pk]))
+    with pytest.raises(CommandError, match="sequence 1: checkpoint signature"):
+        verify()
+
+
+def test_checkpoint_is_signed_with_the_configured_key(trail, settings, capsys):
+    rows = trail(2)
+    settings.AUDIT_CHECKPOINT_KEY = "k" * 40
+    call_command("audit_checkpoint")
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["sequence"], printed["hash"]) == (2, rows[-1].hash)
+    message = json.dumps(
+        {"created_at": printed["created_at"], "hash": rows[-1].hash, "sequence": 2},
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    assert printed["signature"] == hmac.new(b"k" * 40, message, hashlib.sha256).hexdigest()
+    settings.AUDIT_CHECKPOINT_KEY = "another key of forty characters........."
+    assert chain_verify().problem == "checkpoint signature does not verify"
+
+
+def test_link_verifies_for_one_row(trail, tamper):
+    rows = trail(3)
+    assert link_verifies(AuditEvent.objects.get(sequence=2))
+    tamper(("UPDATE audit_auditevent SET actor_name = 'mallory' WHERE sequence = 2", []))
+    assert not link_verifies(AuditEvent.objects.get(sequence=2))
+    assert link_verifies(AuditEvent.objects.get(sequence=rows[0].sequence))
+
+
+def test_lost_head_row_is_rebuilt_from_the_newest_event(trail):
+    rows = trail(2)
+    ChainHead.objects.all().delete()
+    third = audit_event_record(action="billing.payment.failed", actor=Actor(kind="stripe"))
+    assert (third.sequence, third.prev_hash) == (3, rows[-1].hash)
+    assert chain_verify().ok
+
+
+text = st.text(max_size=40)
+meta_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**53), 2**53), text, st.lists(text, max_size=3)
+)
+
+
+# The db fixture is not reset between examples: fine, the chain just grows across them.
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    reason=text,
+    target_id=text,
+    user_agent=text,
+    meta=st.dictionaries(st.sampled_from(["amount", "currency", "customer", "email"]), meta_values),
+)
+def test_any_recorded_row_still_verifies_after_the_database_round_trip(
+    db, reason, target_id, user_agent, meta
+):
+    """Whatever text reaches a row (unicode, quotes, NUL-free), the stored row re-hashes equal."""
+    reason, target_id, user_agent = (s.replace("\x00", "") for s in (reason, target_id, user_agent))
+    event = audit_event_record(
+        action="billing.payment.completed",
+        actor=Actor(kind="stripe"),
+        target=Target("invoice", target_id, target_id),
+        reason=reason,
+        user_agent=user_agent,
+        meta=meta,
+    )
+    assert link_verifies(AuditEvent.objects.get(sequence=event.sequence))
+    assert chain_verify().ok

@@ -1,6 +1,7 @@
 """Writes of billing: recording deliveries, the inbox, applying events, dead letters, endpoints."""
 
 import ipaddress
+import re
 import secrets as secrets_module
 import time
 from dataclasses import dataclass
@@ -182,8 +183,13 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
     return True
 
 
+# Stripe keys and webhook secrets, should an error message quote one (dj-stripe's do).
+SECRET_PATTERN = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_\w+|\bwhsec_\w+")
+
+
 def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+    text = SECRET_PATTERN.sub("[redacted]", f"{type(error).__name__}: {error}")
+    return text[:MAX_ERROR_LENGTH]
 
 
 def event_record_failure(*, event_id: str, error: BaseException, final: bool) -> None:

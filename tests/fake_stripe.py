@@ -38,6 +38,9 @@ COLLECTIONS = {
     "disputes": "dispute",
     "balance_transactions": "balance_transaction",
 }
+# Stripe's examples are skeletons: a customer's example discount has no coupon, which no real
+# customer has. The fake answers like an account with plain objects.
+REALISTIC = {"customer": {"discount": None}}
 ERRORS = {
     "500": (500, "api_error", "An unknown error occurred (fake Stripe outage)."),
     "429": (429, "rate_limit_error", "Too many requests (fake Stripe rate limit)."),
@@ -86,11 +89,14 @@ class FakeStripe:
         parts = [p for p in path.split("/") if p][1:]  # drop "v1"
         if len(parts) == 2 and parts[0] == "checkout":
             parts = ["checkout/" + parts[1]]
+        if parts == ["account"]:  # the key's own account, which dj-stripe asks for first
+            return 200, {**resource("account", id="acct_fake"), **self.objects.get("account", {})}
         if len(parts) == 1 or len(parts) == 3:
             # A list (the collection, or a sub-collection such as a customer's sources).
             return 200, {"object": "list", "data": [], "has_more": False, "url": path}
         if len(parts) == 2 and parts[0] in COLLECTIONS:
-            obj = resource(COLLECTIONS[parts[0]], id=parts[1])
+            name = COLLECTIONS[parts[0]]
+            obj = resource(name, id=parts[1], **REALISTIC.get(name, {}))
             obj.update(self.objects.get(parts[1], {}))
             return 200, obj
         return 404, {"error": {"type": "invalid_request_error", "message": f"No route {path}"}}

@@ -1,0 +1,226 @@
+"""Processing in Celery (eager here): applied exactly once, retried, dead-lettered, requeued."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from billing import receivers, services, signals
+from billing.models import StripeEvent
+from tests.billing.conftest import customer_event, deliver, metric
+
+
+@pytest.fixture
+def processed():
+    seen = []
+
+    def receiver(sender, **kwargs):
+        seen.append(kwargs)
+
+    signals.stripe_event_processed.connect(receiver, dispatch_uid="test-processed")
+    yield seen
+    signals.stripe_event_processed.disconnect(dispatch_uid="test-processed")
+
+
+@pytest.fixture
+def failing_receiver():
+    """A receiver that writes, then fails: its write must roll back with the attempt."""
+    state = {"fail": True}
+
+    def receiver(sender, event_id, **kwargs):
+        Group.objects.create(name=f"written-by-{event_id}")
+        if state["fail"]:
+            raise RuntimeError("receiver exploded")
+
+    signals.stripe_event_processed.connect(receiver, dispatch_uid="test-failing")
+    yield state
+    signals.stripe_event_processed.disconnect(dispatch_uid="test-failing")
+
+
+def test_event_is_applied_once_with_the_contract_kwargs(
+    client, endpoint, processed, django_capture_on_commit_callbacks
+):
+    payload = customer_event("customer.updated", customer_id="cus_once")
+    applied = metric("billing_events_processed_total", type="customer.updated", outcome="applied")
+    timed = metric("billing_event_processing_seconds_count", type="customer.updated")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(client, endpoint, payload).json()["status"] == "accepted"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(client, endpoint, payload).json()["status"] == "duplicate"
+    assert processed == [
+        {
+            "signal": signals.stripe_event_processed,
+            "event": payload,
+            "event_id": payload["id"],
+            "event_type": "customer.updated",
+            "created": payload["created"],
+            "livemode": False,
+        }
+    ]
+    row = StripeEvent.objects.get(event_id=payload["id"])
+    assert (row.status, row.attempts, row.applied_at is not None) == ("applied", 1, True)
+    assert (
+        metric("billing_events_processed_total", type="customer.updated", outcome="applied")
+        == applied + 1
+    )
+    assert metric("billing_event_processing_seconds_count", type="customer.updated") == timed + 1
+    # A redelivered task (acks_late after a worker crash) is a no-op.
+    assert services.event_apply(event_id=payload["id"], customer_id="cus_once") is False
+    assert len(processed) == 1
+
+
+def test_failures_retry_then_dead_letter(
+    client, endpoint, settings, failing_receiver, django_capture_on_commit_callbacks
+):
+    settings.BILLING_EVENT_MAX_RETRIES = 2
+    payload = customer_event()
+    retries = metric("billing_events_processed_total", type="customer.updated", outcome="retry")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = deliver(client, endpoint, payload)
+    assert response.status_code == 200  # a failing receiver never fails the delivery
+    row = StripeEvent.objects.get(event_id=payload["id"])
+    assert (row.status, row.attempts) == ("dead", 3)
+    assert row.last_error == "RuntimeError: receiver exploded"
+    assert not Group.objects.filter(name=f"written-by-{payload['id']}").exists()
+    assert metric("billing_events_processed_total", type="customer.updated", outcome="retry") == (
+        retries + 2
+    )
+    assert metric("billing_dead_letters") == 1
+
+
+def test_billing_admin_group_is_seeded_idempotently(db):
+    receivers.seed_billing_admin_group(sender=None)
+    group = Group.objects.get(name="Billing admin")
+    codenames = set(group.permissions.values_list("codename", flat=True))
+    assert codenames == {"view_stripeevent", "reprocess_deadletter"}
+
+
+def _dead_letter(client, endpoint, settings, capture) -> dict:
+    settings.BILLING_EVENT_MAX_RETRIES = 0
+    payload = customer_event()
+    with capture(execute=True):
+        deliver(client, endpoint, payload)
+    assert StripeEvent.objects.get(event_id=payload["id"]).status == "dead"
+    return payload
+
+
+@pytest.fixture
+def reprocessed():
+    seen = []
+
+    def receiver(sender, **kwargs):
+        seen.append(kwargs)
+
+    signals.dead_letter_reprocessed.connect(receiver, dispatch_uid="test-reprocessed")
+    yield seen
+    signals.dead_letter_reprocessed.disconnect(dispatch_uid="test-reprocessed")
+
+
+def test_staff_with_permission_reprocesses_from_admin(
+    client, endpoint, settings, failing_receiver, reprocessed, django_user_model,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    payload = _dead_letter(client, endpoint, settings, django_capture_on_commit_callbacks)
+    row = StripeEvent.objects.get(event_id=payload["id"])
+    staff = django_user_model.objects.create_user("billing-staff", password="pw", is_staff=True)
+    staff.groups.add(Group.objects.get(name="Billing admin"))
+    client.force_login(staff)
+    failing_receiver["fail"] = False
+    url = "/admin/billing/stripeevent/"
+    form = {"action": "reprocess_dead_letters", "_selected_action": [row.pk]}
+    confirm = client.post(url, form)
+    assert confirm.status_code == 200 and b"reason" in confirm.content
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(url, {**form, "reason": "receiver fixed in #42"})
+    assert done.status_code == 302
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("applied", 1)
+    assert reprocessed == [
+        {
+            "signal": signals.dead_letter_reprocessed,
+            "event_id": payload["id"],
+            "event_type": "customer.updated",
+            "user": staff,
+            "reason": "receiver fixed in #42",
+        }
+    ]
+    assert metric("billing_dead_letters") == 0
+
+
+def test_staff_without_permission_cannot_reprocess(
+    client, endpoint, settings, failing_receiver, reprocessed, django_user_model,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    payload = _dead_letter(client, endpoint, settings, django_capture_on_commit_callbacks)
+    row = StripeEvent.objects.get(event_id=payload["id"])
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(*Group.objects.get(name="Billing admin").permissions.filter(
+        codename="view_stripeevent"
+    ))  # fmt: skip
+    client.force_login(viewer)
+    url = "/admin/billing/stripeevent/"
+    assert client.get(url).status_code == 200
+    assert client.get(f"{url}{row.pk}/change/").status_code == 200  # read-only view
+    form = {"action": "reprocess_dead_letters", "_selected_action": [row.pk], "reason": "x"}
+    client.post(url, form)
+    row.refresh_from_db()
+    assert row.status == "dead" and reprocessed == []
+
+
+def test_reprocess_command_needs_permission(
+    endpoint, client, settings, failing_receiver, reprocessed, django_user_model,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    from django.core.management.base import CommandError
+
+    payload = _dead_letter(client, endpoint, settings, django_capture_on_commit_callbacks)
+    django_user_model.objects.create_user("nobody")
+    with pytest.raises(CommandError):
+        call_command("reprocess_dead_letters", user="nobody", reason="try")
+    admin = django_user_model.objects.create_superuser("root", password="pw")
+    failing_receiver["fail"] = False
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("reprocess_dead_letters", user="root", reason="after fix")
+    assert StripeEvent.objects.get(event_id=payload["id"]).status == "applied"
+    assert [(r["user"], r["reason"]) for r in reprocessed] == [(admin, "after fix")]
+    with pytest.raises(CommandError):  # no longer a dead letter
+        call_command("reprocess_dead_letters", user="root", reason="again", event=[payload["id"]])
+
+
+def test_redis_fast_path_answers_known_duplicates_without_the_inbox(
+    client, endpoint, django_capture_on_commit_callbacks
+):
+    payload = customer_event()
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(client, endpoint, payload)
+    with CaptureQueriesContext(connection) as queries:
+        assert deliver(client, endpoint, payload).json()["status"] == "duplicate"
+    assert not [q for q in queries if "billing_stripeevent" in q["sql"]]
+
+
+def test_duplicates_blocked_with_redis_flushed(
+    client, endpoint, django_capture_on_commit_callbacks
+):
+    payload = customer_event()
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(client, endpoint, payload)
+    cache.clear()
+    before = metric("billing_webhook_replay_block_total", reason="duplicate_event")
+    assert deliver(client, endpoint, payload).json()["status"] == "duplicate"
+    assert metric("billing_webhook_replay_block_total", reason="duplicate_event") == before + 1
+    assert StripeEvent.objects.filter(event_id=payload["id"]).count() == 1
+
+
+def test_duplicates_blocked_with_redis_stopped(
+    client, endpoint, redis_server, processed, django_capture_on_commit_callbacks
+):
+    redis_server.stop()
+    payload = customer_event()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(client, endpoint, payload).json()["status"] == "accepted"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(client, endpoint, payload).json()["status"] == "duplicate"
+    assert len(processed) == 1
+    assert StripeEvent.objects.get(event_id=payload["id"]).status == "applied"

@@ -1,0 +1,90 @@
+"""A Stripe API outage never fails or loses a webhook; dj-stripe's mirror catches up later.
+
+Only Stripe's HTTP API is faked (tests/fake_stripe.py, a real local server); everything of
+ours runs for real.
+"""
+
+import pytest
+import stripe
+from django.core.management import call_command
+from djstripe.models import Customer, Event, WebhookEventTrigger
+
+from billing import signals
+from billing.models import StripeEvent
+from tests.billing.conftest import customer_event, deliver, metric
+from tests.fake_stripe import FakeStripe
+
+
+@pytest.fixture
+def fake_stripe(settings, monkeypatch):
+    with FakeStripe() as fake:
+        monkeypatch.setattr(stripe, "api_base", fake.url)
+        # Our Celery retries are the retry policy; the SDK's own sleeps would only slow tests.
+        monkeypatch.setattr(stripe, "max_network_retries", 0)
+        settings.STRIPE_SECRET_KEY = "sk_test_FakeKey0123456789abcdefXYZ"
+        settings.BILLING_STRIPE_MIRROR_ENABLED = True
+        settings.BILLING_MIRROR_MAX_RETRIES = 2
+        yield fake
+
+
+@pytest.fixture
+def processed():
+    seen = []
+    signals.stripe_event_processed.connect(
+        lambda sender, **kw: seen.append(kw["event_id"]), dispatch_uid="test-outage", weak=False
+    )
+    yield seen
+    signals.stripe_event_processed.disconnect(dispatch_uid="test-outage")
+
+
+@pytest.mark.parametrize("failure", ["500", "429", "refused"])
+def test_events_are_applied_during_an_outage_and_mirrored_after(
+    client, endpoint, fake_stripe, processed, failure, django_capture_on_commit_callbacks
+):
+    if failure == "refused":
+        fake_stripe.refuse()
+    else:
+        fake_stripe.mode = failure
+    payload = customer_event("customer.updated", customer_id="cus_outage")
+    failed = metric("billing_mirror_syncs_total", outcome="failed")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = deliver(client, endpoint, payload)
+
+    assert response.status_code == 200
+    assert processed == [payload["id"]]  # entitlements and audit heard of it
+    row = StripeEvent.objects.get(event_id=payload["id"])
+    assert row.status == "applied"
+    assert (row.mirror_status, row.mirror_attempts) == ("failed", 3)
+    assert row.mirror_error.startswith(("APIError", "RateLimitError", "APIConnectionError"))
+    assert metric("billing_mirror_syncs_total", outcome="failed") == failed + 1
+    assert not Customer.objects.filter(id="cus_outage").exists()
+    assert "FakeKey" not in row.mirror_error
+    if failure != "refused":
+        assert len(fake_stripe.requests) == 3  # the SDK did call, once per attempt
+
+    # Stripe answers again: the backlog command fills dj-stripe's mirror.
+    if failure == "refused":
+        fake_stripe.serve()
+        stripe.api_base = fake_stripe.url
+    fake_stripe.mode = "ok"
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("billing_mirror_sync")
+    row.refresh_from_db()
+    assert row.mirror_status == "synced"
+    assert Event.objects.filter(id=payload["id"]).exists()
+    assert Customer.objects.filter(id="cus_outage").exists()
+    trigger = WebhookEventTrigger.objects.get(pk=row.trigger_id)
+    assert trigger.processed and trigger.event_id == payload["id"]
+    assert ("GET", "/v1/customers/cus_outage") in fake_stripe.requests
+    assert processed == [payload["id"]]  # the mirror never re-applies the event
+
+
+def test_mirror_sync_runs_with_the_event_when_stripe_is_up(
+    client, endpoint, fake_stripe, django_capture_on_commit_callbacks
+):
+    fake_stripe.objects["cus_up"] = {"email": "up@example.com"}
+    payload = customer_event("customer.updated", customer_id="cus_up")
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(client, endpoint, payload)
+    assert StripeEvent.objects.get(event_id=payload["id"]).mirror_status == "synced"
+    assert Customer.objects.get(id="cus_up").email == "up@example.com"

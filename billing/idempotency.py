@@ -20,14 +20,13 @@ Operations must be registered (they become metric label values, a small fixed se
 
 import functools
 import hashlib
-import json
 from datetime import timedelta
 
 from django.conf import settings
 from django.http import HttpResponse
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.utils.encoders import JSONEncoder
 
 from billing import metrics
 from billing.db import insert_ignoring_conflict
@@ -127,7 +126,7 @@ def _store(record: IdempotencyRecord, response) -> None:
         return
     if isinstance(response, Response):
         # Not rendered yet (DRF renders after the handler): store the data as JSON.
-        body, content_type = json.dumps(response.data, cls=JSONEncoder), "application/json"
+        body, content_type = JSONRenderer().render(response.data).decode(), "application/json"
     else:
         body = response.content.decode("utf-8", errors="replace")
         content_type = response.get("Content-Type", "")[:128]

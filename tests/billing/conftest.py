@@ -1,12 +1,13 @@
 """Fixtures of the billing tests: a configured endpoint, signed deliveries, metric reads."""
 
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 from prometheus_client import REGISTRY
 
-from billing import services
+from billing import services, signals
 from tests.stripe_fixtures import event, resource, signed
 
 
@@ -45,3 +46,37 @@ def deliver(client, endpoint: Endpoint, payload, *, secret=None, timestamp=None,
         HTTP_STRIPE_SIGNATURE=signature,
         **headers,
     )
+
+
+@contextmanager
+def received(signal):
+    """Collect the kwargs of every send of `signal` while the block runs."""
+    seen = []
+
+    def receiver(sender, **kwargs):
+        seen.append(kwargs)
+
+    uid = f"test-collector-{id(seen)}"
+    signal.connect(receiver, dispatch_uid=uid, weak=False)
+    try:
+        yield seen
+    finally:
+        signal.disconnect(dispatch_uid=uid)
+
+
+@pytest.fixture
+def rejections():
+    with received(signals.webhook_rejected) as seen:
+        yield seen
+
+
+@pytest.fixture
+def processed():
+    with received(signals.stripe_event_processed) as seen:
+        yield seen
+
+
+@pytest.fixture
+def reprocessed():
+    with received(signals.dead_letter_reprocessed) as seen:
+        yield seen

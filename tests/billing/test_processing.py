@@ -13,18 +13,6 @@ from tests.billing.conftest import customer_event, deliver, metric
 
 
 @pytest.fixture
-def processed():
-    seen = []
-
-    def receiver(sender, **kwargs):
-        seen.append(kwargs)
-
-    signals.stripe_event_processed.connect(receiver, dispatch_uid="test-processed")
-    yield seen
-    signals.stripe_event_processed.disconnect(dispatch_uid="test-processed")
-
-
-@pytest.fixture
 def failing_receiver():
     """A receiver that writes, then fails: its write must roll back with the attempt."""
     state = {"fail": True}
@@ -104,18 +92,6 @@ def _dead_letter(client, endpoint, settings, capture) -> dict:
         deliver(client, endpoint, payload)
     assert StripeEvent.objects.get(event_id=payload["id"]).status == "dead"
     return payload
-
-
-@pytest.fixture
-def reprocessed():
-    seen = []
-
-    def receiver(sender, **kwargs):
-        seen.append(kwargs)
-
-    signals.dead_letter_reprocessed.connect(receiver, dispatch_uid="test-reprocessed")
-    yield seen
-    signals.dead_letter_reprocessed.disconnect(dispatch_uid="test-reprocessed")
 
 
 def test_staff_with_permission_reprocesses_from_admin(

@@ -9,24 +9,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from djstripe.models import WebhookEventTrigger
 
-from billing import signals
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_event, deliver, metric, new_secret
 from tests.stripe_fixtures import signed
 
 PROBLEM = "https://tollgate.dev/problems/"
-
-
-@pytest.fixture
-def rejections():
-    seen = []
-
-    def receiver(sender, **kwargs):
-        seen.append(kwargs)
-
-    signals.webhook_rejected.connect(receiver, dispatch_uid="test-rejections")
-    yield seen
-    signals.webhook_rejected.disconnect(dispatch_uid="test-rejections")
 
 
 def assert_problem(response, status: int, slug: str, *, event_id=None):

@@ -1,0 +1,61 @@
+"""stripe_webhook_endpoint: creates/updates a local endpoint, rotates secrets, prints the path."""
+
+import io
+import re
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from djstripe.models import WebhookEndpoint
+
+from billing.models import WebhookSecret
+from tests.billing.conftest import Endpoint, customer_event, deliver, new_secret
+
+PATH = re.compile(r"^/stripe/webhook/([0-9a-f-]{36})/$")
+
+
+def run(*args) -> list[str]:
+    out = io.StringIO()
+    call_command("stripe_webhook_endpoint", *args, stdout=out)
+    return out.getvalue().splitlines()
+
+
+def test_creates_endpoint_and_prints_path_last_never_the_secret(db, client):
+    secret = new_secret()
+    lines = run("--secret", secret, "--tolerance", "120")
+    match = PATH.match(lines[-1])
+    assert match, lines
+    assert secret not in "\n".join(lines)
+    endpoint = WebhookEndpoint.objects.get(djstripe_uuid=match.group(1))
+    assert endpoint.id.startswith("we_local_") and endpoint.djstripe_tolerance == 120
+    assert list(
+        WebhookSecret.objects.filter(endpoint=endpoint).values_list("secret", flat=True)
+    ) == [secret]
+
+
+def test_rotation_runbook(db, client):
+    old, new = new_secret(), new_secret()
+    path = run("--secret", old)[-1]
+    uuid = PATH.match(path).group(1)
+    assert run("--uuid", uuid, "--secret", old, "--secret", new)[-1] == path
+    assert WebhookSecret.objects.count() == 2
+    assert run("--uuid", uuid, "--secret", new)[-1] == path
+    assert list(WebhookSecret.objects.values_list("secret", flat=True)) == [new]
+    assert WebhookEndpoint.objects.count() == 1
+    target = Endpoint(path=path, secret=new, model=None)
+    assert deliver(client, target, customer_event()).status_code == 200
+    assert deliver(client, target, customer_event(), secret=old).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--secret", "not-a-secret"],
+        ["--secret", new_secret(), "--tolerance", "0"],
+        ["--secret", new_secret(), "--uuid", "not-a-uuid"],
+    ],
+)
+def test_refuses_bad_input(db, args):
+    with pytest.raises(CommandError) as error:
+        run(*args)
+    assert "whsec_" not in str(error.value).replace("(whsec_...)", "")

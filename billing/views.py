@@ -91,9 +91,14 @@ def _parse_event(body: bytes) -> dict:
         raise malformed("The event's `livemode` is not a boolean.", event_id=event_id)
     if not (isinstance(data, dict) and isinstance(data.get("object"), dict)):
         raise malformed("The event has no `data.object`.", event_id=event_id)
-    # PostgreSQL's jsonb cannot store the NUL character.
-    if "\\u0000" in body.decode("utf-8", errors="replace"):
-        raise malformed("The event contains a NUL character.", event_id=event_id)
+    # PostgreSQL's jsonb holds neither the NUL character nor lone UTF-16 surrogates.
+    dumped = json.dumps(event, ensure_ascii=False)  # NUL stays escaped as \u0000 here
+    try:
+        storable = "\\u0000" not in dumped and bool(dumped.encode("utf-8"))
+    except UnicodeEncodeError:
+        storable = False
+    if not storable:
+        raise malformed("The event holds characters that cannot be stored.", event_id=event_id)
     event.setdefault("livemode", False)
     return event
 

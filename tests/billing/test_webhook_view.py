@@ -308,3 +308,16 @@ def test_acknowledgement_costs_few_queries(client, endpoint):
         assert deliver(client, endpoint, customer_event(event_id="evt_twice")).status_code == 200
     statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
     assert len(statements) <= 6, statements
+
+
+@pytest.mark.parametrize(
+    "value", ["nul \\u0000 inside", "lone surrogate \\ud800"], ids=["nul", "surrogate"]
+)
+def test_signed_event_postgres_cannot_store_is_400_not_500(client, endpoint, value):
+    payload = customer_event()
+    body = json.dumps(payload).replace('"cus_t1"', f'"{value}"', 1)
+    body, header = signed(body, endpoint.secret)
+    response = client.post(
+        endpoint.path, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+    assert_problem(response, 400, "webhook-malformed-event", event_id=payload["id"])

@@ -1,0 +1,98 @@
+"""Exactly once under concurrency: 50 simultaneous deliveries of one event to a real
+multi-worker gunicorn server on the test PostgreSQL database."""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection
+from djstripe.models import WebhookEventTrigger
+
+from billing import services
+from billing.models import StripeEvent
+from tests.billing.conftest import customer_event, new_secret
+from tests.stripe_fixtures import signed
+
+ROOT = Path(__file__).resolve().parents[2]
+DELIVERIES = 50
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(transactional_db):
+    """gunicorn with 4 worker processes (4 threads each) on the pytest-django test database."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the multi-process test needs PostgreSQL (CI=true refuses to run without it)")
+    db = connection.settings_dict
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "BILLING_STRIPE_MIRROR_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    process = subprocess.Popen(
+        [str(gunicorn), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", "4", "--threads", "4", "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        else:
+            pytest.fail("gunicorn did not start: " + process.stderr.read1(4000).decode())
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_fifty_simultaneous_deliveries_apply_once(server):
+    secret = new_secret()
+    endpoint = services.webhook_endpoint_configure(secrets=[secret], tolerance=300, url="")
+    payload = customer_event("customer.updated", customer_id="cus_race")
+    body, header = signed(payload, secret)
+    url = f"{server}/stripe/webhook/{endpoint.djstripe_uuid}/"
+    start = threading.Barrier(DELIVERIES)
+
+    def deliver(_):
+        start.wait()
+        return requests.post(
+            url,
+            data=body,
+            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+            timeout=30,
+        )
+
+    with ThreadPoolExecutor(max_workers=DELIVERIES) as pool:
+        responses = list(pool.map(deliver, range(DELIVERIES)))
+
+    assert [r.status_code for r in responses] == [200] * DELIVERIES
+    statuses = sorted(r.json()["status"] for r in responses)
+    assert statuses == ["accepted"] + ["duplicate"] * (DELIVERIES - 1)
+    row = StripeEvent.objects.get(event_id=payload["id"])
+    # attempts counts the runs of the stripe_event_processed receivers: exactly one.
+    assert (row.status, row.attempts) == ("applied", 1)
+    assert WebhookEventTrigger.objects.filter(valid=True).count() == DELIVERIES

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from django.contrib.auth.models import Group
 from django.db import connection, transaction
 
 from audit.services import Target, audit_event_record
@@ -50,3 +51,17 @@ def tamper(postgres):
             cursor.execute("ALTER TABLE audit_auditcheckpoint ENABLE TRIGGER ALL")
 
     return run
+
+
+@pytest.fixture
+def finance(django_user_model):
+    """A staff member of the seeded Finance group (username snapshot: "fiona")."""
+    user = django_user_model.objects.create_user("fiona", "fiona@example.com", "pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="Finance"))
+    return user
+
+
+@pytest.fixture
+def finance_client(client, finance):
+    client.force_login(finance)
+    return client

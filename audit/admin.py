@@ -1,0 +1,241 @@
+"""Finance's read-only compliance console: the trail, checkpoints, and Stripe's event log.
+
+Nobody (superusers included) can add, change or delete here. Lists never COUNT(*) the table,
+filter only on indexed columns and search by exact ids. Viewing and exporting are audited.
+"""
+
+import json
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.html import format_html
+
+from audit import actions
+from audit.export import csv_lines
+from audit.models import AuditCheckpoint, AuditEvent
+from audit.paginator import EstimatedCountPaginator
+from audit.selectors import (
+    chain_status,
+    counts_since,
+    dead_letters_waiting,
+    head_sequence,
+    start_of_today,
+)
+from audit.services import Target, audit_event_record
+from audit.verification import link_verifies
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
+
+
+class ActionFilter(admin.SimpleListFilter):
+    """Choices from the action registry: no SELECT DISTINCT over millions of rows."""
+
+    title = "action"
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        return [(name, action.label) for name, action in sorted(actions.ACTIONS.items())]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(action=value) if value else queryset
+
+
+EXACT_SEARCH_COLUMNS = ("actor_id", "target_id", "stripe_event_id", "request_id")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = (
+        "sequence",
+        "occurred_at",
+        "action",
+        "outcome",
+        "actor_type",
+        "actor_name",
+        "actor_role",
+        "target_type",
+        "target_id",
+        "stripe_event_id",
+    )
+    list_filter = (
+        ActionFilter,
+        "outcome",
+        "actor_type",
+        "actor_role",
+        ("occurred_at", admin.DateFieldListFilter),
+    )
+    search_fields = EXACT_SEARCH_COLUMNS
+    search_help_text = "Exact id: actor id, target id, Stripe event id, request id or sequence."
+    fields = (
+        "sequence",
+        "occurred_at",
+        "action",
+        "outcome",
+        ("actor_type", "actor_id", "actor_name", "actor_role"),
+        ("target_type", "target_id", "target_repr"),
+        "stripe_event_id",
+        ("request_id", "ip"),
+        "user_agent",
+        "reason",
+        "stored_meta",
+        "prev_hash",
+        "hash",
+        "chain_link",
+    )
+    readonly_fields = fields
+    list_per_page = 100
+    list_max_show_all = 0
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    actions = ("export_selected",)
+    change_list_template = "admin/audit/auditevent/change_list.html"
+
+    def get_search_results(self, request, queryset, search_term):
+        # Exact equality on indexed columns only; Django's "=" prefix would use iexact (UPPER),
+        # which no index serves.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        matches = queryset.none()
+        for column in EXACT_SEARCH_COLUMNS:
+            matches |= queryset.filter(**{column: term})
+        if term.isdigit():
+            matches |= queryset.filter(sequence=int(term))
+        return matches, False
+
+    @admin.display(description="meta (stored)")
+    def stored_meta(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.meta, indent=2, sort_keys=True))
+
+    @admin.display(description="chain link")
+    def chain_link(self, obj):
+        if link_verifies(obj):
+            return "verifies: hash matches this row and the previous row's hash"
+        return format_html("<strong>{}</strong>", "DOES NOT VERIFY: run audit_verify")
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            page = request.GET.get("p", "1")
+            _record_view(request, Target("audit_trail", "", request.GET.urlencode()[:255]), page)
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            _record_view(request, Target("audit_event", object_id, f"#{object_id}"), None)
+        return response
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("export/", wrap(self.export_view), name="audit_auditevent_export"),
+            path("dashboard/", wrap(self.dashboard_view), name="audit_dashboard"),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request):
+        """The rows of the list as filtered now (same query string), as a streamed CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        return self._stream(request, changelist.get_queryset(request), request.GET.urlencode())
+
+    @admin.action(description="Export selected rows as CSV", permissions=["view"])
+    def export_selected(self, request, queryset):
+        return self._stream(request, queryset, f"{queryset.count()} selected rows")
+
+    def _stream(self, request, queryset, description):
+        up_to = head_sequence()
+        audit_event_record(
+            action=actions.EXPORT_CREATED.name,
+            actor_user=request.user,
+            target=Target("audit_trail", "", description[:255]),
+            meta={"view": "csv", "sequence_to": up_to},
+        )
+        response = StreamingHttpResponse(
+            csv_lines(queryset, up_to=up_to), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="audit-to-{up_to}.csv"'
+        return response
+
+    def dashboard_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        today = counts_since(start_of_today())
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Compliance dashboard",
+            "opts": self.model._meta,
+            "today": today,
+            "figures": [
+                ("Payment events today", today.get("payment", 0)),
+                ("Failed payments today", today.get(actions.PAYMENT_FAILED.name, 0)),
+                ("Rejected webhooks today", today.get("webhook", 0)),
+                ("Dead letters reprocessed today", today.get("deadletter", 0)),
+                ("Grants today", today.get("grant", 0)),
+                ("Revokes and lapses today", today.get("revoke", 0)),
+            ],
+            "dead_letters": dead_letters_waiting(),
+            "chain": chain_status(),
+        }
+        _record_view(request, Target("audit_dashboard", "", "compliance dashboard"), None)
+        return TemplateResponse(request, "admin/audit/dashboard.html", context)
+
+
+def _record_view(request, target: Target, page):
+    meta = {"view": target.type}
+    if page is not None:
+        meta["page"] = page
+    audit_event_record(
+        action=actions.TRAIL_VIEWED.name, actor_user=request.user, target=target, meta=meta
+    )
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ("id", "sequence", "hash", "created_at", "signature")
+    fields = list_display
+    readonly_fields = list_display
+    show_full_result_count = False
+
+
+# dj-stripe's own event log, made strictly read-only: its admins offer Stripe resync actions
+# and (for delivery attempts) delete_selected, which finance must not have.
+def _read_only_djstripe(model_name: str):
+    from djstripe import admin as djstripe_admin  # noqa: F401  (registers dj-stripe's admins)
+    from djstripe import models as djstripe_models
+
+    model = getattr(djstripe_models, model_name)
+    base = type(admin.site._registry[model]) if admin.site.is_registered(model) else None
+    if base is None:
+        return
+    admin.site.unregister(model)
+
+    class ReadOnlyStripeAdmin(ReadOnlyMixin, base):
+        def get_actions(self, request):
+            return {}
+
+    ReadOnlyStripeAdmin.__name__ = f"ReadOnly{base.__name__}"
+    admin.site.register(model, ReadOnlyStripeAdmin)
+
+
+for _model_name in ("Event", "WebhookEventTrigger"):
+    _read_only_djstripe(_model_name)

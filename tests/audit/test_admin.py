@@ -1,0 +1,145 @@
+"""Finance sees everything and changes nothing; nobody changes the trail through the admin."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+from djstripe.models import Event, WebhookEventTrigger
+
+from audit.models import AuditEvent
+from audit.services import Target, audit_event_record
+from config.context import Actor
+
+
+@pytest.fixture
+def events(trail):
+    return trail(3)
+
+
+def test_finance_group_is_seeded_with_view_permissions_only(db):
+    codenames = set(
+        Group.objects.get(name="Finance").permissions.values_list("codename", flat=True)
+    )
+    assert {
+        "view_auditevent",
+        "view_auditcheckpoint",
+        "view_event",
+        "view_webhookeventtrigger",
+    } <= (codenames)
+    assert {"view_entitlement", "view_stripeevent"} <= codenames
+    assert all(codename.startswith("view_") for codename in codenames)
+
+
+def test_finance_group_seed_is_idempotent(db):
+    from audit.seeding import finance_group_seed
+
+    before = set(Group.objects.get(name="Finance").permissions.all())
+    finance_group_seed()
+    finance_group_seed()
+    assert set(Group.objects.get(name="Finance").permissions.all()) == before
+    assert Group.objects.filter(name="Finance").count() == 1
+
+
+@pytest.mark.parametrize(
+    "url_name",
+    [
+        "admin:audit_auditevent_changelist",
+        "admin:audit_auditcheckpoint_changelist",
+        "admin:audit_dashboard",
+        "admin:djstripe_event_changelist",
+        "admin:djstripe_webhookeventtrigger_changelist",
+    ],
+)
+def test_finance_can_view_the_console(finance_client, events, url_name):
+    assert finance_client.get(reverse(url_name)).status_code == 200
+
+
+def test_finance_sees_a_row_and_whether_its_link_verifies(finance_client, events):
+    response = finance_client.get(
+        reverse("admin:audit_auditevent_change", args=[events[1].sequence])
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "verifies: hash matches" in body
+    assert events[1].hash in body
+    assert "&quot;amount&quot;: 1900" in body
+
+
+@pytest.mark.parametrize("who", ["finance", "superuser"])
+def test_nobody_can_add_change_or_delete_audit_rows(client, finance, admin_user, events, who):
+    client.force_login(finance if who == "finance" else admin_user)
+    sequence = events[0].sequence
+    assert client.get(reverse("admin:audit_auditevent_add")).status_code == 403
+    assert client.post(reverse("admin:audit_auditevent_add"), {}).status_code == 403
+    change = reverse("admin:audit_auditevent_change", args=[sequence])
+    assert client.post(change, {"reason": "edited"}).status_code == 403
+    delete = reverse("admin:audit_auditevent_delete", args=[sequence])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    response = client.get(reverse("admin:audit_auditevent_changelist"))
+    assert list(response.context["action_form"].fields["action"].choices) == [
+        ("", "---------"),
+        ("export_selected", "Export selected rows as CSV"),
+    ]
+    bulk = client.post(
+        reverse("admin:audit_auditevent_changelist"),
+        {"action": "delete_selected", "_selected_action": [sequence], "post": "yes"},
+    )
+    assert bulk.status_code in (200, 302)
+    assert AuditEvent.objects.get(sequence=sequence).reason == ""
+    assert AuditEvent.objects.filter(sequence=sequence).exists()
+
+
+@pytest.mark.parametrize("model", [Event, WebhookEventTrigger])
+def test_djstripe_event_log_is_read_only_without_actions(admin_client, model):
+    opts = model._meta
+    changelist = admin_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+    assert changelist.status_code == 200
+    assert changelist.context["action_form"] is None
+    assert (
+        admin_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_add")).status_code
+        == 403
+    )
+
+
+def test_viewing_is_itself_audited_once_per_view(finance_client, finance, events):
+    finance_client.get(reverse("admin:audit_auditevent_changelist"))
+    finance_client.get(reverse("admin:audit_auditevent_change", args=[events[0].sequence]))
+    views = AuditEvent.objects.filter(action="audit.trail.viewed").order_by("sequence")
+    assert [(v.target_type, v.actor_id, v.actor_name, v.actor_role) for v in views] == [
+        ("audit_trail", str(finance.pk), "fiona", "FINANCE"),
+        ("audit_event", str(finance.pk), "fiona", "FINANCE"),
+    ]
+    assert views[1].target_id == str(events[0].sequence)
+    assert views[0].request_id and views[0].request_id != views[1].request_id
+
+
+def test_staff_without_the_view_permission_is_refused(client, django_user_model, events):
+    clerk = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    client.force_login(clerk)
+    for name in ("admin:audit_auditevent_changelist", "admin:audit_dashboard"):
+        assert client.get(reverse(name)).status_code == 403
+    response = client.get(reverse("admin:audit_auditevent_export"))
+    assert response.status_code == 403
+    assert response["Content-Type"] == "application/problem+json"
+    assert not AuditEvent.objects.filter(action__startswith="audit.").exists()
+
+
+def test_search_is_exact_on_indexed_columns(finance_client, trail, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    trail(2)
+    wanted = audit_event_record(
+        action="billing.payment.refunded",
+        actor=Actor(kind="stripe"),
+        target=Target("charge", "ch_3MmlLrLkdIwHu7ix0snN0B15", "charge"),
+        stripe_event_id="evt_refund_1",
+    )
+    with CaptureQueriesContext(connection) as queries:
+        response = finance_client.get(
+            reverse("admin:audit_auditevent_changelist"), {"q": "ch_3MmlLrLkdIwHu7ix0snN0B15"}
+        )
+    assert [row.sequence for row in response.context["cl"].result_list] == [wanted.sequence]
+    listing = [q["sql"] for q in queries.captured_queries if "audit_auditevent" in q["sql"]]
+    assert not any("UPPER(" in sql or " LIKE " in sql for sql in listing)
+    partial = finance_client.get(reverse("admin:audit_auditevent_changelist"), {"q": "ch_3Mml"})
+    assert list(partial.context["cl"].result_list) == []

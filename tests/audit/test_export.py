@@ -1,0 +1,90 @@
+"""CSV export: the filtered rows in sequence order, closed by a SHA-256 manifest; audited."""
+
+import csv
+import hashlib
+import io
+
+from django.core.management import call_command
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from audit.services import Target, audit_event_record
+from config.context import Actor
+
+
+def split_manifest(body: str) -> tuple[list[dict], dict, str]:
+    content, _, manifest = body.rstrip("\n").rpartition("\n")
+    content += "\n"
+    assert manifest.startswith("#manifest,")
+    fields = dict(part.split("=", 1) for part in manifest.split(",")[1:])
+    return list(csv.DictReader(io.StringIO(content))), fields, content
+
+
+def test_export_streams_the_filtered_rows_with_a_manifest(finance_client, trail):
+    trail(3)
+    failed = [
+        audit_event_record(
+            action="billing.payment.failed",
+            actor=Actor(kind="stripe"),
+            target=Target("invoice", f"in_failed_{i}", "invoice"),
+            outcome="failure",
+            meta={"amount_due": 2000 + i, "currency": "eur"},
+        )
+        for i in range(2)
+    ]
+    response = finance_client.get(
+        reverse("admin:audit_auditevent_export"), {"action": "billing.payment.failed"}
+    )
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Type"].startswith("text/csv")
+    body = b"".join(response.streaming_content).decode()
+    rows, manifest, content = split_manifest(body)
+    assert [int(row["sequence"]) for row in rows] == [event.sequence for event in failed]
+    assert [row["hash"] for row in rows] == [event.hash for event in failed]
+    assert rows[1]["meta"] == '{"amount_due":2001,"currency":"eur"}'
+    assert manifest == {
+        "rows": "2",
+        "sha256": hashlib.sha256(content.encode()).hexdigest(),
+    }
+    export = AuditEvent.objects.get(action="audit.export.created")
+    assert export.actor_name == "fiona"
+    # The export covers the chain up to its head when it started, not its own row.
+    assert (export.meta["sequence_to"], export.sequence) == (failed[-1].sequence, 6)
+
+
+def test_export_neutralises_spreadsheet_formulas(finance_client, trail):
+    audit_event_record(
+        action="billing.webhook.rejected",
+        actor=Actor(kind="stripe"),
+        outcome="failure",
+        user_agent='=HYPERLINK("http://evil.example","x")',
+        reason="@SUM(1+1)",
+    )
+    body = b"".join(
+        finance_client.get(reverse("admin:audit_auditevent_export")).streaming_content
+    ).decode()
+    rows, _, _ = split_manifest(body)
+    assert rows[0]["user_agent"].startswith("'=HYPERLINK")
+    assert rows[0]["reason"] == "'@SUM(1+1)"
+
+
+def test_export_command_writes_a_file_with_manifest(trail, tmp_path):
+    events = trail(4)
+    out = tmp_path / "trail.csv"
+    call_command("audit_export", "--out", str(out), "--action", "billing.payment.completed")
+    rows, manifest, content = split_manifest(out.read_text())
+    assert [int(row["sequence"]) for row in rows] == [event.sequence for event in events]
+    assert manifest["sha256"] == hashlib.sha256(content.encode()).hexdigest()
+    assert AuditEvent.objects.filter(action="audit.export.created", actor_type="system").exists()
+
+
+def test_admin_action_exports_the_selected_rows(finance_client, trail):
+    events = trail(3)
+    response = finance_client.post(
+        reverse("admin:audit_auditevent_changelist"),
+        {"action": "export_selected", "_selected_action": [events[0].sequence, events[2].sequence]},
+    )
+    rows, manifest, _ = split_manifest(b"".join(response.streaming_content).decode())
+    assert [int(row["sequence"]) for row in rows] == [events[0].sequence, events[2].sequence]
+    assert manifest["rows"] == "2"

@@ -29,6 +29,7 @@ REDACTED_HEADERS = frozenset({"stripe-signature", "authorization", "cookie"})
 # Dropped entirely: dj-stripe honours it as a secret override in DEBUG; we never do.
 DROPPED_HEADERS = frozenset({"x-djstripe-webhook-secret"})
 MAX_ERROR_LENGTH = 1000
+LOCAL_ENDPOINT_PREFIX = "we_local_"  # endpoints made by stripe_webhook_endpoint, not by Stripe
 
 
 @dataclass(frozen=True)
@@ -272,18 +273,23 @@ def webhook_endpoint_configure(
 ) -> WebhookEndpoint:
     """Create or update a local endpoint (no Stripe API call) and replace its active secrets.
 
+    The endpoint is the one with `uuid`, else the newest local one with the same `url`.
+
     Rotation: configure with the old and the new secret while Stripe signs with both, later
     with the new one only.
     """
     secrets = list(dict.fromkeys(secrets))  # de-duplicate, keep order
     with transaction.atomic():
-        endpoint = None
+        existing = WebhookEndpoint.objects.select_for_update()
         if uuid is not None:
-            existing = WebhookEndpoint.objects.select_for_update().filter(djstripe_uuid=uuid)
-            endpoint = existing.first()
+            endpoint = existing.filter(djstripe_uuid=uuid).first()
+        else:
+            # Re-running the command for the same URL updates that endpoint (rotation).
+            local = existing.filter(id__startswith=LOCAL_ENDPOINT_PREFIX, url=url)
+            endpoint = local.order_by("-djstripe_id").first()
         if endpoint is None:
             endpoint = WebhookEndpoint(
-                id=f"we_local_{secrets_module.token_hex(12)}",
+                id=f"{LOCAL_ENDPOINT_PREFIX}{secrets_module.token_hex(12)}",
                 enabled_events=["*"],
                 status=WebhookEndpointStatus.enabled,
                 livemode=settings.STRIPE_LIVE_MODE,

@@ -45,6 +45,10 @@ def test_rotation_runbook(db, client):
     target = Endpoint(path=path, secret=new, model=None)
     assert deliver(client, target, customer_event()).status_code == 200
     assert deliver(client, target, customer_event(), secret=old).status_code == 400
+    # Without --uuid, the local endpoint of the same --url is the one updated.
+    assert run("--secret", old, "--secret", new)[-1] == path
+    assert WebhookSecret.objects.count() == 2
+    assert run("--secret", new, "--url", "https://example.com/hook")[-1] != path
 
 
 @pytest.mark.parametrize(

@@ -46,12 +46,12 @@ def dead_letter_ids() -> list[str]:
     )
 
 
-def mirror_backlog_ids() -> list[str]:
-    """Events whose dj-stripe mirror sync has not succeeded yet, oldest first."""
+def mirror_backlog() -> list[tuple[str, str]]:
+    """(event id, customer id) of events whose mirror sync has not succeeded yet, oldest first."""
     return list(
         StripeEvent.objects.filter(
             mirror_status__in=[StripeEvent.MirrorStatus.PENDING, StripeEvent.MirrorStatus.FAILED]
         )
         .order_by("received_at")
-        .values_list("event_id", flat=True)
+        .values_list("event_id", "customer_id")
     )

@@ -9,7 +9,7 @@ class Command(BaseCommand):
     help = "Queue the dj-stripe mirror sync again for events whose sync is pending or failed."
 
     def handle(self, *args, **options):
-        event_ids = selectors.mirror_backlog_ids()
-        for event_id in event_ids:
-            tasks.mirror_event.delay(event_id)
-        self.stdout.write(f"{len(event_ids)} event(s) queued for the mirror sync.")
+        backlog = selectors.mirror_backlog()
+        for event_id, customer_id in backlog:
+            tasks.mirror_event.delay(event_id, customer_id)
+        self.stdout.write(f"{len(backlog)} event(s) queued for the mirror sync.")

@@ -253,6 +253,15 @@ CELERY_BEAT_SCHEDULE["billing-purge-idempotency-keys"] = {
 
 
 # === entitlements =============================================================================
+# Revoke Stripe-granted features on a full refund / a dispute (each can be turned off).
+ENTITLEMENTS_REVOKE_ON_REFUND = env.bool("ENTITLEMENTS_REVOKE_ON_REFUND", default=True)
+ENTITLEMENTS_REVOKE_ON_DISPUTE = env.bool("ENTITLEMENTS_REVOKE_ON_DISPUTE", default=True)
+# Lifetime of a cached feature set; changes replace it at once, so this only bounds memory.
+ENTITLEMENTS_CACHE_SECONDS = env.int("ENTITLEMENTS_CACHE_SECONDS", default=3600)
+CELERY_BEAT_SCHEDULE["entitlements-record-lapses"] = {
+    "task": "entitlements.record_lapses",
+    "schedule": env.float("ENTITLEMENTS_LAPSE_INTERVAL_SECONDS", default=300.0),
+}
 
 # === audit ====================================================================================
 # The group seeded with read-only access to the trail, payments and entitlements.

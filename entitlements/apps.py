@@ -7,4 +7,4 @@ class EntitlementsConfig(AppConfig):
 
     def ready(self):
         # Wiring only: receivers and checks register themselves on import.
-        pass
+        from entitlements import checks, receivers  # noqa: F401

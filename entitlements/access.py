@@ -1,0 +1,112 @@
+"""Feature checks for the product's code: has_feature, a DRF permission, a view decorator.
+
+A user's active features are cached as {lookup_key: expiry} twice: on the user object for the
+rest of the request, and in the Django cache (Redis) under a per-user version that every change
+replaces on commit. Expiry times are cached rather than booleans, so an entitlement stops
+working at its expires_at even while the cache still holds it. Any number of checks in one
+request costs at most one database query.
+"""
+
+import functools
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.permissions import BasePermission
+
+from config.problems import problem_response
+from entitlements import selectors
+
+_MEMO_ATTRIBUTE = "_tollgate_entitlements"
+
+
+def _version_key(user_id: int) -> str:
+    return f"entitlements:version:{user_id}"
+
+
+def _version(user_id: int) -> str:
+    key = _version_key(user_id)
+    version = cache.get(key)
+    if version is None:
+        # add() so that two readers racing on a cold cache agree on one version.
+        cache.add(key, uuid.uuid4().hex, timeout=None)
+        version = cache.get(key) or "uncached"
+    return version
+
+
+def invalidate(user_id: int) -> None:
+    """A new version: entries cached under the old one are never read again."""
+    cache.set(_version_key(user_id), uuid.uuid4().hex, timeout=None)
+
+
+def forget_request_memo(user) -> None:
+    if user is not None and hasattr(user, "__dict__"):
+        user.__dict__.pop(_MEMO_ATTRIBUTE, None)
+
+
+def active_features(user) -> dict[str, float | None]:
+    """{lookup_key: expiry as unix seconds, None for no expiry} of the user's live grants."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return {}
+    memo = getattr(user, _MEMO_ATTRIBUTE, None)
+    if memo is not None:
+        return memo
+    version = _version(user.pk)
+    data_key = f"entitlements:features:{user.pk}:{version}"
+    features = cache.get(data_key)
+    if features is None:
+        features = selectors.feature_expiries(user_id=user.pk, now=timezone.now())
+        if version != "uncached":
+            cache.set(data_key, features, timeout=settings.ENTITLEMENTS_CACHE_SECONDS)
+    setattr(user, _MEMO_ATTRIBUTE, features)
+    return features
+
+
+def has_feature(user, lookup_key: str, *, now: datetime | None = None) -> bool:
+    """Whether the user may use the feature right now."""
+    features = active_features(user)
+    if lookup_key not in features:
+        return False
+    expiry = features[lookup_key]
+    return expiry is None or expiry > (now or timezone.now()).timestamp()
+
+
+def feature_permission(lookup_key: str) -> type[BasePermission]:
+    """A DRF permission class: `permission_classes = [feature_permission("signals_premium")]`."""
+
+    class HasFeature(BasePermission):
+        message = f"This needs the {lookup_key} feature."
+
+        def has_permission(self, request, view):
+            return has_feature(request.user, lookup_key)
+
+    HasFeature.__name__ = f"HasFeature_{lookup_key}"
+    return HasFeature
+
+
+def feature_required(lookup_key: str):
+    """Decorator for plain Django views: 401 when signed out, 403 without the feature."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return problem_response(
+                    request, slug="not-authenticated", title="Authentication required", status=401
+                )
+            if not has_feature(request.user, lookup_key):
+                return problem_response(
+                    request,
+                    slug="feature-required",
+                    title="Feature required",
+                    status=403,
+                    detail=f"This needs the {lookup_key} feature.",
+                    feature=lookup_key,
+                )
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

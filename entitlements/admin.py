@@ -1,0 +1,180 @@
+"""Admin: entitlements are read-only rows; staff grant and revoke through forms that call
+services and require a reason. Plans are edited by users with change permission (audited)."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from config.context import Actor
+from entitlements import services
+from entitlements.errors import EntitlementError
+from entitlements.forms import GrantForm, PlanForm, RevokeForm
+from entitlements.models import (
+    CustomerLink,
+    Entitlement,
+    Feature,
+    ParkedEvent,
+    Plan,
+    PlanFeature,
+    SubscriptionState,
+    UnknownPrice,
+)
+
+
+def _actor(request) -> Actor:
+    return Actor(kind="user", user_id=request.user.pk)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Entitlement)
+class EntitlementAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "user",
+        "feature",
+        "source",
+        "plan",
+        "starts_at",
+        "expires_at",
+        "revoked_at",
+    )
+    list_filter = ("source", "feature", "plan", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("user__username", "user__email", "stripe_subscription_id")
+    list_select_related = ("user", "feature", "plan")
+    actions = ["revoke_selected"]
+
+    def has_grant_permission(self, request):
+        return request.user.has_perm("entitlements.grant_entitlement")
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("entitlements.revoke_entitlement")
+
+    def get_urls(self):
+        grant = path(
+            "grant/",
+            self.admin_site.admin_view(self.grant_view),
+            name="entitlements_entitlement_grant",
+        )
+        return [grant, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_grant": self.has_grant_permission(request)}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def grant_view(self, request):
+        if not self.has_grant_permission(request):
+            raise PermissionDenied
+        form = GrantForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                rows = services.entitlement_grant_manual(
+                    user=data["user"],
+                    feature_key=data["feature"].lookup_key if data["feature"] else None,
+                    plan_code=data["plan"].code if data["plan"] else None,
+                    expires_at=data["expires_at"],
+                    reason=data["reason"],
+                    granted_by=request.user,
+                    actor=_actor(request),
+                )
+            except EntitlementError as error:
+                form.add_error(None, error.detail)
+            else:
+                self.message_user(request, f"Granted {len(rows)} entitlement(s).")
+                return _redirect_to_changelist()
+        context = {**self.admin_site.each_context(request), "form": form, "title": "Grant"}
+        return TemplateResponse(request, "admin/entitlements/entitlement/grant.html", context)
+
+    @admin.action(description="Revoke selected entitlements", permissions=["revoke"])
+    def revoke_selected(self, request, queryset):
+        form = RevokeForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            rows = services.entitlements_revoke_selected(
+                entitlement_ids=list(queryset.values_list("pk", flat=True)),
+                revoked_by=request.user,
+                actor=_actor(request),
+                reason=form.cleaned_data["reason"],
+            )
+            self.message_user(request, f"Revoked {len(rows)} entitlement(s).")
+            return None
+        live = queryset.filter(revoked_at__isnull=True).select_related("user", "feature")
+        if not live:
+            self.message_user(request, "None of those is live.", level=messages.WARNING)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "entitlements": live,
+            "title": "Revoke",
+        }
+        return TemplateResponse(request, "admin/entitlements/entitlement/revoke.html", context)
+
+
+def _redirect_to_changelist():
+    return HttpResponseRedirect(reverse("admin:entitlements_entitlement_changelist"))
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    form = PlanForm
+    list_display = ("code", "name", "default_duration_days", "grace_days")
+    fields = ("code", "name", "default_duration_days", "grace_days", "feature_set")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # entitlements keep pointing at their plan
+
+    def save_model(self, request, obj, form, change):
+        changed = [name for name in form.changed_data if name != "feature_set"]
+        services.plan_save(
+            plan=obj,
+            changed_fields=changed,
+            features=list(form.cleaned_data["feature_set"]),
+            actor=_actor(request),
+        )
+
+    def save_related(self, request, form, formsets, change):
+        pass  # plan_save wrote the features, in the same transaction as the plan
+
+
+@admin.register(Feature)
+class FeatureAdmin(ReadOnlyAdmin):
+    list_display = ("lookup_key", "name")
+
+
+@admin.register(PlanFeature)
+class PlanFeatureAdmin(ReadOnlyAdmin):
+    list_display = ("plan", "feature")
+    list_select_related = ("plan", "feature")
+
+
+@admin.register(UnknownPrice)
+class UnknownPriceAdmin(ReadOnlyAdmin):
+    list_display = ("price_id", "product_id", "lookup_key", "occurrences", "last_seen_at")
+
+
+@admin.register(ParkedEvent)
+class ParkedEventAdmin(ReadOnlyAdmin):
+    list_display = ("event_id", "event_type", "stripe_customer_id", "parked_at", "applied_at")
+    exclude = ("payload",)
+
+
+@admin.register(CustomerLink)
+class CustomerLinkAdmin(ReadOnlyAdmin):
+    list_display = ("stripe_customer_id", "user", "learnt_from", "created_at")
+
+
+@admin.register(SubscriptionState)
+class SubscriptionStateAdmin(ReadOnlyAdmin):
+    list_display = ("stripe_subscription_id", "stripe_customer_id", "updated_at")

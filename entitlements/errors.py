@@ -1,0 +1,39 @@
+"""entitlements' errors, each answered as RFC 9457 problem+json (see docs/errors.md)."""
+
+from config.problems import ProblemError
+
+
+class EntitlementError(ProblemError):
+    slug = "entitlement-error"
+    title = "Entitlement request refused"
+    status = 422
+
+
+class ReasonRequired(EntitlementError):
+    slug = "reason-required"
+    title = "A reason is required"
+    status = 422
+
+
+class UnknownFeature(EntitlementError):
+    slug = "unknown-feature"
+    title = "No such feature or plan"
+    status = 422
+
+
+class UnknownUser(EntitlementError):
+    slug = "unknown-user"
+    title = "No such user"
+    status = 422
+
+
+class InvalidExpiry(EntitlementError):
+    slug = "invalid-expiry"
+    title = "The expiry must be in the future"
+    status = 422
+
+
+class NothingToRevoke(EntitlementError):
+    slug = "nothing-to-revoke"
+    title = "No active entitlement matches"
+    status = 409

@@ -1,0 +1,46 @@
+"""Admin forms: staff grant and revoke always say why."""
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from entitlements.models import Feature, Plan
+
+
+class GrantForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=get_user_model().objects.order_by("username"))
+    feature = forms.ModelChoiceField(queryset=Feature.objects.all(), required=False)
+    plan = forms.ModelChoiceField(
+        queryset=Plan.objects.all(), required=False, help_text="Grants every feature of the plan."
+    )
+    expires_at = forms.DateTimeField(
+        required=False, help_text="Leave empty for a grant without expiry (YYYY-MM-DD HH:MM)."
+    )
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("feature")) == bool(data.get("plan")):
+            raise forms.ValidationError("Choose exactly one of a feature or a plan.")
+        return data
+
+
+class RevokeForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class PlanForm(forms.ModelForm):
+    feature_set = forms.ModelMultipleChoiceField(
+        queryset=Feature.objects.all(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Features",
+    )
+
+    class Meta:
+        model = Plan
+        fields = ["code", "name", "default_duration_days", "grace_days"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["feature_set"].initial = list(self.instance.features.all())

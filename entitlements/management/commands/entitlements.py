@@ -1,0 +1,100 @@
+"""Support's command line: show, grant and revoke a user's entitlements."""
+
+import json
+from datetime import UTC, datetime, time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from config.context import Actor, acting_as
+from entitlements import selectors, services
+from entitlements.errors import EntitlementError
+
+
+class Command(BaseCommand):
+    help = "Show, grant or revoke a user's entitlements (grant and revoke require --reason)."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        show = sub.add_parser("show", help="Print the user's active entitlements as JSON.")
+        show.add_argument("user", help="username, email or id")
+        grant = sub.add_parser("grant", help="Grant a feature or a whole plan by hand.")
+        grant.add_argument("user")
+        what = grant.add_mutually_exclusive_group(required=True)
+        what.add_argument("--feature")
+        what.add_argument("--plan")
+        grant.add_argument("--expires", help="ISO date or datetime (UTC); none = no expiry")
+        revoke = sub.add_parser("revoke", help="Revoke one feature or every manual grant.")
+        revoke.add_argument("user")
+        which = revoke.add_mutually_exclusive_group(required=True)
+        which.add_argument("--feature")
+        which.add_argument("--all-manual", action="store_true")
+        for subparser in (grant, revoke):
+            subparser.add_argument("--reason", default="", help="required: kept in the audit")
+            subparser.add_argument("--by", help="username of the staff member acting")
+
+    def handle(self, *args, **options):
+        user = selectors.user_by_identifier(options["user"])
+        if user is None:
+            raise CommandError(f"No single user matches {options['user']!r}.")
+        if options["action"] == "show":
+            self._show(user)
+            return
+        if not options["reason"].strip():
+            raise CommandError("--reason is required: say why (it is kept in the audit trail).")
+        staff = None
+        if options.get("by"):
+            staff = selectors.user_by_identifier(options["by"])
+            if staff is None:
+                raise CommandError(f"No single user matches --by {options['by']!r}.")
+        actor = Actor(kind="user", user_id=staff.pk) if staff else Actor(kind="system")
+        try:
+            with acting_as(actor):
+                rows = self._change(user, staff, actor, options)
+        except EntitlementError as error:
+            raise CommandError(error.detail) from error
+        self.stdout.write(f"{options['action']}: {len(rows)} entitlement(s) for {user}")
+
+    def _change(self, user, staff, actor, options):
+        if options["action"] == "grant":
+            return services.entitlement_grant_manual(
+                user=user,
+                feature_key=options["feature"],
+                plan_code=options["plan"],
+                expires_at=_parse_expiry(options["expires"]),
+                reason=options["reason"],
+                granted_by=staff,
+                actor=actor,
+            )
+        return services.entitlements_revoke_for_user(
+            user=user,
+            feature_key=options["feature"],
+            all_manual=options["all_manual"],
+            reason=options["reason"],
+            revoked_by=staff,
+            actor=actor,
+        )
+
+    def _show(self, user):
+        rows = selectors.user_active_entitlements(user_id=user.pk, now=timezone.now())
+        entitlements = [
+            {
+                "feature": row.feature.lookup_key,
+                "source": row.source,
+                "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+            }
+            for row in rows
+        ]
+        self.stdout.write(json.dumps({"entitlements": entitlements}))
+
+
+def _parse_expiry(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError as error:
+        raise CommandError(f"--expires must be an ISO date or datetime, not {raw!r}") from error
+    if len(raw) == 10:  # a bare date means the end of that day
+        value = datetime.combine(value.date(), time.max)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)

@@ -1,0 +1,27 @@
+"""Prometheus metrics of entitlements (multiprocess-safe: counters only, bounded labels)."""
+
+from prometheus_client import Counter
+
+CHANGES = Counter(
+    "tollgate_entitlement_changes_total",
+    "Entitlement changes by kind and source.",
+    ["change", "source"],
+)
+UNKNOWN_PRICES = Counter(
+    "tollgate_entitlement_unknown_prices_total",
+    "Stripe events whose price maps to no plan.",
+)
+PARKED_EVENTS = Counter(
+    "tollgate_entitlement_parked_events_total",
+    "Stripe events parked because their customer is not linked to a user yet.",
+)
+UNRESOLVED_EVENTS = Counter(
+    "tollgate_entitlement_unresolved_events_total",
+    "Stripe events entitlements could not attribute to a customer.",
+    ["event_type"],
+)
+DRIFT = Counter(
+    "tollgate_entitlement_drift_total",
+    "Entitlements found to differ from stored subscription state by reconciliation.",
+    ["fixed"],
+)

@@ -1,0 +1,230 @@
+"""Plans, features and per-user entitlements; the Stripe state they are derived from.
+
+Data and constraints only: writes go through entitlements.services.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Feature(models.Model):
+    lookup_key = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["lookup_key"]
+
+    def __str__(self):
+        return self.lookup_key
+
+
+class Plan(models.Model):
+    code = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    default_duration_days = models.PositiveIntegerField(default=30)
+    grace_days = models.PositiveIntegerField(default=3)
+    features = models.ManyToManyField(Feature, through="PlanFeature", related_name="plans")
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.code
+
+
+class PlanFeature(models.Model):
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="plan_features")
+    feature = models.ForeignKey(Feature, on_delete=models.PROTECT, related_name="plan_features")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "feature"], name="planfeature_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.plan.code}:{self.feature.lookup_key}"
+
+
+class Entitlement(models.Model):
+    """One feature granted to one user, by Stripe (per subscription) or by staff (manual).
+
+    Active = not revoked and (no expiry or expiry in the future). Stripe rows are extended in
+    place; a revoked row is never reused, so the table is the history of grants.
+    """
+
+    class Source(models.TextChoices):
+        STRIPE = "stripe", "Stripe"
+        MANUAL = "manual", "Manual"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="entitlements"
+    )
+    feature = models.ForeignKey(Feature, on_delete=models.PROTECT, related_name="entitlements")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    stripe_subscription_id = models.CharField(max_length=255, blank=True, default="")
+    plan = models.ForeignKey(
+        Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="entitlements"
+    )
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reason = models.CharField(max_length=500, blank=True, default="")
+    source_event_id = models.CharField(max_length=255, blank=True, default="")
+    starts_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    revoke_reason = models.CharField(max_length=500, blank=True, default="")
+    # Set once by the housekeeping task so a lapse is recorded (and audited) only once.
+    lapse_recorded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        permissions = [
+            ("grant_entitlement", "Can grant entitlements by hand"),
+            ("revoke_entitlement", "Can revoke entitlements"),
+        ]
+        indexes = [
+            models.Index(fields=["user", "revoked_at"], name="entitlement_user_live"),
+            models.Index(fields=["stripe_subscription_id"], name="entitlement_subscription"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(source__in=["stripe", "manual"]), name="entitlement_source_valid"
+            ),
+            # A Stripe grant always belongs to a subscription and always ends.
+            models.CheckConstraint(
+                condition=Q(source="manual")
+                | (~Q(stripe_subscription_id="") & Q(expires_at__isnull=False)),
+                name="entitlement_stripe_has_subscription_and_expiry",
+            ),
+            # A manual grant says why and who.
+            models.CheckConstraint(
+                condition=Q(source="stripe") | (~Q(reason="") & Q(stripe_subscription_id="")),
+                name="entitlement_manual_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True) | Q(expires_at__gt=models.F("starts_at")),
+                name="entitlement_expires_after_start",
+            ),
+            # Revoked rows carry their reason; unrevoked rows carry no revocation data.
+            models.CheckConstraint(
+                condition=(Q(revoked_at__isnull=True) & Q(revoke_reason="") & Q(revoked_by=None))
+                | (Q(revoked_at__isnull=False) & ~Q(revoke_reason="")),
+                name="entitlement_revocation_consistent",
+            ),
+            # At most one live Stripe row per subscription and feature: extend, never duplicate.
+            models.UniqueConstraint(
+                fields=["stripe_subscription_id", "feature"],
+                condition=Q(source="stripe", revoked_at__isnull=True),
+                name="entitlement_one_live_stripe_row",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.feature_id}:{self.source}"
+
+
+class CustomerLink(models.Model):
+    """Stripe customer id -> user, learnt from checkout sessions and metadata.
+
+    dj-stripe's Customer.subscriber is only filled by its mirror, which lags while Stripe's API
+    is down; this table is filled from the webhook payloads themselves.
+    """
+
+    stripe_customer_id = models.CharField(max_length=255, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stripe_customer_links"
+    )
+    learnt_from = models.CharField(max_length=100)
+    source_event_id = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.stripe_customer_id} -> {self.user_id}"
+
+
+class ParkedEvent(models.Model):
+    """A Stripe event for a customer not yet linked to a user, applied when the link appears."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    event_type = models.CharField(max_length=100)
+    stripe_customer_id = models.CharField(max_length=255, db_index=True)
+    created = models.BigIntegerField()
+    payload = models.JSONField()
+    parked_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created", "event_id"]
+
+    def __str__(self):
+        return self.event_id
+
+
+class SubscriptionState(models.Model):
+    """The stored state of one Stripe subscription, merged from every applied event.
+
+    `fields` maps a field name to [value, event created, event id]; each field keeps the value
+    of the newest event (by created, then id) that carried it. The merge is commutative and
+    idempotent, so any order or duplication of deliveries ends in the same state, and
+    reconciliation recomputes entitlements from this row alone.
+    """
+
+    stripe_subscription_id = models.CharField(max_length=255, unique=True)
+    stripe_customer_id = models.CharField(max_length=255, db_index=True)
+    fields = models.JSONField(default=dict)
+    last_event_created = models.BigIntegerField(default=0)
+    last_event_id = models.CharField(max_length=255, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.stripe_subscription_id
+
+    def value(self, name: str, default=None):
+        entry = self.fields.get(name)
+        return default if entry is None else entry[0]
+
+    def version(self, name: str) -> tuple[int, str] | None:
+        entry = self.fields.get(name)
+        return None if entry is None else (entry[1], entry[2])
+
+
+class CustomerSummary(models.Model):
+    """Stripe's active entitlement summary for a customer: when present, its lookup keys are
+    authoritative for that customer's Stripe-granted features."""
+
+    stripe_customer_id = models.CharField(max_length=255, unique=True)
+    lookup_keys = models.JSONField(default=list)
+    event_created = models.BigIntegerField()
+    event_id = models.CharField(max_length=255)
+
+    def __str__(self):
+        return self.stripe_customer_id
+
+
+class UnknownPrice(models.Model):
+    """A Stripe price that maps to no plan: flagged for staff, never silently ignored."""
+
+    price_id = models.CharField(max_length=255, unique=True)
+    product_id = models.CharField(max_length=255, blank=True, default="")
+    lookup_key = models.CharField(max_length=255, blank=True, default="")
+    stripe_subscription_id = models.CharField(max_length=255, blank=True, default="")
+    last_event_id = models.CharField(max_length=255, blank=True, default="")
+    occurrences = models.PositiveIntegerField(default=1)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.price_id

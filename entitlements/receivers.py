@@ -1,0 +1,20 @@
+"""Signal receivers: thin, each parses its input and calls a service."""
+
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
+
+from billing.signals import stripe_event_processed
+from entitlements import stripe_sync
+from entitlements.groups import support_group_seed
+
+
+@receiver(stripe_event_processed, dispatch_uid="entitlements.apply_stripe_event")
+def apply_stripe_event(sender, event, **kwargs):
+    stripe_sync.stripe_event_apply(event=event)
+
+
+@receiver(post_migrate, dispatch_uid="entitlements.seed_support_group")
+def seed_support_group(sender, app_config=None, **kwargs):
+    # auth's permissions are created by its own post_migrate; ours run after it for our app.
+    if app_config is not None and app_config.label == "entitlements":
+        support_group_seed()

@@ -1,0 +1,50 @@
+"""Reads of entitlement state."""
+
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+
+from entitlements.models import CustomerLink, Entitlement
+
+
+def active_entitlements(*, now: datetime) -> QuerySet[Entitlement]:
+    return Entitlement.objects.filter(revoked_at__isnull=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+
+
+def user_active_entitlements(*, user_id: int, now: datetime) -> QuerySet[Entitlement]:
+    return (
+        active_entitlements(now=now)
+        .filter(user_id=user_id)
+        .select_related("feature", "plan")
+        .order_by("feature__lookup_key", "source", "id")
+    )
+
+
+def feature_expiries(*, user_id: int, now: datetime) -> dict[str, float | None]:
+    """One query: {lookup_key: latest expiry (unix seconds) or None for a grant that never ends}."""
+    expiries: dict[str, float | None] = {}
+    rows = active_entitlements(now=now).filter(user_id=user_id)
+    for key, expires_at in rows.values_list("feature__lookup_key", "expires_at"):
+        if expires_at is None or (key in expiries and expiries[key] is None):
+            expiries[key] = None
+        else:
+            expiries[key] = max(expiries.get(key) or 0, expires_at.timestamp())
+    return expiries
+
+
+def user_for_customer(*, customer_id: str):
+    link = CustomerLink.objects.select_related("user").filter(stripe_customer_id=customer_id)
+    link = link.first()
+    return link.user if link else None
+
+
+def user_by_identifier(identifier: str):
+    """A user by username, email or numeric id (support tools); None when not exactly one."""
+    users = get_user_model().objects.filter(Q(username=identifier) | Q(email__iexact=identifier))
+    if identifier.isdigit():
+        users = users | get_user_model().objects.filter(pk=int(identifier))
+    found = list(users.distinct()[:2])
+    return found[0] if len(found) == 1 else None

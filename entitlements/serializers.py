@@ -1,0 +1,42 @@
+"""Input and output shapes of the entitlements API."""
+
+from rest_framework import serializers
+
+
+class EntitlementOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    feature = serializers.CharField(source="feature.lookup_key")
+    source = serializers.CharField()
+    plan = serializers.CharField(source="plan.code", allow_null=True, default=None)
+    starts_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class EntitlementListOut(serializers.Serializer):
+    entitlements = EntitlementOut(many=True)
+
+
+class GrantIn(serializers.Serializer):
+    user = serializers.CharField(help_text="User id, username or email.")
+    feature = serializers.CharField(required=False, allow_blank=False)
+    plan = serializers.CharField(required=False, allow_blank=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    reason = serializers.CharField(max_length=500)
+
+    def validate(self, attrs):
+        if ("feature" in attrs) == ("plan" in attrs):
+            raise serializers.ValidationError("Give exactly one of feature or plan.")
+        return attrs
+
+
+class RevokeIn(serializers.Serializer):
+    user = serializers.CharField(help_text="User id, username or email.")
+    feature = serializers.CharField(required=False, allow_blank=False)
+    all_manual = serializers.BooleanField(required=False, default=False)
+    reason = serializers.CharField(max_length=500)
+
+    def validate(self, attrs):
+        if bool(attrs.get("feature")) == bool(attrs.get("all_manual")):
+            raise serializers.ValidationError("Give exactly one of feature or all_manual.")
+        return attrs

@@ -1,0 +1,429 @@
+"""Stripe events -> stored subscription state -> entitlements.
+
+Decided from the event payload and local state only: no Stripe API call on this path.
+
+Each event is merged into the SubscriptionState of the subscription(s) it concerns; every field
+keeps the value of the newest event (by created, then id) that carried it, so an older event
+never overrides newer state and any order or duplication of deliveries converges. The
+entitlements wanted for a subscription are then computed from that state alone
+(`desired_for_state`) and the live Stripe rows are brought in line (granted, extended,
+revoked). Manual grants are never touched here.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from config.context import Actor
+from entitlements import metrics, services
+from entitlements import stripe_payloads as payloads
+from entitlements.models import (
+    CustomerLink,
+    CustomerSummary,
+    Entitlement,
+    Feature,
+    ParkedEvent,
+    Plan,
+    SubscriptionState,
+    UnknownPrice,
+)
+
+logger = structlog.get_logger(__name__)
+STRIPE = Actor(kind="stripe")
+
+SUBSCRIPTION_EVENTS = {
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+}
+
+REVERSAL_EVENTS = {"charge.refunded", "charge.dispute.created"}
+
+
+@dataclass(frozen=True)
+class Wanted:
+    feature: Feature
+    expires_at: datetime
+    plan: Plan | None
+
+
+def _when(seconds: int | float) -> datetime:
+    return datetime.fromtimestamp(int(seconds), tz=UTC)
+
+
+# --- Customer -> user --------------------------------------------------------------------------
+
+
+def _existing_user(user_id: int | None):
+    if user_id is None:
+        return None
+    return get_user_model().objects.filter(pk=user_id).first()
+
+
+def customer_link(
+    *, customer_id: str, user, learnt_from: str, source_event_id: str | None
+) -> CustomerLink | None:
+    """Link a Stripe customer to a user (first link wins) and apply its parked events."""
+    if not customer_id or user is None:
+        return None
+    link, created = CustomerLink.objects.get_or_create(
+        stripe_customer_id=customer_id,
+        defaults={
+            "user": user,
+            "learnt_from": learnt_from,
+            "source_event_id": source_event_id or "",
+        },
+    )
+    if not created and link.user_id != user.pk:
+        logger.warning(
+            "entitlements.customer_link_conflict", customer=customer_id, kept_user=link.user_id
+        )
+    if created:
+        parked_events_apply(customer_id=customer_id)
+    return link
+
+
+def _djstripe_subscriber(customer_id: str):
+    """dj-stripe's mirror: the last fallback (it lags while Stripe's API is down)."""
+    from djstripe.models import Customer
+
+    customer = Customer.objects.filter(id=customer_id).select_related("subscriber").first()
+    if customer is None:
+        return None
+    if customer.subscriber_id:
+        return customer.subscriber
+    return _existing_user(payloads.user_id_from_metadata({"metadata": customer.metadata}))
+
+
+def resolve_user(*, customer_id: str, obj: dict, event_id: str):
+    """The user of a customer: our link, else metadata.user_id on the object, else dj-stripe."""
+    link = CustomerLink.objects.filter(stripe_customer_id=customer_id).first()
+    if link is not None:
+        return link.user
+    user = _existing_user(payloads.user_id_from_metadata(obj))
+    learnt_from = "metadata.user_id"
+    if user is None:
+        user, learnt_from = _djstripe_subscriber(customer_id), "djstripe.subscriber"
+    if user is not None:
+        customer_link(
+            customer_id=customer_id, user=user, learnt_from=learnt_from, source_event_id=event_id
+        )
+    return user
+
+
+def _park(event: dict, customer_id: str) -> None:
+    _, created = ParkedEvent.objects.get_or_create(
+        event_id=event["id"],
+        defaults={
+            "event_type": event["type"],
+            "stripe_customer_id": customer_id,
+            "created": int(event["created"]),
+            "payload": event,
+        },
+    )
+    if created:
+        metrics.PARKED_EVENTS.inc()
+        logger.info("entitlements.event_parked", event_id=event["id"], customer=customer_id)
+
+
+def parked_events_apply(*, customer_id: str) -> int:
+    """Apply, oldest first, the events parked for a customer: all of them once it has a user;
+    a refund or dispute once a subscription of the customer is known."""
+    parked = ParkedEvent.objects.filter(stripe_customer_id=customer_id, applied_at__isnull=True)
+    has_subscription = SubscriptionState.objects.filter(stripe_customer_id=customer_id).exists()
+    applied = 0
+    for row in parked.select_for_update().order_by("created", "event_id"):
+        if row.event_type in REVERSAL_EVENTS and not has_subscription:
+            continue
+        stripe_event_apply(event=row.payload)
+        row.applied_at = timezone.now()
+        row.save(update_fields=["applied_at"])
+        applied += 1
+    return applied
+
+
+# --- Plans ---------------------------------------------------------------------------------
+
+
+def plan_for_price(price: payloads.PriceRef | None, *, subscription_id: str, event_id: str):
+    """The plan of a price (lookup_key, price metadata, product metadata); unknown is flagged."""
+    if price is None:
+        return None
+    codes = list(price.plan_codes)
+    if price.product_id and not codes:
+        from djstripe.models import Product
+
+        product = Product.objects.filter(id=price.product_id).only("metadata").first()
+        if product is not None and (product.metadata or {}).get("plan_code"):
+            codes.append(str(product.metadata["plan_code"]))
+    plans = {plan.code: plan for plan in Plan.objects.filter(code__in=codes)}
+    for code in codes:
+        if code in plans:
+            return plans[code]
+    flag, created = UnknownPrice.objects.get_or_create(
+        price_id=price.price_id,
+        defaults={
+            "product_id": price.product_id,
+            "lookup_key": price.lookup_key,
+            "stripe_subscription_id": subscription_id,
+            "last_event_id": event_id,
+        },
+    )
+    if not created:
+        flag.occurrences += 1
+        flag.last_event_id = event_id
+        flag.save(update_fields=["occurrences", "last_event_id", "last_seen_at"])
+    metrics.UNKNOWN_PRICES.inc()
+    logger.warning("entitlements.unknown_price", price=price.price_id, event_id=event_id)
+    return None
+
+
+# --- State merge and the wanted entitlements -------------------------------------------------
+
+
+def _merge(state: SubscriptionState, values: dict, version: tuple[int, str]) -> bool:
+    changed = False
+    for name, value in values.items():
+        current = state.version(name)
+        if current is None or tuple(current) < version:
+            state.fields[name] = [value, version[0], version[1]]
+            changed = True
+    if (state.last_event_created, state.last_event_id) < version:
+        state.last_event_created, state.last_event_id = version
+    return changed
+
+
+def desired_for_state(state: SubscriptionState) -> dict[str, Wanted]:
+    """{lookup_key: Wanted} for a subscription, from its stored state alone."""
+    status = state.value("status")
+    if state.value("deleted") or state.value("reversal") or status not in payloads.LIVE_STATUSES:
+        return {}
+    plan = Plan.objects.filter(code=state.value("plan_code") or "").first()
+    summary = CustomerSummary.objects.filter(stripe_customer_id=state.stripe_customer_id).first()
+    if summary is not None:
+        features = list(Feature.objects.filter(lookup_key__in=summary.lookup_keys))
+    elif plan is not None:
+        features = list(plan.features.all())
+    else:
+        return {}
+    grace = timedelta(days=plan.grace_days if plan else 0)
+    failed_at = state.value("payment_failed_at")
+    period_end = state.value("period_end")
+    if status == "past_due" or failed_at:
+        # Payment failed: access continues through the grace days, then lapses by itself.
+        started = failed_at or state.version("status")[0]
+        expires_at = _when(started) + grace
+    elif period_end:
+        expires_at = _when(period_end)
+        if not state.value("cancel_at_period_end"):
+            expires_at += grace
+    else:
+        duration = plan.default_duration_days if plan else 30
+        expires_at = _when(state.version("status")[0]) + timedelta(days=duration)
+    return {feature.lookup_key: Wanted(feature, expires_at, plan) for feature in features}
+
+
+@dataclass
+class SyncWork:
+    """What it takes to bring a subscription's live Stripe rows in line with its state."""
+
+    revoke: list
+    change: list  # (row, Wanted)
+    create: list  # Wanted
+
+
+def _reconciliation(state: SubscriptionState, *, lock: bool) -> SyncWork:
+    wanted = desired_for_state(state)
+    live = Entitlement.objects.filter(
+        source=Entitlement.Source.STRIPE,
+        stripe_subscription_id=state.stripe_subscription_id,
+        revoked_at__isnull=True,
+    ).select_related("feature")
+    if lock:
+        live = live.select_for_update(of=("self",))
+    work = SyncWork(revoke=[], change=[], create=[])
+    for row in live.order_by("id"):
+        target = wanted.pop(row.feature.lookup_key, None)
+        if target is None:
+            work.revoke.append(row)
+        elif row.expires_at != target.expires_at or row.plan_id != getattr(target.plan, "pk", None):
+            work.change.append((row, target))
+    work.create = list(wanted.values())
+    return work
+
+
+def subscription_sync(
+    *, state: SubscriptionState, actor: Actor, reason: str, source_event_id: str | None
+) -> dict[str, int]:
+    """Bring the live Stripe rows of a subscription in line with its stored state."""
+    link = CustomerLink.objects.filter(stripe_customer_id=state.stripe_customer_id).first()
+    if link is None:
+        return {"granted": 0, "extended": 0, "revoked": 0}
+    work = _reconciliation(state, lock=True)
+    said = {"actor": actor, "reason": reason, "source_event_id": source_event_id}
+    for row in work.revoke:
+        services.entitlement_revoke(entitlement=row, **said)
+    for row, target in work.change:
+        services.entitlement_extend(
+            entitlement=row, expires_at=target.expires_at, plan=target.plan, **said
+        )
+    now = timezone.now()
+    for target in work.create:
+        services.entitlement_create(
+            user=link.user,
+            feature=target.feature,
+            source=Entitlement.Source.STRIPE,
+            plan=target.plan,
+            stripe_subscription_id=state.stripe_subscription_id,
+            expires_at=target.expires_at,
+            # A grant computed from old events may already be over: it still starts before
+            # it ends, so the row is consistent and simply inactive.
+            starts_at=min(now, target.expires_at - timedelta(seconds=1)),
+            **said,
+        )
+    return {"granted": len(work.create), "extended": len(work.change), "revoked": len(work.revoke)}
+
+
+def subscription_drift(*, state: SubscriptionState) -> list[str]:
+    """How the live Stripe rows of a subscription differ from its stored state ([] = none)."""
+    if not CustomerLink.objects.filter(stripe_customer_id=state.stripe_customer_id).exists():
+        return []
+    work = _reconciliation(state, lock=False)
+    drift = [f"{row.feature.lookup_key}: live but not wanted" for row in work.revoke]
+    drift += [
+        f"{row.feature.lookup_key}: expires {row.expires_at:%Y-%m-%d %H:%M}, "
+        f"wanted {target.expires_at:%Y-%m-%d %H:%M}"
+        for row, target in work.change
+    ]
+    drift += [f"{target.feature.lookup_key}: wanted but missing" for target in work.create]
+    return drift
+
+
+# --- Events --------------------------------------------------------------------------------
+
+
+def _updates_for(event: dict) -> list[payloads.Update]:
+    """The subscription updates an event carries (after linking), or [] when it carries none."""
+    event_type, obj = event["type"], event["data"]["object"]
+    created = int(event["created"])
+    if event_type in SUBSCRIPTION_EVENTS:
+        update = payloads.subscription_update(obj, deleted=event_type.endswith(".deleted"))
+        plan = plan_for_price(
+            update.price, subscription_id=update.subscription_id, event_id=event["id"]
+        )
+        if update.price is not None:
+            update.values["plan_code"] = plan.code if plan else None
+        return [update]
+    if event_type in {"invoice.paid", "invoice.payment_failed"}:
+        update = payloads.invoice_update(obj, paid=event_type == "invoice.paid", created=created)
+        return [update] if update else []
+    reversal = None
+    customer_id = payloads.customer_id_of(obj)
+    if event_type == "charge.refunded" and settings.ENTITLEMENTS_REVOKE_ON_REFUND:
+        reversal = "refund" if payloads.is_full_refund(obj) else None
+    elif event_type == "charge.dispute.created" and settings.ENTITLEMENTS_REVOKE_ON_DISPUTE:
+        reversal, customer_id = "dispute", _dispute_customer(obj)
+    if reversal is None:
+        return []
+    if not customer_id:
+        metrics.UNRESOLVED_EVENTS.labels(event_type=event_type).inc()
+        logger.warning("entitlements.unresolved_customer", event_id=event["id"])
+        return []
+    states = SubscriptionState.objects.filter(stripe_customer_id=customer_id)
+    if not states.exists():
+        # Delivered before the subscription it reverses: kept until that subscription appears.
+        _park(event, customer_id)
+    return [
+        payloads.Update(state_id, customer_id, {"reversal": reversal})
+        for state_id in states.values_list("stripe_subscription_id", flat=True)
+    ]
+
+
+def _dispute_customer(dispute: dict) -> str:
+    """A dispute names its charge only; the charge's customer comes from dj-stripe's mirror."""
+    charge = dispute.get("charge")
+    if isinstance(charge, dict):
+        return payloads.customer_id_of(charge)
+    from djstripe.models import Charge
+
+    customers = Charge.objects.filter(id=charge or "").values_list("customer_id", flat=True)
+    return customers.first() or ""
+
+
+def _apply_summary(event: dict) -> None:
+    obj = event["data"]["object"]
+    customer_id = payloads.customer_id_of(obj)
+    version = (int(event["created"]), event["id"])
+    summary = CustomerSummary.objects.select_for_update().filter(stripe_customer_id=customer_id)
+    summary = summary.first()
+    if summary is not None and (summary.event_created, summary.event_id) >= version:
+        return
+    keys = payloads.summary_lookup_keys(obj)
+    known = set(Feature.objects.filter(lookup_key__in=keys).values_list("lookup_key", flat=True))
+    if set(keys) - known:
+        logger.warning("entitlements.unknown_lookup_keys", keys=sorted(set(keys) - known))
+    CustomerSummary.objects.update_or_create(
+        stripe_customer_id=customer_id,
+        defaults={"lookup_keys": keys, "event_created": version[0], "event_id": version[1]},
+    )
+    for state in SubscriptionState.objects.filter(stripe_customer_id=customer_id):
+        subscription_sync(
+            state=state, actor=STRIPE, reason=event["type"], source_event_id=event["id"]
+        )
+
+
+def _link_from(event: dict) -> None:
+    obj = event["data"]["object"]
+    customer_id = payloads.customer_id_of(obj)
+    if event["type"] == "checkout.session.completed":
+        user_id = payloads.parse_user_id(obj.get("client_reference_id"))
+        user_id = user_id or payloads.user_id_from_metadata(obj)
+        learnt_from = "checkout.session"
+    else:  # customer.created / customer.updated
+        customer_id, user_id = obj.get("id", ""), payloads.user_id_from_metadata(obj)
+        learnt_from = "customer.metadata"
+    customer_link(
+        customer_id=customer_id,
+        user=_existing_user(user_id),
+        learnt_from=learnt_from,
+        source_event_id=event["id"],
+    )
+
+
+@transaction.atomic
+def stripe_event_apply(*, event: dict) -> None:
+    """Apply one verified Stripe event to entitlements (called once per event id)."""
+    event_type = event["type"]
+    if event_type in {"checkout.session.completed", "customer.created", "customer.updated"}:
+        _link_from(event)
+        return
+    if event_type == "entitlements.active_entitlement_summary.updated":
+        customer_id = payloads.customer_id_of(event["data"]["object"])
+        if resolve_user(customer_id=customer_id, obj={}, event_id=event["id"]) is None:
+            _park(event, customer_id)
+            return
+        _apply_summary(event)
+        return
+    for update in _updates_for(event):
+        user = resolve_user(
+            customer_id=update.customer_id, obj=event["data"]["object"], event_id=event["id"]
+        )
+        if user is None:
+            _park(event, update.customer_id)
+            continue
+        state, created = SubscriptionState.objects.select_for_update().get_or_create(
+            stripe_subscription_id=update.subscription_id,
+            defaults={"stripe_customer_id": update.customer_id},
+        )
+        if _merge(state, update.values, (int(event["created"]), event["id"])):
+            state.save()
+        if created and parked_events_apply(customer_id=update.customer_id):
+            state.refresh_from_db()
+        subscription_sync(state=state, actor=STRIPE, reason=event_type, source_event_id=event["id"])

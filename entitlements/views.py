@@ -1,0 +1,94 @@
+"""The entitlements API: the caller's active features; support staff grant and revoke."""
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.idempotency import idempotent
+from config import context
+from entitlements import selectors, services
+from entitlements.errors import UnknownUser
+from entitlements.serializers import EntitlementListOut, EntitlementOut, GrantIn, RevokeIn
+
+
+class ActorBoundAPIView(APIView):
+    """DRF authenticates inside the view, after ActorMiddleware: bind the actor here."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.user.is_authenticated:
+            self._actor_tokens = context.bind(
+                actor=context.Actor(kind="user", user_id=request.user.pk)
+            )
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        tokens = getattr(self, "_actor_tokens", None)
+        if tokens:
+            for token in reversed(tokens):
+                token.var.reset(token)
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+def _has_perm(codename: str) -> type[BasePermission]:
+    class HasPerm(BasePermission):
+        def has_permission(self, request, view):
+            return request.user.is_authenticated and request.user.has_perm(codename)
+
+    return HasPerm
+
+
+def _target_user(identifier: str):
+    user = selectors.user_by_identifier(identifier)
+    if user is None:
+        raise UnknownUser(f"No single user matches {identifier!r}.")
+    return user
+
+
+class EntitlementListView(ActorBoundAPIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=EntitlementListOut, summary="The caller's active entitlements")
+    def get(self, request):
+        rows = selectors.user_active_entitlements(user_id=request.user.pk, now=timezone.now())
+        return Response({"entitlements": EntitlementOut(rows, many=True).data})
+
+
+class GrantView(ActorBoundAPIView):
+    permission_classes = [_has_perm("entitlements.grant_entitlement")]
+
+    @extend_schema(request=GrantIn, responses={201: EntitlementListOut}, summary="Grant by hand")
+    @idempotent(operation="entitlement_grant")
+    def post(self, request):
+        data = GrantIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        rows = services.entitlement_grant_manual(
+            user=_target_user(data.validated_data["user"]),
+            feature_key=data.validated_data.get("feature"),
+            plan_code=data.validated_data.get("plan"),
+            expires_at=data.validated_data.get("expires_at"),
+            reason=data.validated_data["reason"],
+            granted_by=request.user,
+            actor=context.current_actor(),
+        )
+        return Response({"entitlements": EntitlementOut(rows, many=True).data}, status=201)
+
+
+class RevokeView(ActorBoundAPIView):
+    permission_classes = [_has_perm("entitlements.revoke_entitlement")]
+
+    @extend_schema(request=RevokeIn, responses=EntitlementListOut, summary="Revoke")
+    @idempotent(operation="entitlement_revoke")
+    def post(self, request):
+        data = RevokeIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        rows = services.entitlements_revoke_for_user(
+            user=_target_user(data.validated_data["user"]),
+            feature_key=data.validated_data.get("feature"),
+            all_manual=data.validated_data["all_manual"],
+            reason=data.validated_data["reason"],
+            revoked_by=request.user,
+            actor=context.current_actor(),
+        )
+        return Response({"entitlements": EntitlementOut(rows, many=True).data})

@@ -34,14 +34,15 @@ class Command(BaseCommand):
             subparser.add_argument("--by", help="username of the staff member acting")
 
     def handle(self, *args, **options):
+        # Refused before anything is looked up or changed.
+        if options["action"] != "show" and not options["reason"].strip():
+            raise CommandError("--reason is required: say why (it is kept in the audit trail).")
         user = selectors.user_by_identifier(options["user"])
         if user is None:
             raise CommandError(f"No single user matches {options['user']!r}.")
         if options["action"] == "show":
             self._show(user)
             return
-        if not options["reason"].strip():
-            raise CommandError("--reason is required: say why (it is kept in the audit trail).")
         staff = None
         if options.get("by"):
             staff = selectors.user_by_identifier(options["by"])

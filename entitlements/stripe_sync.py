@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from billing.models import StripeEvent
 from config.context import Actor
 from entitlements import metrics, services
 from entitlements import stripe_payloads as payloads
@@ -131,6 +132,20 @@ def _park(event: dict, customer_id: str) -> None:
     if created:
         metrics.PARKED_EVENTS.inc()
         logger.info("entitlements.event_parked", event_id=event["id"], customer=customer_id)
+
+
+def state_replay(*, customer_ids: list[str] | None = None) -> int:
+    """Re-merge billing's applied events into stored state (idempotent: newest wins per field).
+
+    Repairs state that was lost or edited; entitlement rows are compared afterwards."""
+    events = StripeEvent.objects.filter(status=StripeEvent.Status.APPLIED)
+    if customer_ids:
+        events = events.filter(customer_id__in=customer_ids)
+    replayed = 0
+    for payload in events.order_by("created", "event_id").values_list("payload", flat=True):
+        stripe_event_apply(event=payload, sync=False)
+        replayed += 1
+    return replayed
 
 
 def parked_events_apply(*, customer_id: str) -> int:
@@ -357,7 +372,7 @@ def _dispute_customer(dispute: dict) -> str:
     return customers.first() or ""
 
 
-def _apply_summary(event: dict) -> None:
+def _apply_summary(event: dict, *, sync: bool) -> None:
     obj = event["data"]["object"]
     customer_id = payloads.customer_id_of(obj)
     version = (int(event["created"]), event["id"])
@@ -373,6 +388,8 @@ def _apply_summary(event: dict) -> None:
         stripe_customer_id=customer_id,
         defaults={"lookup_keys": keys, "event_created": version[0], "event_id": version[1]},
     )
+    if not sync:
+        return
     for state in SubscriptionState.objects.filter(stripe_customer_id=customer_id):
         subscription_sync(
             state=state, actor=STRIPE, reason=event["type"], source_event_id=event["id"]
@@ -398,8 +415,11 @@ def _link_from(event: dict) -> None:
 
 
 @transaction.atomic
-def stripe_event_apply(*, event: dict) -> None:
-    """Apply one verified Stripe event to entitlements (called once per event id)."""
+def stripe_event_apply(*, event: dict, sync: bool = True) -> None:
+    """Apply one verified Stripe event to entitlements (called once per event id).
+
+    With sync=False only the stored state is updated (reconciliation replaying the event log);
+    entitlement rows are left for the comparison that follows."""
     event_type = event["type"]
     if event_type in {"checkout.session.completed", "customer.created", "customer.updated"}:
         _link_from(event)
@@ -409,7 +429,7 @@ def stripe_event_apply(*, event: dict) -> None:
         if resolve_user(customer_id=customer_id, obj={}, event_id=event["id"]) is None:
             _park(event, customer_id)
             return
-        _apply_summary(event)
+        _apply_summary(event, sync=sync)
         return
     for update in _updates_for(event):
         user = resolve_user(
@@ -426,4 +446,7 @@ def stripe_event_apply(*, event: dict) -> None:
             state.save()
         if created and parked_events_apply(customer_id=update.customer_id):
             state.refresh_from_db()
-        subscription_sync(state=state, actor=STRIPE, reason=event_type, source_event_id=event["id"])
+        if sync:
+            subscription_sync(
+                state=state, actor=STRIPE, reason=event_type, source_event_id=event["id"]
+            )

@@ -120,3 +120,29 @@ def test_reconcile_filters_by_customer(make_user, customer):
     assert "0 subscription(s)" in run("reconcile_entitlements", "--customer", "cus_other")
     assert "1 subscription(s)" in run("reconcile_entitlements", "--customer",
                                       customer.customer_id)  # fmt: skip
+
+
+def test_reconcile_replays_billings_event_log_into_lost_state(make_user, customer):
+    from billing.models import StripeEvent
+
+    trader = make_user()
+    lifecycle = [
+        customer.checkout(trader),
+        customer.subscription(period_end=T0 + 30 * DAY, created=T0 + 1),
+        customer.invoice("paid", created=T0 + 2, period_end=T0 + 60 * DAY),
+    ]
+    for payload in lifecycle:
+        deliver(payload)
+        StripeEvent.objects.create(
+            event_id=payload["id"], type=payload["type"], created=payload["created"],
+            customer_id=customer.customer_id, payload=payload, status="applied",
+        )  # fmt: skip
+    SubscriptionState.objects.all().delete()
+    Entitlement.objects.all().delete()
+    out = run("reconcile_entitlements", "--replay-events", "--fix", "--no-progress")
+    assert "Replayed 3 stored event(s)" in out
+    expected = datetime.fromtimestamp(T0 + 63 * DAY, tz=UTC)
+    live = Entitlement.objects.filter(user=trader, revoked_at__isnull=True)
+    assert {row.feature.lookup_key: row.expires_at for row in live} == {
+        "signals_basic": expected, "signals_premium": expected, "advanced_analytics": expected,
+    }  # fmt: skip

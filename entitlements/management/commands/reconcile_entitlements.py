@@ -22,9 +22,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--customer", action="append", default=[], help="Stripe customer id (repeatable)"
         )
+        parser.add_argument(
+            "--replay-events",
+            action="store_true",
+            help="first re-merge billing's stored, applied events into the subscription state",
+        )
         parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     def handle(self, *args, **options):
+        if options["replay_events"]:
+            with acting_as(RECONCILER):
+                replayed = stripe_sync.state_replay(customer_ids=options["customer"] or None)
+            self.stdout.write(f"Replayed {replayed} stored event(s) into subscription state.")
         states = SubscriptionState.objects.order_by("stripe_subscription_id")
         if options["customer"]:
             states = states.filter(stripe_customer_id__in=options["customer"])

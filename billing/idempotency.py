@@ -15,6 +15,8 @@ A request carrying `Idempotency-Key: <key>` runs once per (user, key, operation)
 - the same key while the first request still runs answers 409 `idempotency-key-in-progress`.
 Responses of 5xx (or an exception) are not stored: the key is released so the client can retry.
 Records are kept at least 24 hours (BILLING_IDEMPOTENCY_RETENTION_HOURS), then purged hourly.
+The in-progress record is committed before the handler runs, so do not wrap the view in an
+outer transaction (ATOMIC_REQUESTS is off): the handler opens its own `transaction.atomic()`.
 Operations must be registered (they become metric label values, a small fixed set).
 """
 

@@ -2,6 +2,7 @@
 multi-worker gunicorn server on the test PostgreSQL database."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def server(transactional_db):
             pytest.fail("gunicorn did not start: " + process.stderr.read1(4000).decode())
         yield base
     finally:
-        process.terminate()
+        process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
         process.wait(timeout=20)
 
 

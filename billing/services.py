@@ -211,8 +211,15 @@ def event_record_failure(*, event_id: str, error: BaseException, final: bool) ->
         _refresh_dead_letter_gauge()
 
 
-def _refresh_dead_letter_gauge() -> None:
-    metrics.dead_letters.set(dead_letter_count())
+def dead_letter_gauge_refresh() -> int:
+    """Set billing_dead_letters from the database (on every change, and every minute by beat,
+    so a freshly started process reports it too)."""
+    count = dead_letter_count()
+    metrics.dead_letters.set(count)
+    return count
+
+
+_refresh_dead_letter_gauge = dead_letter_gauge_refresh
 
 
 def dead_letter_reprocess(*, event_id: str, user, reason: str) -> None:

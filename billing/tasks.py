@@ -48,3 +48,8 @@ def purge_idempotency_keys() -> int:
     from billing import idempotency
 
     return idempotency.idempotency_records_purge()
+
+
+@shared_task
+def refresh_dead_letter_gauge() -> int:
+    return services.dead_letter_gauge_refresh()

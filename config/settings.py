@@ -250,6 +250,10 @@ CELERY_BEAT_SCHEDULE["billing-purge-idempotency-keys"] = {
     "task": "billing.tasks.purge_idempotency_keys",
     "schedule": 3600.0,
 }
+CELERY_BEAT_SCHEDULE["billing-dead-letter-gauge"] = {
+    "task": "billing.tasks.refresh_dead_letter_gauge",
+    "schedule": 60.0,
+}
 
 
 # === entitlements =============================================================================

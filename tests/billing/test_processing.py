@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing import receivers, services, signals
+from billing import metrics, receivers, services, signals, tasks
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_event, deliver, metric
 
@@ -75,6 +75,9 @@ def test_failures_retry_then_dead_letter(
     assert metric("billing_events_processed_total", type="customer.updated", outcome="retry") == (
         retries + 2
     )
+    assert metric("billing_dead_letters") == 1
+    metrics.dead_letters.set(0)  # as in a freshly started process
+    tasks.refresh_dead_letter_gauge.delay()
     assert metric("billing_dead_letters") == 1
 
 

@@ -7,7 +7,7 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from billing import receivers
+        from billing import checks, receivers  # noqa: F401 - checks register on import
 
         post_migrate.connect(
             receivers.seed_billing_admin_group,

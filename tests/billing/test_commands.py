@@ -63,3 +63,14 @@ def test_refuses_bad_input(db, args):
     with pytest.raises(CommandError) as error:
         run(*args)
     assert "whsec_" not in str(error.value).replace("(whsec_...)", "")
+
+
+def test_system_checks_flag_bad_settings(settings):
+    from billing.checks import check_billing_settings
+
+    assert check_billing_settings() == []
+    settings.BILLING_EVENT_MAX_RETRIES = -1
+    settings.PRODUCTION = True
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    found = sorted(issue.id for issue in check_billing_settings())
+    assert found == ["billing.E001", "billing.W001"]

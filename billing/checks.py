@@ -1,0 +1,26 @@
+"""System checks of billing's configuration (ids billing.E0xx / billing.W0xx)."""
+
+from django.conf import settings
+from django.core import checks
+
+
+@checks.register(checks.Tags.compatibility)
+def check_billing_settings(app_configs=None, **kwargs):
+    issues = []
+    for name in ("BILLING_EVENT_MAX_RETRIES", "BILLING_MIRROR_MAX_RETRIES"):
+        if getattr(settings, name) < 0:
+            issues.append(checks.Error(f"{name} must be 0 or more.", id="billing.E001"))
+    if settings.BILLING_WEBHOOK_DEDUP_TTL < 1:
+        issues.append(
+            checks.Error("BILLING_WEBHOOK_DEDUP_TTL must be at least 1.", id="billing.E002")
+        )
+    if getattr(settings, "PRODUCTION", False) and settings.CELERY_TASK_ALWAYS_EAGER:
+        issues.append(
+            checks.Warning(
+                "Celery runs eagerly in production: Stripe events are processed inside the "
+                "webhook request instead of by a worker.",
+                hint="Unset CELERY_TASK_ALWAYS_EAGER and run `celery -A config worker`.",
+                id="billing.W001",
+            )
+        )
+    return issues

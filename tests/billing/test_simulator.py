@@ -1,0 +1,212 @@
+"""The Stripe simulator against a real server: pytest-django's live_server serves the test
+database in a thread and Celery is eager, so each delivery is verified, stored and applied
+(billing -> entitlements -> audit) before the server answers."""
+
+import random
+import re
+import socket
+import time
+from collections import Counter
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, transaction
+from djstripe.models import WebhookEndpoint
+
+from billing.models import StripeEvent, WebhookSecret
+from billing.simulator import local, run, scenarios
+from billing.simulator.sender import Sender
+from billing.simulator.stripe_objects import PLAN_AMOUNTS
+from entitlements.access import has_feature
+
+# The server thread commits, so these tests flush the database afterwards; the serialized
+# rollback restores the migrations' data (plans, features) for them.
+served = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture
+def server(transactional_db, live_server):
+    """The live server. Its requests commit audit rows, which PostgreSQL refuses to TRUNCATE:
+    they are cleared the way a DBA would (triggers off, delete, on) before the flush."""
+    yield live_server
+    if connection.vendor != "postgresql":
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model in apps.get_app_config("audit").get_models():
+            table = connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - a model's own table
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")
+
+
+def simulate(server, *names, customers=1, seed=7, secret=None, retries=1):
+    """Plan and deliver scenarios through the local endpoint, as the command does."""
+    endpoint, known_secret = local.simulator_endpoint()
+    url = f"{server.url}/stripe/webhook/{endpoint.djstripe_uuid}/"
+    simulation = run.plan(names=list(names), customers=customers, seed=seed)
+    sender = Sender(
+        url=url, secret=secret or known_secret, retries=retries, backoff=0.01, timeout=60
+    )
+    run.execute(simulation, sender=sender)
+    return simulation
+
+
+def closed_port() -> int:
+    """A local port nobody listens on: connecting to it is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def user(name: str):
+    return get_user_model().objects.get(username=name)
+
+
+@served
+def test_checkout_command_grants_premium_through_real_http(server, capsys):
+    call_command(
+        "stripe_simulate", "checkout", "--base-url", server.url, "--customers", "2",
+        "--seed", "1", verbosity=0,
+    )  # fmt: skip
+
+    out = capsys.readouterr().out
+    assert re.search(r"^HTTP 200\s+6$", out, re.MULTILINE)
+    assert re.search(r"^lost\s+0$", out, re.MULTILINE)
+    assert "Every delivery was answered 2xx." in out
+    rows = StripeEvent.objects.order_by("created", "event_id")
+    assert rows.count() == 6
+    assert set(rows.values_list("status", flat=True)) == {StripeEvent.Status.APPLIED}
+    assert Counter(rows.values_list("type", flat=True)) == {
+        "checkout.session.completed": 2, "customer.subscription.created": 2, "invoice.paid": 2,
+    }  # fmt: skip
+    for number in (1, 2):
+        customer = user(f"demo-checkout-{number}")
+        assert not customer.has_usable_password()
+        assert has_feature(customer, "signals_premium")
+        assert has_feature(customer, "advanced_analytics")
+        assert not has_feature(customer, "vip_support")
+
+
+@served
+def test_every_scenario_answers_2xx_and_fills_the_inbox(server):
+    simulation = simulate(server, *scenarios.SCENARIO_NAMES)
+
+    summary = simulation.summary
+    assert summary.lost == []
+    assert len(summary.answers) == simulation.deliveries
+    sent = {event["id"] for scenario in simulation.scenarios for event in scenario.events}
+    assert set(StripeEvent.objects.values_list("event_id", flat=True)) == sent
+    assert StripeEvent.objects.exclude(status=StripeEvent.Status.APPLIED).count() == 0
+    # One customer per scenario: what each story leaves the demo user with.
+    expected = {
+        "checkout": {"signals_premium": True, "vip_support": False},
+        "renewal": {"signals_premium": True},
+        "upgrade": {"vip_support": True, "copy_trading": True},
+        "downgrade": {"signals_premium": True, "vip_support": False},
+        "payment-failure-recovery": {"signals_premium": True},
+        "payment-failure-lapse": {"signals_premium": False, "signals_basic": False},
+        "cancel-at-period-end": {"signals_premium": True},
+        "refund": {"signals_premium": False},
+        "dispute": {"signals_premium": False},
+        "out-of-order": {"vip_support": True},
+        "duplicate-storm": {"signals_premium": True},
+    }
+    got = {
+        name: {key: has_feature(user(f"demo-{name}-1"), key) for key in features}
+        for name, features in expected.items()
+    }
+    assert got == expected
+
+
+@served
+def test_duplicate_storm_stores_one_row_per_event_id(server):
+    simulation = simulate(server, "duplicate-storm", customers=2)
+
+    [storm] = simulation.scenarios
+    summary = simulation.summary
+    assert summary.lost == []
+    assert len(summary.answers) == len(storm.events) * scenarios.STORM_COPIES
+    assert summary.by_outcome() == {
+        "accepted": len(storm.events),
+        "duplicate": len(storm.events) * (scenarios.STORM_COPIES - 1),
+    }
+    ids = list(StripeEvent.objects.values_list("event_id", flat=True))
+    assert sorted(ids) == sorted(event["id"] for event in storm.events)
+
+
+@served
+def test_wrong_secret_is_lost_and_reported_by_problem_type(server):
+    simulation = simulate(server, "checkout", secret="whsec_not_the_endpoints_secret", retries=1)
+
+    summary = simulation.summary
+    assert len(summary.lost) == 3
+    assert {answer.attempts for answer in summary.answers} == {2}
+    assert summary.by_status() == {"400": 3}
+    assert summary.by_problem() == {"webhook-signature-invalid": 3}
+    assert StripeEvent.objects.count() == 0
+
+
+def test_command_exits_non_zero_when_the_server_is_unreachable(db, capsys):
+    with pytest.raises(CommandError, match="3 deliveries were lost"):
+        call_command(
+            "stripe_simulate", "checkout", "--base-url", f"http://127.0.0.1:{closed_port()}",
+            "--retries", "0", verbosity=0,
+        )  # fmt: skip
+    out = capsys.readouterr().out
+    assert "no answer" in out
+
+
+def test_local_endpoint_is_created_once_and_its_secret_remembered(db):
+    first, secret = local.simulator_endpoint()
+    again, secret_again = local.simulator_endpoint()
+
+    assert again.pk == first.pk and secret_again == secret
+    assert secret.startswith("whsec_")
+    assert WebhookEndpoint.objects.filter(url=local.SIMULATOR_ENDPOINT_URL).count() == 1
+    assert WebhookSecret.objects.filter(endpoint=first).count() == 1
+
+
+@pytest.mark.parametrize("name", scenarios.SCENARIO_NAMES)
+def test_scenario_events_are_realistic_stripe_sequences(name):
+    now = 1_900_000_000
+    scenario = scenarios.build(name, user_ids=[41, 42], rng=random.Random(3), now=now)
+
+    by_customer: dict[str, list[dict]] = {}
+    for event in scenario.events:
+        obj = event["data"]["object"]
+        customer = obj.get("customer") or obj.get("charge", {}).get("customer")
+        by_customer.setdefault(customer, []).append(event)
+        assert event["object"] == "event" and event["id"].startswith("evt_")
+        assert event["api_version"] == "2026-05-27.dahlia"
+        if event["type"].startswith("customer.subscription."):
+            [item] = obj["items"]["data"]
+            assert item["price"]["lookup_key"] in PLAN_AMOUNTS
+            assert item["current_period_start"] < item["current_period_end"]
+        if event["type"].startswith("invoice."):
+            assert obj["parent"]["subscription_details"]["subscription"].startswith("sub_")
+            [line] = obj["lines"]["data"]
+            assert line["period"]["start"] < line["period"]["end"]
+        if event["type"] == "charge.refunded":
+            assert obj["amount_refunded"] == obj["amount"] > 0
+        if event["type"] == "checkout.session.completed":
+            assert obj["client_reference_id"] in {"41", "42"}
+    assert len(by_customer) == 2
+    for events in by_customer.values():
+        created = [event["created"] for event in events]
+        assert created == sorted(set(created))  # strictly increasing per sequence
+        assert events[0]["type"] == "checkout.session.completed"
+        assert max(created) <= now
+    assert len({event["id"] for event in scenario.events}) == len(scenario.events)
+
+
+def test_out_of_order_burst_delivers_newest_first():
+    scenario = scenarios.build(
+        "out-of-order", user_ids=[1], rng=random.Random(5), now=int(time.time())
+    )
+
+    delivered = [event["created"] for event in scenario.deliveries]
+    assert delivered == sorted(delivered, reverse=True)
+    assert sorted(e["id"] for e in scenario.deliveries) == sorted(e["id"] for e in scenario.events)

@@ -244,3 +244,25 @@ def test_active_entitlement_summary_is_authoritative(make_user, customer):
     # An older summary never overrides a newer one.
     deliver(customer.summary(["vip_support"], created=T0 + 1))
     assert set(live(user)) == {"signals_basic", "copy_trading"}
+
+
+def test_customer_metadata_user_id_links_and_applies_parked_events(make_user, customer):
+    from tests.stripe_fixtures import event, resource
+
+    user = make_user()
+    deliver(customer.subscription(created=T0))
+    assert live(user) == {}
+    stripe_customer = resource("customer", id=customer.customer_id,
+                               metadata={"user_id": str(user.pk)})  # fmt: skip
+    deliver(event("customer.updated", stripe_customer, created=T0 + 1))
+    assert set(live(user)) == PREMIUM
+
+
+def test_one_off_invoice_grants_nothing(make_user, customer):
+    user = make_user()
+    deliver(customer.checkout(user))
+    one_off = customer.invoice("paid")
+    one_off["data"]["object"]["parent"] = None
+    one_off["data"]["object"]["lines"]["data"][0]["parent"]["subscription_item_details"] = None
+    deliver(one_off)
+    assert live(user) == {}

@@ -15,12 +15,19 @@ from entitlements.errors import InvalidExpiry, NothingToRevoke, ReasonRequired, 
 from entitlements.models import Entitlement, Feature, Plan, PlanFeature
 from entitlements.selectors import active_entitlements
 
+_CHANGE_NAMES = {
+    signals.entitlement_granted: "granted",
+    signals.entitlement_extended: "extended",
+    signals.entitlement_revoked: "revoked",
+    signals.entitlement_lapsed: "lapsed",
+}
+
 
 def _announce(
     signal, entitlement: Entitlement, *, actor: Actor, reason: str, source_event_id, **extra
 ) -> None:
     """Metric, cache invalidation on commit, and the signal audit records (in this transaction)."""
-    change = signal_names[signal]
+    change = _CHANGE_NAMES[signal]
     metrics.CHANGES.labels(change=change, source=entitlement.source).inc()
     user_id = entitlement.user_id
     if change != "lapsed":  # a lapse changes nothing a cached expiry does not already say
@@ -33,14 +40,6 @@ def _announce(
         source_event_id=source_event_id,
         **extra,
     )
-
-
-signal_names = {
-    signals.entitlement_granted: "granted",
-    signals.entitlement_extended: "extended",
-    signals.entitlement_revoked: "revoked",
-    signals.entitlement_lapsed: "lapsed",
-}
 
 
 def _require_reason(reason: str) -> str:

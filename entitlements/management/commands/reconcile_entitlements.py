@@ -5,7 +5,7 @@ from django.db import transaction
 from tqdm import tqdm
 
 from config.context import Actor, acting_as
-from entitlements import metrics, stripe_sync
+from entitlements import metrics, stripe_sync, subscriptions
 from entitlements.models import SubscriptionState
 
 RECONCILER = Actor(kind="system")
@@ -47,7 +47,7 @@ class Command(BaseCommand):
         )
         with acting_as(RECONCILER):
             for state in progress:
-                drift = stripe_sync.subscription_drift(state=state)
+                drift = subscriptions.subscription_drift(state=state)
                 if not drift:
                     continue
                 drifted += 1
@@ -57,7 +57,7 @@ class Command(BaseCommand):
                 if options["fix"]:
                     with transaction.atomic():
                         state = SubscriptionState.objects.select_for_update().get(pk=state.pk)
-                        stripe_sync.subscription_sync(
+                        subscriptions.subscription_sync(
                             state=state, actor=RECONCILER, reason="reconciliation",
                             source_event_id=None,
                         )  # fmt: skip

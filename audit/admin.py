@@ -99,7 +99,9 @@ class AuditEventAdmin(ReadOnlyAdmin):
         "hash",
         "chain_link",
     )
-    readonly_fields = fields
+    readonly_fields = tuple(
+        name for entry in fields for name in (entry if isinstance(entry, tuple) else (entry,))
+    )
     list_per_page = 100
     list_max_show_all = 0
     show_full_result_count = False

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
 from audit import actions, chain
-from audit.errors import UnknownAuditAction
+from audit.errors import AuditError, UnknownAuditAction
 from audit.meta import clean_meta
 from audit.models import ActorRole, ActorType, AuditCheckpoint, AuditEvent, ChainHead, Outcome
 from config import context
@@ -136,19 +136,28 @@ def audit_event_record(
     return event
 
 
-def audit_checkpoint_create(*, key: str | None = None) -> AuditCheckpoint:
-    """Sign the current head with AUDIT_CHECKPOINT_KEY and store it (append-only)."""
+def audit_checkpoint_create(*, at: int | None = None, key: str | None = None) -> AuditCheckpoint:
+    """Sign the current head (or the row at sequence `at`, to anchor a pruned prefix) with
+    AUDIT_CHECKPOINT_KEY and store it (append-only)."""
     with transaction.atomic():
         head = _locked_head()
+        sequence, head_hash = head.sequence, head.hash
+        if at is not None:
+            head_hash = (
+                AuditEvent.objects.filter(sequence=at).values_list("hash", flat=True).first()
+            )
+            if head_hash is None:
+                raise AuditError(f"No audit row with sequence {at}.")
+            sequence = at
         created_at = _database_now()
         signature = chain.checkpoint_signature(
             key or settings.AUDIT_CHECKPOINT_KEY,
-            sequence=head.sequence,
-            head_hash=head.hash,
+            sequence=sequence,
+            head_hash=head_hash,
             created_at=created_at,
         )
         checkpoint = AuditCheckpoint(
-            sequence=head.sequence, hash=head.hash, created_at=created_at, signature=signature
+            sequence=sequence, hash=head_hash, created_at=created_at, signature=signature
         )
         checkpoint.save()
     return checkpoint

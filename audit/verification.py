@@ -46,6 +46,8 @@ class VerificationResult:
     head_sequence: int
     first_bad_sequence: int | None = None
     problem: str = ""
+    # 1, or where the walk started after a pruned prefix anchored by a signed checkpoint.
+    first_sequence: int = 1
 
 
 def _bad(rows: int, head: int, sequence: int, problem: str) -> VerificationResult:
@@ -69,6 +71,15 @@ def _checkpoints(key: str) -> tuple[dict[int, str], int, VerificationResult | No
     return by_sequence, latest, None
 
 
+def _start(checkpoints: dict[int, str]) -> tuple[str, int, int]:
+    """Where the walk starts: the genesis, or after a pruned prefix that a signed checkpoint
+    anchors (the first remaining row's prev_hash is the checkpointed hash of the row before)."""
+    first = AuditEvent.objects.order_by("sequence").values_list("sequence", "prev_hash").first()
+    if first and first[0] > 1 and checkpoints.get(first[0] - 1) == first[1]:
+        return first[1], first[0], 0
+    return chain.GENESIS_HASH, 1, 0
+
+
 def chain_verify(
     *,
     chunk_size: int | None = None,
@@ -80,7 +91,8 @@ def chain_verify(
     checkpoints, latest_checkpoint, forged = _checkpoints(key or settings.AUDIT_CHECKPOINT_KEY)
     if forged:
         return forged
-    prev_hash, expected_sequence, rows = chain.GENESIS_HASH, 1, 0
+    prev_hash, expected_sequence, rows = _start(checkpoints)
+    first_sequence = expected_sequence
     link_hash = chain.link_hash
     while True:
         batch = _chunk(expected_sequence, chunk_size)
@@ -103,7 +115,7 @@ def chain_verify(
     head = ChainHead.objects.filter(pk=1).values_list("sequence", flat=True).first() or 0
     if max(latest_checkpoint, head) > last:
         return _bad(rows, last, last + 1, "tail cut: rows after the last one are missing")
-    return VerificationResult(True, rows, last)
+    return VerificationResult(True, rows, last, first_sequence=first_sequence)
 
 
 def link_verifies(event: AuditEvent) -> bool:

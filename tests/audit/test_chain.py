@@ -162,3 +162,25 @@ def test_any_recorded_row_still_verifies_after_the_database_round_trip(
     )
     assert link_verifies(AuditEvent.objects.get(sequence=event.sequence))
     assert chain_verify().ok
+
+
+def test_pruned_prefix_without_an_anchor_is_a_missing_row(trail, tamper):
+    trail(6)
+    tamper(("DELETE FROM audit_auditevent WHERE sequence <= %s", [3]))
+    with pytest.raises(CommandError, match="sequence 1: row missing"):
+        verify()
+
+
+def test_pruned_prefix_anchored_by_a_checkpoint_verifies_and_says_so(trail, tamper, capsys):
+    trail(6)
+    call_command("audit_checkpoint", "--at", "3")  # the DBA's step before pruning
+    tamper(("DELETE FROM audit_auditevent WHERE sequence <= %s", [3]))
+    capsys.readouterr()
+    verify()
+    assert json.loads(capsys.readouterr().out) == {"ok": True, "rows": 4, "head": 7, "from": 4}
+
+
+def test_checkpoint_at_a_missing_sequence_is_refused(trail):
+    trail(2)
+    with pytest.raises(CommandError, match="No audit row with sequence 9"):
+        call_command("audit_checkpoint", "--at", "9")

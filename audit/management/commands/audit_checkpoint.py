@@ -2,9 +2,10 @@
 
 import json
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from audit import actions, chain
+from audit.errors import AuditError
 from audit.services import Target, audit_checkpoint_create, audit_event_record
 
 
@@ -14,8 +15,18 @@ class Command(BaseCommand):
         "and print it as one JSON line, to be copied to write-once (WORM) storage."
     )
 
-    def handle(self, *args, **options):
-        checkpoint = audit_checkpoint_create()
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--at",
+            type=int,
+            help="sign the row at this sequence instead of the head (anchors a pruned prefix)",
+        )
+
+    def handle(self, *args, at=None, **options):
+        try:
+            checkpoint = audit_checkpoint_create(at=at)
+        except AuditError as error:
+            raise CommandError(str(error)) from error
         audit_event_record(
             action=actions.CHECKPOINT_CREATED.name,
             target=Target("audit_checkpoint", checkpoint.pk, str(checkpoint)),

@@ -41,6 +41,7 @@ class Command(BaseCommand):
                 reason=result.problem,
                 meta={
                     "rows": result.rows,
+                    "sequence_from": result.first_sequence,
                     "head_sequence": result.head_sequence,
                     "first_bad_sequence": result.first_bad_sequence,
                 },
@@ -50,6 +51,8 @@ class Command(BaseCommand):
                 f"audit chain broken at sequence {result.first_bad_sequence}: {result.problem}",
                 returncode=1,
             )
-        self.stdout.write(
-            json.dumps({"ok": True, "rows": result.rows, "head": result.head_sequence})
-        )
+        summary = {"ok": True, "rows": result.rows, "head": result.head_sequence}
+        if result.first_sequence != 1:
+            # A pruned prefix: must match the records of the pruning change (docs/audit.md).
+            summary["from"] = result.first_sequence
+        self.stdout.write(json.dumps(summary))

@@ -135,6 +135,11 @@ class PlanAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # entitlements keep pointing at their plan
 
+    def get_readonly_fields(self, request, obj=None):
+        # Stripe prices and stored subscription state name plans by code: renaming one would
+        # silently detach its subscribers.
+        return ("code",) if obj is not None else ()
+
     def save_model(self, request, obj, form, change):
         changed = [name for name in form.changed_data if name != "feature_set"]
         services.plan_save(

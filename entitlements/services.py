@@ -276,4 +276,10 @@ def plan_save(
         changes["created"] = True
     if changes:
         signals.plan_changed.send(sender=Plan, plan=plan, actor=actor, changes=changes)
+    if previous is not None and set(changes) & {"features", "grace_days", "default_duration_days"}:
+        # Subscribers follow the plan as it is now; done after commit, in a task.
+        from entitlements import tasks
+
+        code = plan.code
+        transaction.on_commit(lambda: tasks.resync_plan.delay(code, actor.kind, actor.user_id))
     return changes

@@ -8,6 +8,7 @@ match. Manual grants are never touched here.
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from config.context import Actor
@@ -151,3 +152,17 @@ def subscription_drift(*, state: SubscriptionState) -> list[str]:
     ]
     drift += [f"{target.feature.lookup_key}: wanted but missing" for target in work.create]
     return drift
+
+
+def plan_subscribers_resync(*, plan_code: str, actor: Actor) -> int:
+    """After staff changed a plan: bring every subscription on it in line (audited)."""
+    synced = 0
+    states = SubscriptionState.objects.filter(fields__plan_code__0=plan_code)
+    for state_id in states.values_list("pk", flat=True).order_by("pk"):
+        with transaction.atomic():
+            state = SubscriptionState.objects.select_for_update().get(pk=state_id)
+            subscription_sync(
+                state=state, actor=actor, reason=f"plan {plan_code} changed", source_event_id=None
+            )
+        synced += 1
+    return synced

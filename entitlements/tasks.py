@@ -2,10 +2,18 @@
 
 from celery import shared_task
 
-from entitlements import services
+from config.context import Actor
+from entitlements import services, subscriptions
 
 
 @shared_task(name="entitlements.record_lapses")
 def record_lapses() -> int:
     """Beat: record lapsed grants for the audit trail. Access ends at expires_at regardless."""
     return services.entitlement_lapses_record()
+
+
+@shared_task(name="entitlements.resync_plan")
+def resync_plan(plan_code: str, actor_kind: str, actor_user_id: int | None) -> int:
+    """After a plan edit, on behalf of the staff member who made it."""
+    actor = Actor(kind=actor_kind, user_id=actor_user_id)
+    return subscriptions.plan_subscribers_resync(plan_code=plan_code, actor=actor)

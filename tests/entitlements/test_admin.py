@@ -104,12 +104,12 @@ def test_plan_edit_by_a_user_with_change_permission_is_audited(client, make_user
     copy_trading = plan.features.model.objects.get(lookup_key="copy_trading")
     response = client.post(
         reverse("admin:entitlements_plan_change", args=[plan.pk]),
-        {"code": "premium", "name": "Premium", "default_duration_days": 30, "grace_days": 7,
+        {"code": "renamed", "name": "Premium", "default_duration_days": 30, "grace_days": 7,
          "feature_set": [*features, copy_trading.pk]},
     )  # fmt: skip
     assert response.status_code == 302
     plan.refresh_from_db()
-    assert plan.grace_days == 7
+    assert (plan.code, plan.grace_days) == ("premium", 7)  # the code is read-only
     assert plan.features.filter(lookup_key="copy_trading").exists()
     changes = [kwargs for name, kwargs in sent if name == "plan_changed"]
     assert len(changes) == 1
@@ -139,3 +139,38 @@ def test_unknown_prices_are_listed(client, support_user):
     client.force_login(support_user)
     page = client.get(reverse("admin:entitlements_unknownprice_changelist"))
     assert page.status_code == 200 and b"price_mystery" in page.content
+
+
+def test_subscribers_follow_a_plan_edit(
+    client, make_user, customer, sent, django_capture_on_commit_callbacks
+):
+    from tests.entitlements.conftest import deliver
+
+    trader = make_user()
+    deliver(customer.checkout(trader))
+    deliver(customer.subscription(plan="premium"))
+    editor = make_user(is_staff=True)
+    editor.user_permissions.add(
+        *Permission.objects.filter(codename__in=["change_plan", "view_plan"])
+    )
+    client.force_login(editor)
+    plan = Plan.objects.get(code="premium")
+    keep = list(plan.features.exclude(lookup_key="advanced_analytics").values_list("pk", flat=True))
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:entitlements_plan_change", args=[plan.pk]),
+            {"code": "premium", "name": "Premium", "default_duration_days": 30,
+             "grace_days": 3, "feature_set": keep},
+        )  # fmt: skip
+    assert response.status_code == 302
+    live = Entitlement.objects.filter(user=trader, revoked_at__isnull=True)
+    assert set(live.values_list("feature__lookup_key", flat=True)) == {
+        "signals_basic",
+        "signals_premium",
+    }
+    revoked = [kwargs for name, kwargs in sent if name == "revoked"]
+    assert [
+        (kwargs["entitlement"].feature.lookup_key, kwargs["actor"].user_id, kwargs["reason"])
+        for kwargs in revoked
+    ] == [("advanced_analytics", editor.pk, "plan premium changed")]

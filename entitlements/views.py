@@ -1,7 +1,8 @@
 """The entitlements API: the caller's active features; support staff grant and revoke."""
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +32,14 @@ class ActorBoundAPIView(APIView):
         return super().finalize_response(request, response, *args, **kwargs)
 
 
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Replays the stored response of an earlier request with the same key and body.",
+)
+
+
 def _has_perm(codename: str) -> type[BasePermission]:
     class HasPerm(BasePermission):
         def has_permission(self, request, view):
@@ -58,7 +67,12 @@ class EntitlementListView(ActorBoundAPIView):
 class GrantView(ActorBoundAPIView):
     permission_classes = [_has_perm("entitlements.grant_entitlement")]
 
-    @extend_schema(request=GrantIn, responses={201: EntitlementListOut}, summary="Grant by hand")
+    @extend_schema(
+        request=GrantIn,
+        responses={201: EntitlementListOut},
+        parameters=[IDEMPOTENCY_KEY],
+        summary="Grant by hand",
+    )
     @idempotent(operation="entitlement_grant")
     def post(self, request):
         data = GrantIn(data=request.data)
@@ -78,7 +92,12 @@ class GrantView(ActorBoundAPIView):
 class RevokeView(ActorBoundAPIView):
     permission_classes = [_has_perm("entitlements.revoke_entitlement")]
 
-    @extend_schema(request=RevokeIn, responses=EntitlementListOut, summary="Revoke")
+    @extend_schema(
+        request=RevokeIn,
+        responses=EntitlementListOut,
+        parameters=[IDEMPOTENCY_KEY],
+        summary="Revoke",
+    )
     @idempotent(operation="entitlement_revoke")
     def post(self, request):
         data = RevokeIn(data=request.data)

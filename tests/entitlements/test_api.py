@@ -151,3 +151,4 @@ def test_openapi_schema_lists_the_endpoints(admin_client):
     text = response.content.decode()
     for path in ("/api/entitlements/", "/api/entitlements/grant/", "/api/entitlements/revoke/"):
         assert path in text
+    assert "Idempotency-Key" in text

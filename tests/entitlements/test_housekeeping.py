@@ -85,3 +85,11 @@ def test_database_keeps_rows_consistent(make_user):
     Entitlement.objects.create(**stripe_row, expires_at=now + timedelta(days=1))
     with pytest.raises(IntegrityError), transaction.atomic():
         Entitlement.objects.create(**stripe_row, expires_at=now + timedelta(days=2))
+
+
+def test_system_check_refuses_a_non_positive_cache_lifetime(settings):
+    from entitlements.checks import entitlements_settings_check
+
+    assert entitlements_settings_check(None) == []
+    settings.ENTITLEMENTS_CACHE_SECONDS = 0
+    assert [error.id for error in entitlements_settings_check(None)] == ["entitlements.E001"]

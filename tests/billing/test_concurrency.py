@@ -2,7 +2,6 @@
 multi-worker gunicorn server on the test PostgreSQL database."""
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -66,8 +65,12 @@ def server(transactional_db):
             pytest.fail("gunicorn did not start: " + process.stderr.read1(4000).decode())
         yield base
     finally:
-        process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
-        process.wait(timeout=20)
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
 
 def test_fifty_simultaneous_deliveries_apply_once(server):

@@ -46,7 +46,11 @@ def worker(transactional_db):
     finally:
         celery_app.conf.task_always_eager = eager
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
 
 def test_worker_applies_the_event_after_the_request_returned(client, endpoint, worker):

@@ -5,6 +5,7 @@ import re
 import secrets as secrets_module
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from uuid import UUID
 
 import structlog
@@ -127,7 +128,9 @@ def event_receive(*, event: dict, endpoint_id: str, delivery: Delivery) -> bool:
             lambda: cache.set(_dedup_key(event_id), 1, settings.BILLING_WEBHOOK_DEDUP_TTL)
         )
         if inserted:
-            transaction.on_commit(lambda: _queue(event_id, customer_id, mirror=mirror))
+            # robust: the event is stored; a broker outage must not turn the answer into a 500.
+            # Rows left unqueued are picked up by event_requeue_stale (Celery beat).
+            transaction.on_commit(lambda: _queue(event_id, customer_id, mirror=mirror), robust=True)
     if inserted:
         metrics.webhook_events_received.labels(type=metrics.event_type_label(row.type)).inc()
         log.info("billing.webhook.accepted", event_id=event_id, event_type=row.type)
@@ -141,12 +144,33 @@ def _count_duplicate() -> None:
     metrics.idempotent_hits.labels(operation="webhook").inc()
 
 
-def _queue(event_id: str, customer_id: str, *, mirror: str) -> None:
+def _queue(event_id: str, customer_id: str, *, mirror: str, apply: bool = True) -> None:
     from billing import tasks  # tasks import services: imported late to avoid the cycle
 
-    tasks.apply_event.delay(event_id, customer_id)
+    if apply:
+        tasks.apply_event.delay(event_id, customer_id)
     if mirror == StripeEvent.MirrorStatus.PENDING:
         tasks.mirror_event.delay(event_id, customer_id)
+
+
+def event_requeue_stale(*, older_than_seconds: int) -> int:
+    """Queue again the events not applied (or not mirrored) for a while: their task was lost
+    (broker down at commit time, a worker killed past its visibility timeout). Applying is
+    idempotent, so queueing an event twice costs an attempt, never a double application."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale = StripeEvent.objects.filter(updated_at__lt=cutoff)
+    pending = [StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED]
+    queued = 0
+    for event_id, customer_id in stale.filter(status__in=pending).values_list(
+        "event_id", "customer_id"
+    ):
+        _queue(event_id, customer_id, mirror="")
+        queued += 1
+    if settings.BILLING_STRIPE_MIRROR_ENABLED:
+        unmirrored = stale.filter(mirror_status=StripeEvent.MirrorStatus.PENDING)
+        for event_id, customer_id in unmirrored.values_list("event_id", "customer_id"):
+            _queue(event_id, customer_id, mirror=StripeEvent.MirrorStatus.PENDING, apply=False)
+    return queued
 
 
 def event_apply(*, event_id: str, customer_id: str) -> bool:

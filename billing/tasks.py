@@ -53,3 +53,10 @@ def purge_idempotency_keys() -> int:
 @shared_task
 def refresh_dead_letter_gauge() -> int:
     return services.dead_letter_gauge_refresh()
+
+
+@shared_task
+def requeue_stale_events() -> int:
+    return services.event_requeue_stale(
+        older_than_seconds=settings.BILLING_REQUEUE_STALE_AFTER_SECONDS
+    )

@@ -250,6 +250,13 @@ CELERY_BEAT_SCHEDULE["billing-purge-idempotency-keys"] = {
     "task": "billing.tasks.purge_idempotency_keys",
     "schedule": 3600.0,
 }
+# Events neither applied nor dead this long after their last change lost their task (broker
+# down at commit, worker killed) and are queued again; above the retry backoff cap.
+BILLING_REQUEUE_STALE_AFTER_SECONDS = env.int("BILLING_REQUEUE_STALE_AFTER_SECONDS", default=900)
+CELERY_BEAT_SCHEDULE["billing-requeue-stale-events"] = {
+    "task": "billing.tasks.requeue_stale_events",
+    "schedule": 300.0,
+}
 CELERY_BEAT_SCHEDULE["billing-dead-letter-gauge"] = {
     "task": "billing.tasks.refresh_dead_letter_gauge",
     "schedule": 60.0,

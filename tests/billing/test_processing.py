@@ -1,11 +1,14 @@
 """Processing in Celery (eager here): applied exactly once, retried, dead-lettered, requeued."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from billing import metrics, receivers, services, signals, tasks
 from billing.models import StripeEvent
@@ -203,3 +206,20 @@ def test_duplicates_blocked_with_redis_stopped(
         assert deliver(client, endpoint, payload).json()["status"] == "duplicate"
     assert len(processed) == 1
     assert StripeEvent.objects.get(event_id=payload["id"]).status == "applied"
+
+
+def test_events_whose_task_was_lost_are_queued_again(client, endpoint, processed, settings):
+    # The test transaction never commits, so the on_commit queueing never ran: exactly the
+    # state a broker outage at commit time leaves behind.
+    settings.BILLING_REQUEUE_STALE_AFTER_SECONDS = 900
+    lost, recent = customer_event(), customer_event()
+    deliver(client, endpoint, lost)
+    deliver(client, endpoint, recent)
+    StripeEvent.objects.filter(event_id=lost["id"]).update(
+        updated_at=timezone.now() - timedelta(seconds=901)
+    )
+    assert tasks.requeue_stale_events.delay().get() == 1
+    assert [p["event_id"] for p in processed] == [lost["id"]]
+    assert StripeEvent.objects.get(event_id=lost["id"]).status == "applied"
+    assert StripeEvent.objects.get(event_id=recent["id"]).status == "received"
+    assert tasks.requeue_stale_events.delay().get() == 0

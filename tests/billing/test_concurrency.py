@@ -32,7 +32,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(transactional_db):
+def server(transactional_db, tmp_path):
     """gunicorn with 4 worker processes (4 threads each) on the pytest-django test database."""
     if connection.vendor != "postgresql":
         pytest.skip("the multi-process test needs PostgreSQL (CI=true refuses to run without it)")
@@ -46,6 +46,8 @@ def server(transactional_db):
         "CELERY_TASK_ALWAYS_EAGER": "true",
         "BILLING_STRIPE_MIRROR_ENABLED": "false",
         "LOG_LEVEL": "WARNING",
+        # Metrics from all workers are summed from files here, as in production.
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
     }
     gunicorn = Path(sys.executable).with_name("gunicorn")
     process = subprocess.Popen(
@@ -100,3 +102,14 @@ def test_fifty_simultaneous_deliveries_apply_once(server):
     # attempts counts the runs of the stripe_event_processed receivers: exactly one.
     assert (row.status, row.attempts) == ("applied", 1)
     assert WebhookEventTrigger.objects.filter(valid=True).count() == DELIVERIES
+
+    # The counters add up across the four worker processes (prometheus multiprocess mode).
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in requests.get(f"{server}/metrics", timeout=10).text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert samples['billing_webhook_replay_block_total{reason="duplicate_event"}'] == 49
+    assert samples['idempotent_hits_total{operation="webhook"}'] == 49
+    assert samples['billing_webhook_events_received_total{type="customer.updated"}'] == 1
+    assert samples['billing_events_processed_total{outcome="applied",type="customer.updated"}'] == 1

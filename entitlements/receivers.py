@@ -5,7 +5,9 @@ from django.dispatch import receiver
 
 from billing.signals import stripe_event_processed
 from entitlements import stripe_sync
+from entitlements.catalog import catalog_seed
 from entitlements.groups import support_group_seed
+from entitlements.models import Feature, Plan, PlanFeature
 
 
 @receiver(stripe_event_processed, dispatch_uid="entitlements.apply_stripe_event")
@@ -14,7 +16,8 @@ def apply_stripe_event(sender, event, **kwargs):
 
 
 @receiver(post_migrate, dispatch_uid="entitlements.seed_support_group")
-def seed_support_group(sender, app_config=None, **kwargs):
-    # auth's permissions are created by its own post_migrate; ours run after it for our app.
+def seed_support_group_and_catalog(sender, app_config=None, **kwargs):
+    # Also sent after `flush`: an emptied database gets its group and plans back.
     if app_config is not None and app_config.label == "entitlements":
         support_group_seed()
+        catalog_seed(feature_model=Feature, plan_model=Plan, plan_feature_model=PlanFeature)

@@ -93,3 +93,18 @@ def test_system_check_refuses_a_non_positive_cache_lifetime(settings):
     assert entitlements_settings_check(None) == []
     settings.ENTITLEMENTS_CACHE_SECONDS = 0
     assert [error.id for error in entitlements_settings_check(None)] == ["entitlements.E001"]
+
+
+def test_an_emptied_catalogue_is_seeded_again_but_an_edited_one_is_kept():
+    from entitlements.models import PlanFeature
+
+    PlanFeature.objects.filter(plan__code="free").delete()  # a staff edit
+    call_command("migrate", "entitlements", verbosity=0)
+    assert not Plan.objects.get(code="free").features.exists()
+    PlanFeature.objects.all().delete()
+    Plan.objects.all().delete()
+    call_command("migrate", "entitlements", verbosity=0)
+    assert set(Plan.objects.values_list("code", flat=True)) == {
+        "free", "premium", "vip", "enterprise"
+    }  # fmt: skip
+    assert Plan.objects.get(code="vip").features.count() == 5

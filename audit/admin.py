@@ -7,6 +7,9 @@ filter only on indexed columns and search by exact ids. Viewing and exporting ar
 import json
 
 from django.contrib import admin
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -14,6 +17,7 @@ from django.urls import path
 from django.utils.html import format_html
 
 from audit import actions
+from audit.errors import AuditExportInvalid
 from audit.export import csv_lines
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.paginator import EstimatedCountPaginator
@@ -26,6 +30,7 @@ from audit.selectors import (
 )
 from audit.services import Target, audit_event_record
 from audit.verification import link_verifies
+from config.problems import render_problem
 
 
 class ReadOnlyMixin:
@@ -58,6 +63,29 @@ class ActionFilter(admin.SimpleListFilter):
 
 
 EXACT_SEARCH_COLUMNS = ("actor_id", "target_id", "stripe_event_id", "request_id")
+# Query-string lookups the list (and so the export) accepts: each is served by an index.
+# Django would otherwise accept any lookup on a local field, e.g. ?meta__icontains=..., a scan.
+INDEXED_LOOKUPS = frozenset(
+    {
+        "action",  # ActionFilter's parameter
+        "action__exact",
+        "outcome__exact",
+        "actor_type__exact",
+        "actor_role__exact",
+        "occurred_at__gte",
+        "occurred_at__lt",
+        "sequence__gte",
+        "sequence__lte",
+        *EXACT_SEARCH_COLUMNS,
+        *(f"{column}__exact" for column in EXACT_SEARCH_COLUMNS),
+    }
+)
+
+
+class AuditChangeList(ChangeList):
+    def get_ordering(self, request, queryset):
+        # The primary key only: a crafted ?o= sorting by another column would scan the table.
+        return ["-sequence"]
 
 
 @admin.register(AuditEvent)
@@ -102,12 +130,19 @@ class AuditEventAdmin(ReadOnlyAdmin):
     readonly_fields = tuple(
         name for entry in fields for name in (entry if isinstance(entry, tuple) else (entry,))
     )
+    sortable_by = ()  # newest first, always (see AuditChangeList)
     list_per_page = 100
     list_max_show_all = 0
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     actions = ("export_selected",)
     change_list_template = "admin/audit/auditevent/change_list.html"
+
+    def get_changelist(self, request, **kwargs):
+        return AuditChangeList
+
+    def lookup_allowed(self, lookup, value, request=None):
+        return lookup in INDEXED_LOOKUPS
 
     def get_search_results(self, request, queryset, search_term):
         # Exact equality on indexed columns only; Django's "=" prefix would use iexact (UPPER),
@@ -157,7 +192,11 @@ class AuditEventAdmin(ReadOnlyAdmin):
         """The rows of the list as filtered now (same query string), as a streamed CSV."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        changelist = self.get_changelist_instance(request)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except (IncorrectLookupParameters, DisallowedModelAdminLookup):
+            error = AuditExportInvalid("The export's filters are not filters of the audit list.")
+            return render_problem(request, error)
         return self._stream(request, changelist.get_queryset(request), request.GET.urlencode())
 
     @admin.action(description="Export selected rows as CSV", permissions=["view"])

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from audit import actions, chain
+from audit import actions, chain, metrics
 from audit.errors import AuditError, UnknownAuditAction
 from audit.meta import clean_meta
 from audit.models import ActorRole, ActorType, AuditCheckpoint, AuditEvent, ChainHead, Outcome
@@ -133,6 +133,8 @@ def audit_event_record(
         event = AuditEvent(**fields, prev_hash=head.hash, hash=row_hash)
         event.save()
         ChainHead.objects.filter(pk=1).update(sequence=event.sequence, hash=row_hash)
+        # Counted when the row commits: a rolled-back change leaves no row and no count.
+        transaction.on_commit(lambda: metrics.EVENTS.labels(action=action).inc())
     return event
 
 

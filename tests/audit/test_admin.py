@@ -47,6 +47,9 @@ def test_finance_group_seed_is_idempotent(db):
         "admin:audit_dashboard",
         "admin:djstripe_event_changelist",
         "admin:djstripe_webhookeventtrigger_changelist",
+        "admin:billing_stripeevent_changelist",
+        "admin:entitlements_entitlement_changelist",
+        "admin:entitlements_plan_changelist",
     ],
 )
 def test_finance_can_view_the_console(finance_client, events, url_name):
@@ -143,3 +146,18 @@ def test_search_is_exact_on_indexed_columns(finance_client, trail, django_assert
     assert not any("UPPER(" in sql or " LIKE " in sql for sql in listing)
     partial = finance_client.get(reverse("admin:audit_auditevent_changelist"), {"q": "ch_3Mml"})
     assert list(partial.context["cl"].result_list) == []
+
+
+def test_list_refuses_lookups_no_index_serves_and_sorts_only_by_sequence(finance_client, trail):
+    trail(3)
+    changelist = reverse("admin:audit_auditevent_changelist")
+    for params in ({"meta__icontains": "1900"}, {"reason__contains": "x"}):
+        response = finance_client.get(changelist, params)
+        assert response.status_code == 400
+        assert response["Content-Type"] == "application/problem+json"
+    by_range = finance_client.get(changelist, {"sequence__gte": "2", "sequence__lte": "3"})
+    assert [row.sequence for row in by_range.context["cl"].result_list] == [3, 2]
+    # Sorting by another column (here actor_name, unindexed) is ignored: newest first stays
+    # (row 4 is the audit.trail.viewed row of the previous page view).
+    sorted_attempt = finance_client.get(changelist, {"o": "-6"})  # -actor_name
+    assert [row.sequence for row in sorted_attempt.context["cl"].result_list] == [4, 3, 2, 1]

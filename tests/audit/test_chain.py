@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from audit import chain
 from audit.models import AuditEvent, ChainHead
@@ -49,12 +50,19 @@ def test_intact_chain_verifies_and_records_the_result(trail, capsys):
     assert (recorded.outcome, recorded.meta["head_sequence"]) == ("success", 3)
 
 
+def verifications(outcome: str) -> float:
+    labels = {"outcome": outcome}
+    return REGISTRY.get_sample_value("tollgate_audit_verifications_total", labels) or 0.0
+
+
 def test_altered_row_is_named(trail, tamper):
     trail(6)
     tamper(("UPDATE audit_auditevent SET meta = %s WHERE sequence = 4", ['{"amount": 1}']))
+    failures = verifications("failure")
     with pytest.raises(CommandError, match="sequence 4: row content") as failure:
         verify()
     assert failure.value.returncode == 1
+    assert verifications("failure") == failures + 1
 
 
 def test_row_rehashed_by_the_forger_breaks_the_next_link(trail, tamper):

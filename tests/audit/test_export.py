@@ -88,3 +88,14 @@ def test_admin_action_exports_the_selected_rows(finance_client, trail):
     rows, manifest, _ = split_manifest(b"".join(response.streaming_content).decode())
     assert [int(row["sequence"]) for row in rows] == [events[0].sequence, events[2].sequence]
     assert manifest["rows"] == "2"
+
+
+def test_export_with_a_filter_the_list_does_not_have_is_a_problem(finance_client, trail):
+    trail(1)
+    response = finance_client.get(
+        reverse("admin:audit_auditevent_export"), {"reason__contains": "x"}
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"] == "https://tollgate.dev/problems/audit-export-invalid"
+    assert not AuditEvent.objects.filter(action="audit.export.created").exists()

@@ -5,6 +5,7 @@ import json
 import pytest
 from django.contrib.auth.models import Group
 from django.db import transaction
+from prometheus_client import REGISTRY
 
 from audit.models import AuditEvent
 from billing import services as billing_services
@@ -94,11 +95,25 @@ def test_unknown_event_types_are_not_recorded(db):
     assert not AuditEvent.objects.exists()
 
 
-def test_row_rolls_back_with_the_change_it_records(db):
-    with pytest.raises(RuntimeError), transaction.atomic():
+def committed(action: str) -> float:
+    labels = {"action": action}
+    return REGISTRY.get_sample_value("tollgate_audit_events_total", labels) or 0.0
+
+
+def test_row_rolls_back_with_the_change_it_records(db, django_capture_on_commit_callbacks):
+    before = committed("billing.invoice.paid")
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
         process(event("invoice.paid", stripe_object("invoice")))
         raise RuntimeError("the event's processing failed after the receivers ran")
     assert not AuditEvent.objects.exists()
+    assert committed("billing.invoice.paid") == before
+    with django_capture_on_commit_callbacks(execute=True):
+        process(event("invoice.paid", stripe_object("invoice")))
+    assert committed("billing.invoice.paid") == before + 1
 
 
 def test_meta_keeps_no_card_data_names_emails_or_secrets(db):

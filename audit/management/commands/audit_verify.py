@@ -5,7 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from audit import actions
+from audit import actions, metrics
 from audit.models import AuditEvent, Outcome
 from audit.services import audit_event_record
 from audit.verification import chain_verify
@@ -34,6 +34,7 @@ class Command(BaseCommand):
             disable=options["verbosity"] == 0,
         ) as bar:
             result = chain_verify(chunk_size=chunk_size, progress=bar.update)
+        metrics.VERIFICATIONS.labels(outcome="success" if result.ok else "failure").inc()
         if not no_record:
             audit_event_record(
                 action=actions.CHAIN_VERIFIED.name,

@@ -8,6 +8,7 @@ URI per kind of problem, documented in docs/errors.md.
 import json
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.views import exception_handler as drf_default_handler
@@ -155,6 +156,20 @@ _BARE_STATUS = {
 class ProblemDetailsMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
+
+    def process_exception(self, request, exception):
+        # The database being unreachable (restart, failover) is not our bug: say so with a 503
+        # and Retry-After, so that Stripe and other callers retry, and nothing is lost.
+        if isinstance(exception, OperationalError | InterfaceError):
+            return problem_response(
+                request,
+                slug="service-unavailable",
+                title="Service temporarily unavailable",
+                status=503,
+                detail="The database is unreachable for a moment. Retry later.",
+                headers={"Retry-After": "5"},
+            )
+        return None
 
     def __call__(self, request):
         response = self.get_response(request)

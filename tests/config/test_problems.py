@@ -1,6 +1,7 @@
 """Errors below the views are problem+json too (RFC 9457)."""
 
 import pytest
+from django.urls import path
 
 pytestmark = pytest.mark.django_db
 
@@ -22,3 +23,22 @@ def test_wrong_method_is_problem_json_with_allow(client):
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["type"].endswith("/method-not-allowed")
     assert "GET" in response["Allow"]
+
+
+def database_down_view(request):
+    # What any view raises when PostgreSQL restarts under it: psycopg's error, wrapped by Django.
+    from django.db import OperationalError
+
+    raise OperationalError("connection to server failed: Connection refused")
+
+
+urlpatterns = [path("db-down", database_down_view)]
+
+
+@pytest.mark.urls("tests.config.test_problems")
+def test_database_outage_is_503_problem_with_retry_after(client):
+    response = client.get("/db-down")
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/problem+json"
+    assert response["Retry-After"] == "5"
+    assert response.json()["type"].endswith("/service-unavailable")

@@ -156,7 +156,27 @@ def test_command_exits_non_zero_when_the_server_is_unreachable(db, capsys):
             "--retries", "0", verbosity=0,
         )  # fmt: skip
     out = capsys.readouterr().out
-    assert "no answer" in out
+    assert re.search(r"^HTTP no answer\s+3$", out, re.MULTILINE)
+    assert re.search(r"^  ConnectionRefusedError\s+3$", out, re.MULTILINE)
+    assert re.search(r"^lost\s+3$", out, re.MULTILINE)
+
+
+def test_wait_gives_up_when_the_server_never_answers(db):
+    with pytest.raises(CommandError, match=r"No answer from http://127\.0\.0\.1:\d+/healthz"):
+        call_command(
+            "stripe_simulate", "checkout", "--base-url", f"http://127.0.0.1:{closed_port()}",
+            "--wait", "0.5", verbosity=0,
+        )  # fmt: skip
+    assert StripeEvent.objects.count() == 0
+
+
+def test_url_and_secret_go_together(db):
+    with pytest.raises(CommandError, match="--url and --secret go together"):
+        call_command("stripe_simulate", "checkout", "--url", "http://127.0.0.1:9/x/")
+    with pytest.raises(CommandError, match="http"):
+        call_command(
+            "stripe_simulate", "checkout", "--url", "file:///etc/passwd", "--secret", "whsec_x"
+        )
 
 
 def test_local_endpoint_is_created_once_and_its_secret_remembered(db):

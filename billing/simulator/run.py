@@ -1,0 +1,44 @@
+"""One simulator run: build the scenarios for their demo users and deliver them."""
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from billing.simulator import local
+from billing.simulator.scenarios import Scenario, build
+from billing.simulator.sender import Sender, Summary, deliver
+
+
+@dataclass
+class Run:
+    summary: Summary = field(default_factory=Summary)
+    scenarios: list[Scenario] = field(default_factory=list)
+
+    @property
+    def deliveries(self) -> int:
+        return sum(len(scenario.deliveries) for scenario in self.scenarios)
+
+
+def plan(*, names: list[str], customers: int, seed: int | None, now: int | None = None) -> Run:
+    """Every scenario's events, for demo users created (or found) in the local database."""
+    rng = random.Random(seed)
+    now = int(time.time()) if now is None else now
+    run = Run()
+    for name in names:
+        users = local.demo_users(scenario=name, count=customers)
+        run.scenarios.append(build(name, user_ids=[user.pk for user in users], rng=rng, now=now))
+    return run
+
+
+def execute(run: Run, *, sender: Sender, progress: Callable[[int], object] = lambda n: None):
+    """Deliver the scenarios one after the other; answers are tallied in run.summary."""
+    for scenario in run.scenarios:
+        deliver(
+            scenario.deliveries,
+            sender=sender,
+            summary=run.summary,
+            concurrency=scenario.concurrency,
+            progress=progress,
+        )
+    return run.summary

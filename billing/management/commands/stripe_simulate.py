@@ -68,6 +68,12 @@ class Command(BaseCommand):
         if summary.lost:
             raise CommandError(f"{len(summary.lost)} deliveries were lost (see above).")
         self.stdout.write(self.style.SUCCESS("Every delivery was answered 2xx."))
+        origin = _origin(url)
+        self.stdout.write(
+            f"See them in the admin: {origin}{reverse('admin:billing_stripeevent_changelist')} "
+            f"(events), {origin}{reverse('admin:entitlements_entitlement_changelist')} "
+            f"(entitlements), {origin}{reverse('admin:index')}audit/ (the audit trail)."
+        )
 
     def _target(self, options) -> tuple[str, str]:
         url, secret = options["url"], options["secret"]
@@ -84,12 +90,16 @@ class Command(BaseCommand):
         return base + reverse("stripe-webhook", kwargs={"uuid": endpoint.djstripe_uuid}), secret
 
 
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _wait_for(url: str, *, seconds: float) -> None:
     """Poll the server's /healthz until it answers (for `make run`, which starts both)."""
     if seconds <= 0:
         return
-    parts = urllib.parse.urlsplit(url)
-    health = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/healthz", "", ""))
+    health = _origin(url) + reverse("healthz")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + seconds
     while True:

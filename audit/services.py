@@ -163,3 +163,35 @@ def audit_checkpoint_create(*, at: int | None = None, key: str | None = None) ->
         )
         checkpoint.save()
     return checkpoint
+
+
+def audit_checkpoint_sign(*, at: int | None = None) -> AuditCheckpoint:
+    """Create a checkpoint and record that it was made (audit_checkpoint, the beat task)."""
+    checkpoint = audit_checkpoint_create(at=at)
+    audit_event_record(
+        action=actions.CHECKPOINT_CREATED.name,
+        target=Target("audit_checkpoint", checkpoint.pk, str(checkpoint)),
+        meta={"checkpoint_sequence": checkpoint.sequence},
+    )
+    return checkpoint
+
+
+def chain_verification_run(*, chunk_size: int | None = None, progress=None, record: bool = True):
+    """Verify the chain, count the outcome, and (unless record=False) append the result."""
+    from audit.verification import chain_verify
+
+    result = chain_verify(chunk_size=chunk_size, progress=progress)
+    metrics.VERIFICATIONS.labels(outcome="success" if result.ok else "failure").inc()
+    if record:
+        audit_event_record(
+            action=actions.CHAIN_VERIFIED.name,
+            outcome=Outcome.SUCCESS if result.ok else Outcome.FAILURE,
+            reason=result.problem,
+            meta={
+                "rows": result.rows,
+                "sequence_from": result.first_sequence,
+                "head_sequence": result.head_sequence,
+                "first_bad_sequence": result.first_bad_sequence,
+            },
+        )
+    return result

@@ -281,3 +281,13 @@ AUDIT_FINANCE_GROUP = env.str("AUDIT_FINANCE_GROUP", default="Finance")
 AUDIT_CHUNK_SIZE = env.int("AUDIT_CHUNK_SIZE", default=5000)
 # Filtered admin lists count at most this many rows (COUNT over a LIMIT), never the table.
 AUDIT_ADMIN_COUNT_LIMIT = env.int("AUDIT_ADMIN_COUNT_LIMIT", default=10000)
+# How often Celery beat signs a checkpoint (bounds how many rows a tail cut could hide) and
+# walks the whole chain.
+CELERY_BEAT_SCHEDULE["audit-sign-checkpoint"] = {
+    "task": "audit.tasks.sign_checkpoint",
+    "schedule": env.float("AUDIT_CHECKPOINT_INTERVAL_SECONDS", default=3600.0),
+}
+CELERY_BEAT_SCHEDULE["audit-verify-chain"] = {
+    "task": "audit.tasks.verify_chain",
+    "schedule": env.float("AUDIT_VERIFY_INTERVAL_SECONDS", default=86400.0),
+}

@@ -4,9 +4,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit import actions, chain
+from audit import chain
 from audit.errors import AuditError
-from audit.services import Target, audit_checkpoint_create, audit_event_record
+from audit.services import audit_checkpoint_sign
 
 
 class Command(BaseCommand):
@@ -24,22 +24,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, at=None, **options):
         try:
-            checkpoint = audit_checkpoint_create(at=at)
+            checkpoint = audit_checkpoint_sign(at=at)
         except AuditError as error:
             raise CommandError(str(error)) from error
-        audit_event_record(
-            action=actions.CHECKPOINT_CREATED.name,
-            target=Target("audit_checkpoint", checkpoint.pk, str(checkpoint)),
-            meta={"checkpoint_sequence": checkpoint.sequence},
-        )
-        self.stdout.write(
-            json.dumps(
-                {
-                    "sequence": checkpoint.sequence,
-                    "hash": checkpoint.hash,
-                    "created_at": chain.format_time(checkpoint.created_at),
-                    "signature": checkpoint.signature,
-                    "algorithm": "HMAC-SHA256",
-                }
-            )
-        )
+        self.stdout.write(json.dumps(checkpoint_document(checkpoint)))
+
+
+def checkpoint_document(checkpoint) -> dict:
+    return {
+        "sequence": checkpoint.sequence,
+        "hash": checkpoint.hash,
+        "created_at": chain.format_time(checkpoint.created_at),
+        "signature": checkpoint.signature,
+        "algorithm": "HMAC-SHA256",
+    }

@@ -5,10 +5,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from audit import actions, metrics
-from audit.models import AuditEvent, Outcome
-from audit.services import audit_event_record
-from audit.verification import chain_verify
+from audit.selectors import head_sequence
+from audit.services import chain_verification_run
 
 
 class Command(BaseCommand):
@@ -26,26 +24,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, chunk_size=None, no_record=False, **options):
-        estimate = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True)
         with tqdm(
-            total=estimate.first() or 0,
+            total=head_sequence(),
             unit="row",
             file=self.stderr._out,
             disable=options["verbosity"] == 0,
         ) as bar:
-            result = chain_verify(chunk_size=chunk_size, progress=bar.update)
-        metrics.VERIFICATIONS.labels(outcome="success" if result.ok else "failure").inc()
-        if not no_record:
-            audit_event_record(
-                action=actions.CHAIN_VERIFIED.name,
-                outcome=Outcome.SUCCESS if result.ok else Outcome.FAILURE,
-                reason=result.problem,
-                meta={
-                    "rows": result.rows,
-                    "sequence_from": result.first_sequence,
-                    "head_sequence": result.head_sequence,
-                    "first_bad_sequence": result.first_bad_sequence,
-                },
+            result = chain_verification_run(
+                chunk_size=chunk_size, progress=bar.update, record=not no_record
             )
         if not result.ok:
             raise CommandError(

@@ -2,9 +2,12 @@
 database in a thread and Celery is eager, so each delivery is verified, stored and applied
 (billing -> entitlements -> audit) before the server answers."""
 
+import http.server
+import json
 import random
 import re
 import socket
+import threading
 import time
 from collections import Counter
 
@@ -22,6 +25,7 @@ from billing.models import StripeEvent, WebhookSecret
 from billing.simulator import local, run, scenarios
 from billing.simulator.sender import Sender
 from billing.simulator.stripe_objects import PLAN_AMOUNTS
+from billing.verification import verify_signature
 from entitlements.access import has_feature
 
 # The server thread commits, so these tests flush the database afterwards; the serialized
@@ -190,6 +194,62 @@ def test_local_endpoint_is_created_once_and_its_secret_remembered(db):
     assert secret.startswith("whsec_")
     assert WebhookEndpoint.objects.filter(url=local.SIMULATOR_ENDPOINT_URL).count() == 1
     assert WebhookSecret.objects.filter(endpoint=first).count() == 1
+
+
+class FlakyWebhook(http.server.BaseHTTPRequestHandler):
+    """A stand-in receiver on loopback: 503 for the first `failures` attempts, then 200."""
+
+    failures = 0
+    attempts: list[tuple[str, bytes]] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).attempts.append((self.headers["Stripe-Signature"], body))
+        failed = len(type(self).attempts) <= type(self).failures
+        self.send_response(503 if failed else 200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"status": "accepted"}')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def flaky_receiver():
+    FlakyWebhook.attempts = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyWebhook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/stripe/webhook/x/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("failures", "delivered"), [(3, True), (4, False)])
+def test_sender_retries_non_2xx_with_doubling_backoff_and_fresh_signatures(
+    flaky_receiver, failures, delivered
+):
+    FlakyWebhook.failures = failures
+    [event] = scenarios.build(
+        "refund", user_ids=[1], rng=random.Random(1), now=1_900_000_000
+    ).events[-1:]
+    sleeps = []
+    sender = Sender(url=flaky_receiver, secret="whsec_flaky", retries=3, sleep=sleeps.append)
+
+    answer = sender.send(event)
+
+    assert answer.ok is delivered
+    assert answer.status == (200 if delivered else 503)
+    assert answer.attempts == 4
+    assert sleeps == [0.25, 0.5, 1.0]
+    assert len(FlakyWebhook.attempts) == 4
+    for header, body in FlakyWebhook.attempts:
+        assert json.loads(body)["id"] == event["id"]
+        # Each attempt carries a valid, current signature (raises otherwise).
+        verify_signature(
+            header=header, body=body, secrets=["whsec_flaky"], tolerance=300, now=time.time()
+        )
 
 
 @pytest.mark.parametrize("name", scenarios.SCENARIO_NAMES)

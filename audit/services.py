@@ -58,6 +58,14 @@ def _role_of(user) -> str:
     return ActorRole.USER
 
 
+def _text(value, limit: int) -> str:
+    """Storable text: PostgreSQL refuses NUL and lone surrogates, and an audit write must not
+    fail on a hostile user agent or reason. Cut to the column's length."""
+    text = "" if value is None else str(value)
+    text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return text[:limit]
+
+
 def _database_now() -> datetime:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -107,23 +115,23 @@ def audit_event_record(
     client_ip, client_agent = context.current_client()
     fields = {
         "action": action,
-        "actor_id": who.id,
-        "actor_name": who.name[:150],
+        "actor_id": _text(who.id, 64),
+        "actor_name": _text(who.name, 150),
         "actor_role": who.role,
         "actor_type": who.type,
-        "ip": (ip if ip is not None else client_ip) or "",
+        "ip": _text(ip if ip is not None else client_ip, 45),
         "meta": clean_meta(meta),
         "outcome": outcome,
-        "reason": (reason or "")[:1000],
-        "request_id": (request_id if request_id is not None else context.current_request_id())
-        or "",
-        "stripe_event_id": (stripe_event_id or "")[:255],
-        "target_id": str(target.id)[:255],
-        "target_repr": target.repr[:255],
-        "target_type": target.type[:64],
-        "user_agent": (user_agent if user_agent is not None else client_agent)[:512],
+        "reason": _text(reason, 1000),
+        "request_id": _text(
+            request_id if request_id is not None else context.current_request_id(), 64
+        ),
+        "stripe_event_id": _text(stripe_event_id, 255),
+        "target_id": _text(target.id, 255),
+        "target_repr": _text(target.repr, 255),
+        "target_type": _text(target.type, 64),
+        "user_agent": _text(user_agent if user_agent is not None else client_agent, 512),
     }
-    fields["ip"] = fields["ip"][:45]
     with transaction.atomic():
         head = _locked_head()
         fields["sequence"] = head.sequence + 1

@@ -73,6 +73,16 @@ def link_hash(prev_hash: str, values: tuple) -> str:
     return hashlib.sha256((prev_hash + canonical_json(values)).encode()).hexdigest()
 
 
+def first_unhashed(rows: list[tuple]) -> int | None:
+    """Index of the first row (CONTENT_FIELDS values + prev_hash + hash) whose stored hash is
+    not the hash of its stored prev_hash and content; None when all match. Pure: the verifier
+    may run it in worker processes, which import this module without Django."""
+    for index, row in enumerate(rows):
+        if link_hash(row[-2], row[:-2]) != row[-1]:
+            return index
+    return None
+
+
 def checkpoint_message(*, sequence: int, head_hash: str, created_at: datetime) -> bytes:
     return _ENCODER.encode(
         {"created_at": format_time(created_at), "hash": head_hash, "sequence": sequence}

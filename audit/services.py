@@ -184,11 +184,13 @@ def audit_checkpoint_sign(*, at: int | None = None) -> AuditCheckpoint:
     return checkpoint
 
 
-def chain_verification_run(*, chunk_size: int | None = None, progress=None, record: bool = True):
+def chain_verification_run(
+    *, chunk_size: int | None = None, progress=None, record: bool = True, workers: int = 1
+):
     """Verify the chain, count the outcome, and (unless record=False) append the result."""
     from audit.verification import chain_verify
 
-    result = chain_verify(chunk_size=chunk_size, progress=progress)
+    result = chain_verify(chunk_size=chunk_size, progress=progress, workers=workers)
     metrics.VERIFICATIONS.labels(outcome="success" if result.ok else "failure").inc()
     if record:
         audit_event_record(

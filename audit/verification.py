@@ -5,7 +5,10 @@ walk stays fast and in constant memory on millions of rows.
 """
 
 import hmac
+import multiprocessing
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -80,42 +83,79 @@ def _start(checkpoints: dict[int, str]) -> tuple[str, int, int]:
     return chain.GENESIS_HASH, 1, 0
 
 
+class _Walk:
+    """The sequential part of verification: gaps, links and checkpoints, row by row."""
+
+    def __init__(self, prev_hash: str, expected: int, checkpoints: dict[int, str]):
+        self.prev_hash, self.expected, self.rows = prev_hash, expected, 0
+        self.checkpoints = checkpoints
+
+    def check(self, batch: list[tuple], bad_hash: int | None) -> VerificationResult | None:
+        # The same order of checks per row as reading the chain by hand: gap, link, content,
+        # checkpoint; `bad_hash` is the batch's first row whose content hash does not match.
+        for index, row in enumerate(batch):
+            sequence = row[_SEQUENCE]
+            if sequence != self.expected:
+                return _bad(self.rows, sequence, self.expected, "row missing (gap in sequence)")
+            if row[-2] != self.prev_hash:
+                return _bad(self.rows, sequence, sequence, "prev_hash does not match previous row")
+            if index == bad_hash:
+                return _bad(self.rows, sequence, sequence, "row content does not match its hash")
+            if self.checkpoints.get(sequence, row[-1]) != row[-1]:
+                return _bad(self.rows, sequence, sequence, "row differs from a signed checkpoint")
+            self.prev_hash, self.expected, self.rows = row[-1], sequence + 1, self.rows + 1
+        return None
+
+
 def chain_verify(
     *,
     chunk_size: int | None = None,
     key: str | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> VerificationResult:
-    """Verify every link, every checkpoint signature, and that no checkpointed tail is gone."""
+    """Verify every link, every checkpoint signature, and that no checkpointed tail is gone.
+
+    With workers > 1, chunks are hashed in that many processes while the next chunks are read
+    (not inside a Celery prefork worker: its processes may not start children).
+    """
     chunk_size = chunk_size or settings.AUDIT_CHUNK_SIZE
     checkpoints, latest_checkpoint, forged = _checkpoints(key or settings.AUDIT_CHECKPOINT_KEY)
     if forged:
         return forged
-    prev_hash, expected_sequence, rows = _start(checkpoints)
-    first_sequence = expected_sequence
-    link_hash = chain.link_hash
-    while True:
-        batch = _chunk(expected_sequence, chunk_size)
-        if not batch:
-            break
-        for row in batch:
-            sequence = row[_SEQUENCE]
-            if sequence != expected_sequence:
-                return _bad(rows, sequence, expected_sequence, "row missing (gap in sequence)")
-            if row[-2] != prev_hash:
-                return _bad(rows, sequence, sequence, "prev_hash does not match previous row")
-            if link_hash(prev_hash, row[:-2]) != row[-1]:
-                return _bad(rows, sequence, sequence, "row content does not match its hash")
-            if sequence in checkpoints and checkpoints[sequence] != row[-1]:
-                return _bad(rows, sequence, sequence, "row differs from a signed checkpoint")
-            prev_hash, expected_sequence, rows = row[-1], sequence + 1, rows + 1
-        if progress:
-            progress(len(batch))
-    last = expected_sequence - 1
+    prev_hash, start, _ = _start(checkpoints)
+    first_sequence = start
+    walk = _Walk(prev_hash, start, checkpoints)
+    pool = None
+    if workers > 1:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pending: deque = deque()
+    try:
+        while True:
+            batch = _chunk(start, chunk_size)
+            if batch:
+                start = batch[-1][_SEQUENCE] + 1
+                hashed = pool.submit(chain.first_unhashed, batch) if pool else None
+                pending.append((batch, hashed))
+            # Keep `workers` chunks in flight; drain everything once the table is read.
+            while pending and (not batch or len(pending) > workers):
+                done, hashed = pending.popleft()
+                bad_hash = hashed.result() if hashed else chain.first_unhashed(done)
+                failure = walk.check(done, bad_hash)
+                if failure:
+                    return failure
+                if progress:
+                    progress(len(done))
+            if not batch:
+                break
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+    last = walk.expected - 1
     head = ChainHead.objects.filter(pk=1).values_list("sequence", flat=True).first() or 0
     if max(latest_checkpoint, head) > last:
-        return _bad(rows, last, last + 1, "tail cut: rows after the last one are missing")
-    return VerificationResult(True, rows, last, first_sequence=first_sequence)
+        return _bad(walk.rows, last, last + 1, "tail cut: rows after the last one are missing")
+    return VerificationResult(True, walk.rows, last, first_sequence=first_sequence)
 
 
 def link_verifies(event: AuditEvent) -> bool:

@@ -18,8 +18,22 @@ from audit.verification import chain_verify, link_verifies
 from config.context import Actor
 
 
-def verify():
-    return call_command("audit_verify", "--no-record", verbosity=0)
+def verify(*args):
+    return call_command("audit_verify", "--no-record", "--workers", "1", *args, verbosity=0)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_tampering_in_a_later_chunk_is_named_with_and_without_worker_processes(
+    trail, tamper, workers
+):
+    """Small chunks, several in flight: the first bad row is named, not a later one."""
+    trail(12)
+    tamper(
+        ("UPDATE audit_auditevent SET reason = 'edited' WHERE sequence = %s", [7]),
+        ("DELETE FROM audit_auditevent WHERE sequence = %s", [10]),
+    )
+    with pytest.raises(CommandError, match="sequence 7: row content"):
+        verify("--chunk-size", "2", "--workers", workers)
 
 
 def test_rows_form_a_gapless_chain_from_genesis(trail):

@@ -1,6 +1,7 @@
 """Walk the audit chain; exit 0 when intact, 1 naming the first bad sequence number."""
 
 import json
+import os
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -18,12 +19,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--chunk-size", type=int, default=None, help="rows per query")
         parser.add_argument(
+            "--workers",
+            type=int,
+            default=min(4, os.cpu_count() or 1),
+            help="processes that hash chunks in parallel (default: CPUs, at most 4)",
+        )
+        parser.add_argument(
             "--no-record",
             action="store_true",
             help="do not append the result to the trail (e.g. on a read-only replica)",
         )
 
-    def handle(self, *args, chunk_size=None, no_record=False, **options):
+    def handle(self, *args, chunk_size=None, no_record=False, workers=1, **options):
         with tqdm(
             total=head_sequence(),
             unit="row",
@@ -31,7 +38,10 @@ class Command(BaseCommand):
             disable=options["verbosity"] == 0,
         ) as bar:
             result = chain_verification_run(
-                chunk_size=chunk_size, progress=bar.update, record=not no_record
+                chunk_size=chunk_size,
+                progress=bar.update,
+                record=not no_record,
+                workers=max(1, workers),
             )
         if not result.ok:
             raise CommandError(

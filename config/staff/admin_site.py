@@ -1,0 +1,57 @@
+"""The admin site staff use: a verified second factor in this session, or no admin at all."""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import admin
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+
+
+def second_factor_pending(request) -> bool:
+    """Signed in as active staff, but no second factor verified in this session yet."""
+    user = request.user
+    return (
+        settings.ADMIN_REQUIRE_2FA
+        and user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        # Right after django.contrib.auth.login, request.user is the bare user that
+        # django-otp's middleware has not decorated: unverified.
+        and not getattr(user, "is_verified", lambda: False)()
+    )
+
+
+class StaffAdminSite(admin.AdminSite):
+    site_header = "Tollgate administration"
+    site_title = "Tollgate"
+    index_title = "Billing, entitlements and audit"
+
+    def has_permission(self, request):
+        if not super().has_permission(request):
+            return False
+        return not settings.ADMIN_REQUIRE_2FA or request.user.is_verified()
+
+    def login(self, request, extra_context=None):
+        # Password accepted but no second factor yet: straight to the code (or enrolment).
+        if second_factor_pending(request):
+            return self.second_factor_redirect(request)
+        response = super().login(request, extra_context)
+        if request.method == "POST" and second_factor_pending(request):
+            return self.second_factor_redirect(request)
+        return response
+
+    def second_factor_redirect(self, request):
+        target = request.GET.get("next") or request.POST.get("next") or reverse("admin:index")
+        return HttpResponseRedirect(
+            reverse("admin:staff-2fa-verify") + "?" + urlencode({"next": target})
+        )
+
+    def get_urls(self):
+        from config.staff import views
+
+        return [
+            path("2fa/verify/", views.second_factor_verify, name="staff-2fa-verify"),
+            path("2fa/enroll/", views.second_factor_enroll, name="staff-2fa-enroll"),
+            *super().get_urls(),
+        ]

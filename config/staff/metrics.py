@@ -1,0 +1,9 @@
+"""Prometheus counters of staff sign-in (multiprocess-safe; no user names as labels)."""
+
+from prometheus_client import Counter
+
+login_failures = Counter("staff_login_failures", "Failed sign-ins (admin and API).")
+lockouts = Counter("staff_lockouts", "Accounts or addresses locked out after repeated failures.")
+second_factor_failures = Counter(
+    "staff_second_factor_failures", "Wrong one-time codes entered by signed-in staff."
+)

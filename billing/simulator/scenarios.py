@@ -1,9 +1,9 @@
 """The simulator's scenarios: what happens to one customer, as the events Stripe sends.
 
-Each story starts `DAY`s in the past as needed, so that the periods it leaves behind are
-current: a newcomer's admin shows live subscriptions next to lapsed, refunded and disputed
-ones. A scenario turns stories into deliveries: in order, as a concurrent duplicate storm, or
-as an out-of-order burst.
+Each story starts as far in the past as it needs (a renewal one period ago, a lapse five days
+ago) and ends just before now, so the periods it leaves behind are current: a newcomer's admin
+shows live subscriptions next to lapsed, refunded and disputed ones. A scenario turns stories
+into deliveries: in order, as a concurrent duplicate storm, or as an out-of-order burst.
 """
 
 import random
@@ -40,7 +40,7 @@ def _checkout(customer: Customer, at: int) -> None:
     customer.emit("invoice.paid", invoice, at=at)
 
 
-def _renew(customer: Customer, at: int, *, status: str = "active") -> dict:
+def _renew(customer: Customer, at: int, *, status: str = "active") -> None:
     """The period rolls over: the subscription moves to the next period (previous attributes
     name the old one)."""
     previous = {"items": customer.items()}
@@ -49,7 +49,6 @@ def _renew(customer: Customer, at: int, *, status: str = "active") -> dict:
     customer.emit(
         "customer.subscription.updated", customer.subscription(), at=at, previous=previous
     )
-    return previous
 
 
 def checkout(customer: Customer, now: int) -> None:

@@ -28,9 +28,9 @@ from billing.simulator.stripe_objects import PLAN_AMOUNTS
 from billing.verification import verify_signature
 from entitlements.access import has_feature
 
-# The server thread commits, so these tests flush the database afterwards; the serialized
-# rollback restores the migrations' data (plans, features) for them.
-served = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# The server thread commits, so these tests flush the database afterwards (post_migrate then
+# seeds the groups and the plan catalogue again for the tests that follow).
+served = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture

@@ -101,13 +101,16 @@ def shot(page, request, artifacts):
 
 @pytest.fixture
 def staff_member(django_user_model):
-    """make(username, group) -> a staff user in the seeded group, with a confirmed authenticator."""
+    """make(username, group) -> (staff user in the seeded group, its confirmed authenticator);
+    with enrolled=False the user has none yet (their first sign-in enrols one)."""
 
-    def make(username: str, group: str):
+    def make(username: str, group: str, *, enrolled: bool = True):
         user = django_user_model.objects.create_user(
             username=username, email=f"{username}@example.com", password=PASSWORD, is_staff=True
         )
         user.groups.add(Group.objects.get(name=group))
+        if not enrolled:
+            return user, None
         device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
         return user, device
 
@@ -115,16 +118,26 @@ def staff_member(django_user_model):
 
 
 @pytest.fixture
-def sign_in(page, shot):
-    """sign_in(user, device): the admin login as a person does it, password then the code."""
-    from playwright.sync_api import expect
+def submit_password(page, shot):
+    """submit_password(user): the admin login page's first step, username and password."""
 
-    def login(user, device) -> None:
+    def submit(user) -> None:
         page.goto("/admin/login/?next=/admin/")
         page.fill("#id_username", user.get_username())
         page.fill("#id_password", PASSWORD)
         shot("login")
         page.click("input[type=submit]")
+
+    return submit
+
+
+@pytest.fixture
+def sign_in(page, shot, submit_password):
+    """sign_in(user, device): the admin login as a person does it, password then the code."""
+    from playwright.sync_api import expect
+
+    def login(user, device) -> None:
+        submit_password(user)
         page.wait_for_url(re.compile(r"/admin/2fa/verify/"))
         page.fill("#id_token", current_code(device))
         shot("second-factor")

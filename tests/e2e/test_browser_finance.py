@@ -5,8 +5,10 @@ import csv
 import hashlib
 import io
 import re
+from base64 import b32decode
 
 from django.conf import settings
+from django_otp.oath import totp
 from playwright.sync_api import expect
 
 from audit import actions
@@ -86,6 +88,24 @@ def test_finance_signs_in_filters_opens_and_exports(page, shot, sign_in, staff_m
     assert manifest == (f"#manifest,rows={len(exported)},sha256={hashlib.sha256(body).hexdigest()}")
     exports = AuditEvent.objects.filter(action=actions.EXPORT_CREATED.name)
     assert list(exports.values_list("actor_name", "actor_role")) == [("fiona", ActorRole.FINANCE)]
+
+
+def test_first_sign_in_enrols_an_authenticator(page, shot, submit_password, staff_member):
+    finance, _ = staff_member("flora", settings.AUDIT_FINANCE_GROUP, enrolled=False)
+    submit_password(finance)
+    page.wait_for_url(re.compile(r"/admin/2fa/enroll/"))
+    expect(page.locator(".qr svg")).to_be_visible()
+    # The key on the page is what the phone would store: codes derived from it must work.
+    code = totp(b32decode(page.locator("#totp-secret").inner_text()))
+    shot("enrol")
+    page.fill("#id_token", f"{code:06d}")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator("#backup-codes li")).to_have_count(10)
+    shot("enrol-backup-codes")
+    page.get_by_role("link", name="Continue to the admin").click()
+    page.wait_for_url(re.compile(r"/admin/$"))
+    expect(page.get_by_role("link", name="Audit events")).to_be_visible()
+    shot("enrolled-signed-in")
 
 
 def test_finance_cannot_grant_or_change_the_trail(page, shot, sign_in, staff_member):

@@ -24,6 +24,8 @@ apt_install() {
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 [ -n "$(pg_bindir)" ] || apt_install postgresql
 command -v redis-server >/dev/null || apt_install redis-server
+# Browser tests (tests/e2e/test_browser_*.py) drive Debian's Chromium, never a downloaded one.
+[ -x /usr/bin/chromium ] || ! is_root || apt_install chromium
 PG_BIN=$(pg_bindir)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -31,6 +33,12 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 WORK=$(mktemp -d /tmp/tollgate-services.XXXXXX)
 chmod 755 "$WORK"
 PG_DATA="$WORK/pg"
+# Tests trade durability for speed; benchmarks (TOLLGATE_PG_DURABLE=1) keep PostgreSQL's defaults.
+if [ "${TOLLGATE_PG_DURABLE:-0}" = 1 ]; then
+  PG_SPEED_OPTS=""
+else
+  PG_SPEED_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+fi
 PG_PORT=$(free_port)
 REDIS_PORT=$(free_port)
 
@@ -53,7 +61,7 @@ is_root && chown postgres: "$PG_DATA"
 as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -A trust -E UTF8 --no-sync >"$WORK/initdb.log" 2>&1 \
   || { cat "$WORK/initdb.log" >&2; exit 1; }
 as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w -t 30 \
-  -o "-p $PG_PORT -k $PG_DATA -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+  -o "-p $PG_PORT -k $PG_DATA -c listen_addresses=127.0.0.1 $PG_SPEED_OPTS -c max_connections=300" \
   start >/dev/null || { cat "$PG_DATA/server.log" >&2; exit 1; }
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres tollgate
 log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"

@@ -39,6 +39,52 @@ def redis_server():
     server.start()  # always leave it running for the next test
 
 
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's admin_client, signed in through the second factor like real staff."""
+    from tests.staff import staff_login
+
+    return staff_login(client, admin_user)
+
+
+def _commits_for_real(item) -> bool:
+    """Transactional tests (live servers, worker processes) commit to the test database."""
+    marker = item.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        return True
+    return bool({"transactional_db", "live_server"} & set(item.fixturenames))
+
+
+def clear_audit_tables() -> None:
+    """Empty the append-only audit tables the way a DBA would: triggers off, delete, on.
+
+    Needed before pytest-django flushes the database after a transactional test, because
+    PostgreSQL refuses to TRUNCATE an audit table that holds rows (by design).
+    """
+    from django.apps import apps
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model in apps.get_app_config("audit").get_models():
+            table = connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - a model's own table
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")
+
+
+@pytest.fixture(autouse=True)
+def _audit_rows_cleared_before_flush(request):
+    if not _commits_for_real(request.node):
+        yield
+        return
+    # Set up the transactional database first, so this teardown runs before its flush.
+    request.getfixturevalue("transactional_db")
+    yield
+    clear_audit_tables()
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Each test starts with an empty cache (Redis or local memory)."""

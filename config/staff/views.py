@@ -18,6 +18,13 @@ from config.staff import forms, metrics, services
 ADMIN_LOGIN = "admin:login"
 
 
+def _page(request, template: str, context: dict):
+    """Render inside the admin's frame (site header, user links) like any admin page."""
+    from django.contrib import admin
+
+    return render(request, template, {**admin.site.each_context(request), **context})
+
+
 def _next_url(request) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(
@@ -58,7 +65,7 @@ def second_factor_verify(request):
             return HttpResponseRedirect(_next_url(request))
         metrics.second_factor_failures.inc()
         form.add_error("token", "That code is not valid. Try the current one.")
-    return render(
+    return _page(
         request,
         "admin/staff/second_factor_verify.html",
         {"form": form, "next": _next_url(request), "title": "Second factor"},
@@ -79,7 +86,7 @@ def second_factor_enroll(request):
             device, backup_codes = confirmed
             otp_login(request, device)
             request.session.cycle_key()
-            return render(
+            return _page(
                 request,
                 "admin/staff/second_factor_backup_codes.html",
                 {"codes": backup_codes, "next": _next_url(request), "title": "Backup codes"},
@@ -87,7 +94,7 @@ def second_factor_enroll(request):
         metrics.second_factor_failures.inc()
         form.add_error("token", "That code is not valid. Check the time on your phone.")
     qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=4)
-    return render(
+    return _page(
         request,
         "admin/staff/second_factor_enroll.html",
         {

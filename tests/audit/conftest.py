@@ -8,6 +8,7 @@ from django.db import connection, transaction
 
 from audit.services import Target, audit_event_record
 from config.context import Actor
+from tests.staff import staff_login
 
 
 @pytest.fixture
@@ -63,5 +64,5 @@ def finance(django_user_model):
 
 @pytest.fixture
 def finance_client(client, finance):
-    client.force_login(finance)
+    staff_login(client, finance)
     return client

@@ -8,6 +8,7 @@ from djstripe.models import Event, WebhookEventTrigger
 from audit.models import AuditEvent
 from audit.services import Target, audit_event_record
 from config.context import Actor
+from tests.staff import staff_login
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def test_finance_sees_a_row_and_whether_its_link_verifies(finance_client, events
 
 @pytest.mark.parametrize("who", ["finance", "superuser"])
 def test_nobody_can_add_change_or_delete_audit_rows(client, finance, admin_user, events, who):
-    client.force_login(finance if who == "finance" else admin_user)
+    staff_login(client, finance if who == "finance" else admin_user)
     sequence = events[0].sequence
     assert client.get(reverse("admin:audit_auditevent_add")).status_code == 403
     assert client.post(reverse("admin:audit_auditevent_add"), {}).status_code == 403
@@ -117,7 +118,7 @@ def test_viewing_is_itself_audited_once_per_view(finance_client, finance, events
 
 def test_staff_without_the_view_permission_is_refused(client, django_user_model, events):
     clerk = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
-    client.force_login(clerk)
+    staff_login(client, clerk)
     for name in ("admin:audit_auditevent_changelist", "admin:audit_dashboard"):
         assert client.get(reverse(name)).status_code == 403
     response = client.get(reverse("admin:audit_auditevent_export"))

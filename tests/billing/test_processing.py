@@ -13,6 +13,7 @@ from django.utils import timezone
 from billing import metrics, receivers, services, signals, tasks
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_event, deliver, metric
+from tests.staff import staff_login
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_staff_with_permission_reprocesses_from_admin(
     row = StripeEvent.objects.get(event_id=payload["id"])
     staff = django_user_model.objects.create_user("billing-staff", password="pw", is_staff=True)
     staff.groups.add(Group.objects.get(name="Billing admin"))
-    client.force_login(staff)
+    staff_login(client, staff)
     failing_receiver["fail"] = False
     url = "/admin/billing/stripeevent/"
     form = {"action": "reprocess_dead_letters", "_selected_action": [row.pk]}
@@ -141,7 +142,7 @@ def test_staff_without_permission_cannot_reprocess(
     viewer.user_permissions.add(*Group.objects.get(name="Billing admin").permissions.filter(
         codename="view_stripeevent"
     ))  # fmt: skip
-    client.force_login(viewer)
+    staff_login(client, viewer)
     url = "/admin/billing/stripeevent/"
     assert client.get(url).status_code == 200
     assert client.get(f"{url}{row.pk}/change/").status_code == 200  # read-only view

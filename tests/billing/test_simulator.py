@@ -12,11 +12,9 @@ import time
 from collections import Counter
 
 import pytest
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
 from djstripe.models import WebhookEndpoint
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,17 +33,9 @@ served = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def server(transactional_db, live_server):
-    """The live server. Its requests commit audit rows, which PostgreSQL refuses to TRUNCATE:
-    they are cleared the way a DBA would (triggers off, delete, on) before the flush."""
-    yield live_server
-    if connection.vendor != "postgresql":
-        return
-    with transaction.atomic(), connection.cursor() as cursor:
-        for model in apps.get_app_config("audit").get_models():
-            table = connection.ops.quote_name(model._meta.db_table)
-            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
-            cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - a model's own table
-            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")
+    """The live server; committed audit rows are cleared before the flush by the shared
+    fixture in tests/conftest.py."""
+    return live_server
 
 
 def simulate(server, *names, customers=1, seed=7, secret=None, retries=1):

@@ -8,6 +8,7 @@ from django.urls import reverse
 from config.context import Actor
 from entitlements import services
 from entitlements.models import Entitlement, Plan
+from tests.staff import staff_login
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "admin:entitlements_entitlement_changelist"
@@ -22,7 +23,7 @@ def grant(user, key):
 
 def test_support_grants_a_plan_through_the_form(client, support_user, make_user, sent):
     trader = make_user()
-    client.force_login(support_user)
+    staff_login(client, support_user)
     page = client.get(reverse(GRANT))
     assert page.status_code == 200
     refused = client.post(reverse(GRANT), {"user": trader.pk, "plan": Plan.objects.get(
@@ -47,7 +48,7 @@ def test_support_grants_a_plan_through_the_form(client, support_user, make_user,
 def test_bulk_revoke_requires_a_reason(client, support_user, make_user, sent):
     trader = make_user()
     rows = [grant(trader, "copy_trading"), grant(trader, "vip_support")]
-    client.force_login(support_user)
+    staff_login(client, support_user)
     selection = {"action": "revoke_selected", "_selected_action": [row.pk for row in rows]}
     confirm = client.post(reverse(CHANGELIST), selection)
     assert confirm.status_code == 200
@@ -68,7 +69,7 @@ def test_bulk_revoke_requires_a_reason(client, support_user, make_user, sent):
 
 def test_entitlement_rows_are_read_only(client, support_user, make_user):
     row = grant(make_user(), "signals_basic")
-    client.force_login(support_user)
+    staff_login(client, support_user)
     assert client.get(reverse(CHANGELIST)).status_code == 200
     change = client.post(
         reverse("admin:entitlements_entitlement_change", args=[row.pk]), {"reason": "edited"}
@@ -83,7 +84,7 @@ def test_entitlement_rows_are_read_only(client, support_user, make_user):
 
 def test_view_only_staff_cannot_grant_or_revoke(client, finance_user, make_user):
     row = grant(make_user(), "signals_basic")
-    client.force_login(finance_user)
+    staff_login(client, finance_user)
     assert client.get(reverse(CHANGELIST)).status_code == 200
     assert client.get(reverse(GRANT)).status_code == 403
     response = client.post(reverse(CHANGELIST), {"action": "revoke_selected",
@@ -98,7 +99,7 @@ def test_plan_edit_by_a_user_with_change_permission_is_audited(client, make_user
     editor.user_permissions.add(
         *Permission.objects.filter(codename__in=["change_plan", "view_plan"])
     )
-    client.force_login(editor)
+    staff_login(client, editor)
     plan = Plan.objects.get(code="premium")
     features = list(plan.features.values_list("pk", flat=True))
     copy_trading = plan.features.model.objects.get(lookup_key="copy_trading")
@@ -121,7 +122,7 @@ def test_plan_edit_by_a_user_with_change_permission_is_audited(client, make_user
 
 
 def test_support_cannot_edit_plans(client, support_user):
-    client.force_login(support_user)
+    staff_login(client, support_user)
     plan = Plan.objects.get(code="free")
     response = client.post(
         reverse("admin:entitlements_plan_change", args=[plan.pk]),
@@ -136,7 +137,7 @@ def test_unknown_prices_are_listed(client, support_user):
     from entitlements.models import UnknownPrice
 
     UnknownPrice.objects.create(price_id="price_mystery", lookup_key="gold")
-    client.force_login(support_user)
+    staff_login(client, support_user)
     page = client.get(reverse("admin:entitlements_unknownprice_changelist"))
     assert page.status_code == 200 and b"price_mystery" in page.content
 
@@ -153,7 +154,7 @@ def test_subscribers_follow_a_plan_edit(
     editor.user_permissions.add(
         *Permission.objects.filter(codename__in=["change_plan", "view_plan"])
     )
-    client.force_login(editor)
+    staff_login(client, editor)
     plan = Plan.objects.get(code="premium")
     keep = list(plan.features.exclude(lookup_key="advanced_analytics").values_list("pk", flat=True))
     sent.clear()

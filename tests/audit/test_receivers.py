@@ -137,7 +137,7 @@ def test_work_in_a_task_is_attributed_to_whoever_caused_it(db, django_user_model
     staff.groups.add(Group.objects.get_or_create(name="Billing admin")[0])
     with acting_as(Actor(kind="user", user_id=staff.pk), request_id="req-staff-1"):
         process(event("invoice.paid", stripe_object("invoice")))
-    row = AuditEvent.objects.get()
+    row = AuditEvent.objects.get(action="billing.invoice.paid")
     assert (row.actor_type, row.actor_id, row.actor_name) == ("user", str(staff.pk), "sam")
     assert (row.actor_role, row.request_id) == ("ADMIN", "req-staff-1")
 

@@ -1,11 +1,17 @@
 """The admin site staff use: a verified second factor in this session, or no admin at all."""
 
+from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
-from django.http import HttpResponseRedirect
-from django.urls import path, reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import URLResolver, path, reverse
+
+# dj-stripe's "sync from Stripe" confirmation is wrapped in admin_view only: without a guard,
+# any verified staff member (Finance, Support) could make it call Stripe and rewrite the mirror.
+STRIPE_SYNC_URL_NAME = "djstripe_custom_action"
 
 
 def second_factor_pending(request) -> bool:
@@ -50,8 +56,35 @@ class StaffAdminSite(admin.AdminSite):
     def get_urls(self):
         from config.staff import views
 
-        return [
+        urls = [
             path("2fa/verify/", views.second_factor_verify, name="staff-2fa-verify"),
             path("2fa/enroll/", views.second_factor_enroll, name="staff-2fa-enroll"),
             *super().get_urls(),
         ]
+        _guard_stripe_sync(urls, self)
+        return urls
+
+
+def _superuser_post_only(view, site):
+    """Staff admitted to the admin but not superusers get 403; the page is only ever POSTed to
+    by the changelist's action form (a GET crashes inside dj-stripe), so GET answers 405.
+    Anyone not admitted yet is left to admin_view (login, second factor)."""
+
+    @wraps(view)
+    def guarded(request, *args, **kwargs):
+        if site.has_permission(request):
+            if not request.user.is_superuser:
+                raise PermissionDenied
+            if request.method != "POST":
+                return HttpResponseNotAllowed(["POST"])
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+def _guard_stripe_sync(patterns, site):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            _guard_stripe_sync(pattern.url_patterns, site)
+        elif pattern.name == STRIPE_SYNC_URL_NAME:
+            pattern.callback = _superuser_post_only(pattern.callback, site)

@@ -89,7 +89,8 @@ def test_billing_admin_group_is_seeded_idempotently(db):
     receivers.seed_billing_admin_group(sender=None)
     group = Group.objects.get(name="Billing admin")
     codenames = set(group.permissions.values_list("codename", flat=True))
-    assert codenames == {"view_stripeevent", "reprocess_deadletter"}
+    plans = {"view_plan", "change_plan", "view_planfeature", "view_feature"}
+    assert codenames == {"view_stripeevent", "reprocess_deadletter", *plans}
 
 
 def _dead_letter(client, endpoint, settings, capture) -> dict:

@@ -258,6 +258,9 @@ class AuditCheckpointAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
+STRIPE_FETCHING_PROPERTIES = frozenset({"customer"})
+
+
 # dj-stripe's own event log, made strictly read-only: its admins offer Stripe resync actions
 # and (for delivery attempts) delete_selected, which finance must not have.
 def _read_only_djstripe(model_name: str):
@@ -273,6 +276,13 @@ def _read_only_djstripe(model_name: str):
     class ReadOnlyStripeAdmin(ReadOnlyMixin, base):
         def get_actions(self, request):
             return {}
+
+        def get_readonly_fields(self, request, obj=None):
+            # dj-stripe shows every model property; Event.customer fetches a customer missing
+            # from the mirror from Stripe's API while the page renders (a 500 when Stripe is
+            # unreachable, a mirror write on a GET otherwise).
+            fields = super().get_readonly_fields(request, obj)
+            return [name for name in fields if name not in STRIPE_FETCHING_PROPERTIES]
 
     ReadOnlyStripeAdmin.__name__ = f"ReadOnly{base.__name__}"
     admin.site.register(model, ReadOnlyStripeAdmin)

@@ -308,9 +308,8 @@ def objects(django_user_model) -> dict[str, str]:
     from tests.stripe_fixtures import event, resource
 
     owner = django_user_model.objects.create_user("customer", "customer@example.com")
-    # An event whose object names no customer: dj-stripe's Event page fetches a customer it has
-    # not mirrored from Stripe's API while rendering (see docs/access.md, known limits).
-    paid = event("product.updated", resource("product"))
+    # Its customer is not mirrored: the Event page must not fetch it from Stripe (no network).
+    paid = event("invoice.paid", resource("invoice"))
     feature = Feature.objects.first()
     access = {"user_agent": "test", "ip_address": "10.0.0.1", "username": "customer"}
     access_request = {**access, "http_accept": "*/*", "path_info": "/admin/login/"}

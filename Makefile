@@ -17,6 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 ## The offline Stripe simulator fills the admin with subscriptions, entitlements and an audit
 ## trail while the server starts. The demo relaxes the admin's second factor (DEBUG is on).
 run: export ADMIN_REQUIRE_2FA ?= false
+run: export LOG_LEVEL ?= WARNING
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_seed

@@ -43,6 +43,15 @@ def _restore_context(task_id=None, task=None, **_kwargs):
     _TASK_TOKENS[task_id] = context.bind(request_id=request_id, actor=actor)
 
 
+@signals.worker_process_shutdown.connect(dispatch_uid="tollgate.metrics.process_dead")
+def _mark_metrics_process_dead(pid=None, **_kwargs):
+    # Prometheus multiprocess mode: a dead worker child's live gauges must stop counting.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())
+
+
 @signals.task_postrun.connect(dispatch_uid="tollgate.context.postrun")
 def _clear_context(task_id=None, **_kwargs):
     from config import context

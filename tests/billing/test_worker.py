@@ -30,8 +30,6 @@ def worker(transactional_db):
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "BILLING_STRIPE_MIRROR_ENABLED": "false",
         "LOG_LEVEL": "WARNING",
-        # System checks belong to `manage.py check`; this test is about the task path only.
-        "CELERY_SKIP_CHECKS": "1",
     }
     celery = Path(sys.executable).with_name("celery")
     process = subprocess.Popen(

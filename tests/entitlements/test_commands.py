@@ -53,7 +53,7 @@ def test_refusal_exits_non_zero_from_the_command_line(make_user):
 
     make_user(username="carl")
     result = subprocess.run(
-        [sys.executable, "manage.py", "entitlements", "--skip-checks", "grant", "carl",
+        [sys.executable, "manage.py", "entitlements", "grant", "carl",
          "--feature", "copy_trading"],
         capture_output=True, text=True, env=os.environ.copy(),
         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),

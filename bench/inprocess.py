@@ -1,0 +1,229 @@
+"""Benchmarks that run inside the driver process: entitlement checks and the audit trail."""
+
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import connection, connections
+from django.test import Client
+from tqdm import tqdm
+
+CHECKS = 50_000
+
+
+def _rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds else 0.0
+
+
+def bench_has_feature(ctx, report) -> None:
+    from config.context import SYSTEM
+    from entitlements import access
+    from entitlements.models import Entitlement
+    from entitlements.services import entitlement_grant_manual
+
+    user = get_user_model().objects.create_user(username=f"bench-checks-{time.time_ns()}")
+    entitlement_grant_manual(
+        user=user, granted_by=None, actor=SYSTEM, reason="benchmark", plan_code="premium"
+    )
+    keys = ["signals_basic", "signals_premium", "copy_trading"]
+
+    access.forget_request_memo(user)
+    started = time.perf_counter()
+    for i in range(CHECKS):  # one request doing many checks: the memo is warm after the first
+        access.has_feature(user, keys[i % 3])
+    warm = _rate(CHECKS, time.perf_counter() - started)
+
+    redis_checks = CHECKS // 10
+    started = time.perf_counter()
+    for i in range(redis_checks):  # a new request each time: Redis answers, no query
+        access.forget_request_memo(user)
+        access.has_feature(user, keys[i % 3])
+    redis_only = _rate(redis_checks, time.perf_counter() - started)
+
+    naive_checks = CHECKS // 10
+    started = time.perf_counter()
+    for i in range(naive_checks):  # the naive way: one query per check
+        now = datetime.now(UTC)
+        Entitlement.objects.filter(
+            user=user, feature__lookup_key=keys[i % 3], revoked_at__isnull=True,
+            starts_at__lte=now, expires_at__gt=now,
+        ).exists()  # fmt: skip
+    naive = _rate(naive_checks, time.perf_counter() - started)
+    report.section(
+        "has_feature",
+        "Entitlement checks: has_feature calls per second",
+        {
+            "warm_request_cache_per_s": warm,
+            "redis_only_per_s": redis_only,
+            "naive_one_query_per_check_per_s": naive,
+            "warm_vs_naive": round(warm / naive, 1) if naive else None,
+            "redis_vs_naive": round(redis_only / naive, 1) if naive else None,
+        },
+    )
+
+
+def _audit_writer(count: int, errors: list) -> None:
+    from audit.services import Target, audit_event_record
+    from config.context import Actor
+
+    try:
+        for i in range(count):
+            audit_event_record(
+                action="billing.payment.completed",
+                actor=Actor(kind="stripe"),
+                target=Target("invoice", f"in_bench{i}", "bench invoice"),
+                meta={"amount": 1900, "currency": "usd"},
+            )
+    except Exception as error:  # reported, not swallowed
+        errors.append(repr(error))
+    finally:
+        connections.close_all()
+
+
+def bench_audit_inserts(ctx, report) -> None:
+    figures = {}
+    for writers in (1, 4, 16):
+        per_writer = max(25, 1600 // writers)
+        errors: list = []
+        threads = [
+            threading.Thread(target=_audit_writer, args=(per_writer, errors))
+            for _ in range(writers)
+        ]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        if errors:
+            raise RuntimeError(f"audit writers failed: {errors[:3]}")
+        figures[f"inserts_per_s_{writers}_writers"] = _rate(writers * per_writer, elapsed)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "audit_verify"], env=ctx.env, capture_output=True,
+        text=True, cwd=ctx.root,
+    )  # fmt: skip
+    figures["chain_intact_after"] = result.returncode == 0
+    report.section("audit_inserts", "Audit trail: hash-chained inserts per second", figures)
+
+
+def _fill_valid_chain(total: int) -> None:
+    """Append rows with a valid chain, computed like the writer does, loaded with COPY."""
+    from audit import chain
+    from audit.models import ChainHead
+
+    head = ChainHead.objects.get(pk=1)
+    prev, sequence = head.hash, head.sequence
+    start = datetime.now(UTC) - timedelta(days=400)
+    columns = ("sequence", "occurred_at", "actor_type", "actor_id", "actor_name", "actor_role",
+               "action", "target_type", "target_id", "target_repr", "outcome",
+               "stripe_event_id", "request_id", "ip", "user_agent", "reason", "meta",
+               "prev_hash", "hash")  # fmt: skip
+    meta = '{"amount": 1900, "currency": "usd"}'
+    with connection.cursor() as cursor, tqdm(total=total, desc="audit rows", unit="row") as bar:
+        raw = cursor.connection
+        batch = 100_000
+        for offset in range(0, total, batch):
+            with raw.cursor().copy(
+                f"COPY audit_auditevent ({', '.join(columns)}) FROM STDIN"
+            ) as copy:
+                for _ in range(min(batch, total - offset)):
+                    sequence += 1
+                    failed = sequence % 10 == 0
+                    row = {
+                        "action": "billing.payment.failed" if failed else
+                        "billing.payment.completed",
+                        "actor_id": "", "actor_name": "stripe", "actor_role": "SYSTEM",
+                        "actor_type": "stripe", "ip": "", "meta": meta,
+                        "occurred_at": start + timedelta(seconds=sequence * 10),
+                        "outcome": "failure" if failed else "success", "reason": "",
+                        "request_id": "", "sequence": sequence,
+                        "stripe_event_id": f"evt_bench{sequence}", "target_id": f"in_{sequence}",
+                        "target_repr": f"invoice in_{sequence}", "target_type": "invoice",
+                        "user_agent": "",
+                    }  # fmt: skip
+                    values = tuple(row[name] for name in chain.CONTENT_FIELDS)
+                    digest = chain.link_hash(prev, values)
+                    copy.write_row([row.get(c) for c in columns[:-2]] + [prev, digest])
+                    prev = digest
+            bar.update(min(batch, total - offset))
+        cursor.execute(
+            "UPDATE audit_chainhead SET sequence = %s, hash = %s WHERE id = 1", [sequence, prev]
+        )
+        cursor.execute("ANALYZE audit_auditevent")
+
+
+def _audit_rows() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT max(sequence) FROM audit_auditevent")
+        return cursor.fetchone()[0] or 0
+
+
+def _admin_timings(label: str) -> dict:
+    """Server time of the compliance changelist against a plain ModelAdmin, same table."""
+    user = get_user_model().objects.filter(is_superuser=True, username="bench-admin").first()
+    if user is None:
+        user = get_user_model().objects.create_superuser("bench-admin", "", "bench-pass-1234")
+    client = Client()
+    client.force_login(user)
+    pages = {
+        "first_page": {},
+        "filtered_page": {"action": "billing.payment.failed", "outcome__exact": "failure"},
+    }
+    figures = {}
+    for name, params in pages.items():
+        for site, url in (("tollgate", "/admin/audit/auditevent/"),
+                          ("plain", "/bench/plain-admin/audit/auditevent/")):  # fmt: skip
+            query = params if site == "tollgate" or not params else {
+                "action__exact": params["action"], "outcome__exact": params["outcome__exact"]
+            }  # fmt: skip
+            client.get(url, query)  # warm caches and connections
+            best = float("inf")
+            for _ in range(3):
+                started = time.perf_counter()
+                response = client.get(url, query)
+                best = min(best, time.perf_counter() - started)
+            if response.status_code != 200:
+                raise RuntimeError(f"{site} {name}: HTTP {response.status_code}")
+            figures[f"{label}_{name}_{site}_ms"] = round(best * 1000, 1)
+        plain = figures[f"{label}_{name}_plain_ms"]
+        ours = figures[f"{label}_{name}_tollgate_ms"]
+        figures[f"{label}_{name}_speedup"] = round(plain / ours, 1) if ours else None
+    return figures
+
+
+def _size_label(rows: int) -> str:
+    return f"{rows / 1e6:g}M_rows" if rows >= 1_000_000 else f"{rows // 1000}k_rows"
+
+
+def bench_audit_scale(ctx, report) -> None:
+    figures = {}
+    target = int(1_000_000 * ctx.scale)
+    missing = target - _audit_rows()
+    if missing > 0:
+        _fill_valid_chain(missing)
+    rows = _audit_rows()
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "manage.py", "audit_verify"], env=ctx.env, capture_output=True,
+        text=True, cwd=ctx.root,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    figures["rows"] = rows
+    figures["audit_verify_exit_code"] = result.returncode
+    figures["audit_verify_rows_per_s"] = _rate(rows, elapsed)
+    figures.update(_admin_timings(_size_label(rows)))
+    big = int(5_000_000 * ctx.scale)
+    if big > rows:
+        _fill_valid_chain(big - rows)
+        figures.update(_admin_timings(_size_label(_audit_rows())))
+    report.section("audit_scale", "Audit trail at scale: verify and the admin changelist", figures)
+
+
+SCENARIOS = {
+    "has_feature": bench_has_feature,
+    "audit_inserts": bench_audit_inserts,
+    "audit_scale": bench_audit_scale,
+}

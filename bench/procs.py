@@ -1,0 +1,86 @@
+"""Start and stop the server processes a benchmark runs against: gunicorn, a Celery worker."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status < 500:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+class Proc:
+    """A child process in its own process group, logging to a file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, logdir: Path):
+        self.name, self.argv, self.env = name, argv, env
+        self.log = logdir / f"{name}.log"
+        self.popen: subprocess.Popen | None = None
+
+    def start(self) -> "Proc":
+        handle = open(self.log, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self.popen = subprocess.Popen(
+            self.argv, cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        return self
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        # The main process only: gunicorn's master and Celery's parent shut their children
+        # down warmly (a group-wide SIGTERM would kill Celery's pool mid-task).
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+
+    def kill9(self) -> None:
+        """SIGKILL the whole group: no clean shutdown, no acknowledgement of running tasks."""
+        if self.popen is not None and self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+
+
+def gunicorn(env: dict, logdir: Path, *, port: int, workers: int = 4, threads: int = 2) -> Proc:
+    argv = [
+        str(BIN / "gunicorn"), "config.wsgi:application",
+        "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        "--worker-class", "gthread", "--threads", str(threads),
+        "--keep-alive", "30", "--backlog", "2048", "--log-level", "warning",
+    ]  # fmt: skip
+    proc = Proc(f"gunicorn-{port}", argv, env, logdir).start()
+    wait_http(f"http://127.0.0.1:{port}/healthz")
+    return proc
+
+
+def celery_worker(env: dict, logdir: Path, *, concurrency: int = 2, name: str = "worker") -> Proc:
+    argv = [
+        str(BIN / "celery"), "-A", "config", "worker", "--concurrency", str(concurrency),
+        "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "-n", f"{name}@%h",
+    ]  # fmt: skip
+    return Proc(name, argv, env, logdir).start()

@@ -1,0 +1,95 @@
+"""Collect benchmark figures and write them to docs/benchmarks.md as tables, with ratios."""
+
+import datetime
+import json
+from pathlib import Path
+
+# (figure, baseline figure, what the ratio means)
+RATIOS = [
+    (("ingest", "rate_per_s"), ("djstripe", "rate_per_s"), "acks/s vs stock dj-stripe"),
+    (("ingest", "rate_per_s"), ("one_insert", "rate_per_s"), "acks/s vs one-INSERT view"),
+    (("ingest", "rate_per_s"), ("pgbench", "commits_per_s_32_clients"),
+     "acknowledgements/s vs PostgreSQL commits/s (32 clients)"),
+    (("ingest", "end_to_end_per_s"), ("djstripe", "rate_per_s"),
+     "processed end to end/s vs stock dj-stripe"),
+]  # fmt: skip
+
+
+# (target, section, figure, comparison, threshold) from the issue's targets on a 2-core machine.
+TARGETS = [
+    ("acknowledgement p99 under 50 ms at 200 events/s offered", "ingest_offered", "p99_ms",
+     "<", 50),
+    ("at least 500 events/s acknowledged", "ingest", "rate_per_s", ">=", 500),
+    ("at least 200 events/s processed end to end", "ingest", "end_to_end_per_s", ">=", 200),
+    ("at most 4 SQL statements per new event on the acknowledgement path", "sql",
+     "statements_per_event_without_begin_commit", "<=", 4),
+    ("has_feature at least 100x the naive baseline with a warm cache", "has_feature",
+     "warm_vs_naive", ">=", 100),
+    ("audit_verify at least 100,000 rows/s", "audit_scale", "audit_verify_rows_per_s", ">=",
+     100_000),
+    ("duplicate storm: nothing applied twice", "dupstorm", "applied_twice", "<=", 0),
+    ("a known duplicate rejected in under 5 ms median (Redis up)", "dupstorm",
+     "known_duplicate_p50_ms", "<", 5),
+    ("admin first page under 200 ms at 5,000,000 rows", "audit_scale",
+     "5M_rows_first_page_tollgate_ms", "<", 200),
+    ("admin first page at least 5x faster than a plain ModelAdmin at 5,000,000 rows",
+     "audit_scale", "5M_rows_first_page_speedup", ">=", 5),
+]  # fmt: skip
+
+
+class Report:
+    def __init__(self, command: str):
+        self.command = command
+        self.sections: dict[str, tuple[str, dict]] = {}
+
+    def section(self, key: str, title: str, figures: dict) -> None:
+        self.sections[key] = (title, figures)
+        print(json.dumps({key: figures}))
+
+    def figure(self, key: str, name: str):
+        section = self.sections.get(key)
+        return None if section is None else section[1].get(name)
+
+    def ratios(self) -> list[tuple[str, float]]:
+        rows = []
+        for (key, name), (base_key, base_name), meaning in RATIOS:
+            value, base = self.figure(key, name), self.figure(base_key, base_name)
+            if value and base:
+                rows.append((meaning, round(value / base, 2)))
+        return rows
+
+    def write(self, path: Path, *, machine: str) -> None:
+        lines = [
+            "# Benchmarks",
+            "",
+            f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+            f"- Machine: {machine}",
+            f"- Reproduce: `{self.command}` (all figures below come from this one run)",
+            "",
+        ]
+        targets = []
+        for meaning, key, name, op, threshold in TARGETS:
+            value = self.figure(key, name)
+            if value is None:
+                continue
+            met = value < threshold if op == "<" else value >= threshold if op == ">=" else (
+                value <= threshold
+            )  # fmt: skip
+            targets.append(f"| {meaning} | {value} | {'met' if met else 'MISSED'} |")
+        if targets:
+            lines += ["## Targets", "", "| target | measured | |", "| --- | --- | --- |"]
+            lines += [*targets, ""]
+        notes = Path(__file__).with_name("notes.md")
+        if notes.exists():
+            lines += [notes.read_text().strip(), ""]
+        ratios = self.ratios()
+        if ratios:
+            lines += ["## Ratios", "", "| ratio | value |", "| --- | --- |"]
+            lines += [f"| {meaning} | {value}x |" for meaning, value in ratios]
+            lines.append("")
+        for key, (title, figures) in self.sections.items():
+            lines += [f"## {title}", "", f"Scenario `{key}`.", "", "| figure | value |",
+                      "| --- | --- |"]  # fmt: skip
+            lines += [f"| {name} | {value} |" for name, value in figures.items()]
+            lines.append("")
+        path.write_text("\n".join(lines))

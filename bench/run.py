@@ -1,0 +1,373 @@
+"""`make bench`: Tollgate's benchmarks and fault drills, side by side with their baselines.
+
+Runs inside .ci/with-services.sh (PostgreSQL with its durable defaults, and Redis), starts
+gunicorn and a Celery worker itself, drives them from a load generator on loopback with a
+bounded number of requests and a time limit, and writes docs/benchmarks.md.
+
+    python -m bench.run [--only ingest,baselines,dupstorm,...] [--scale 1.0]
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
+# The driver times admin pages in-process; the second factor is a browser step, not measured.
+os.environ["ADMIN_REQUIRE_2FA"] = "false"
+
+import django
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from bench import drills, events, inprocess, loadgen, procs  # noqa: E402
+from bench.report import Report  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "whsec_bench_" + "0" * 24
+HOST = "127.0.0.1"
+
+
+class Context:
+    """The running stack: server port, webhook paths, child environment, log folder."""
+
+    def __init__(self, scale: float):
+        self.scale = scale
+        self.logdir = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
+        self.metrics_dir = self.logdir / "prometheus"
+        self.metrics_dir.mkdir()
+        self.env = dict(os.environ)
+        self.env.update(
+            PROMETHEUS_MULTIPROC_DIR=str(self.metrics_dir),
+            BILLING_RETRY_BACKOFF_SECONDS="1",
+            BILLING_RETRY_BACKOFF_MAX_SECONDS="5",
+            LOG_LEVEL="WARNING",
+            # A well-formed test key (answered by the local fake): stock dj-stripe parses it.
+            STRIPE_SECRET_KEY="sk_test_51BenchFakeKey0000000000000000",
+            # The mirror only runs in the Stripe API drill, which turns it on.
+            BILLING_STRIPE_MIRROR_ENABLED="false",
+        )
+        self.port = procs.free_port()
+        self.web = None
+        self.worker = None
+        self.webhook_path = ""
+        self.djstripe_path = ""
+        self.secret = SECRET
+        self.root = ROOT
+        self.fake = None
+
+    def n(self, count: int) -> int:
+        return max(10, int(count * self.scale))
+
+    def start_web(self, workers: int = 4):
+        self.web = procs.gunicorn(self.env, self.logdir, port=self.port, workers=workers)
+
+    def start_worker(self):
+        self.worker = procs.celery_worker(self.env, self.logdir)
+
+    def restart(self, **env_overrides):
+        """Restart gunicorn and the worker with other settings (e.g. the mirror on)."""
+        self.stop()
+        self.env.update(env_overrides)
+        self.start_web()
+        self.start_worker()
+
+    def worker_dead(self) -> bool:
+        return self.worker is not None and self.worker.popen.poll() is not None
+
+    def stop(self):
+        for proc in (self.web, self.worker):
+            if proc is not None:
+                proc.stop()
+
+
+def setup_database(ctx: Context) -> None:
+    from bench.views import BASELINE_TABLE_SQL
+    from billing import services as billing_services
+
+    print("migrating the benchmark database (dj-stripe's migrations take about 40 s)...")
+    call_command("migrate", interactive=False, verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(BASELINE_TABLE_SQL)
+    endpoint = billing_services.webhook_endpoint_configure(secrets=[SECRET], tolerance=300, url="")
+    # Stock dj-stripe verifies with the endpoint's own single secret.
+    type(endpoint).objects.filter(pk=endpoint.pk).update(secret=SECRET)
+    ctx.webhook_path = f"/stripe/webhook/{endpoint.djstripe_uuid}/"
+    ctx.djstripe_path = f"/djstripe/webhook/{endpoint.djstripe_uuid}/"
+
+
+def make_users(prefix: str, count: int) -> list[int]:
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    User.objects.bulk_create(
+        [User(username=f"{prefix}-{i}", password="!") for i in range(count)], batch_size=1000
+    )
+    return list(
+        User.objects.filter(username__startswith=f"{prefix}-")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def lifecycle_payloads(count: int) -> list[dict]:
+    run = events.new_run_id()
+    users = make_users(f"bench{run}", count)
+    created = events.now()
+    payloads = []
+    for n, user_id in enumerate(users):
+        payloads += events.subscription_lifecycle(user_id=user_id, n=n, run=run, created=created)
+    return payloads
+
+
+STALL_SECONDS = 90
+
+
+def wait_applied(
+    event_ids: list[str], *, timeout: float, label: str, ctx=None
+) -> tuple[int, float]:
+    """Poll the inbox until every event is applied; returns (applied, when).
+
+    Gives up after `timeout`, or when nothing progressed for STALL_SECONDS, or when the Celery
+    worker died (its log is in the run's log folder).
+    """
+    from billing.models import StripeEvent
+
+    total, applied = len(event_ids), 0
+    deadline = time.monotonic() + timeout
+    last_progress = time.monotonic()
+    with tqdm(total=total, desc=f"{label}: applied", unit="ev", mininterval=1) as bar:
+        while time.monotonic() < deadline:
+            now = StripeEvent.objects.filter(
+                event_id__in=event_ids, status=StripeEvent.Status.APPLIED
+            ).count()
+            if now > applied:
+                last_progress = time.monotonic()
+            applied = now
+            bar.update(applied - bar.n)
+            if applied >= total:
+                break
+            if time.monotonic() - last_progress > STALL_SECONDS:
+                print(f"{label}: no progress for {STALL_SECONDS}s, giving up")
+                break
+            if ctx is not None and ctx.worker_dead():
+                raise RuntimeError(f"the Celery worker died: see {ctx.worker.log}")
+            time.sleep(0.25)
+    return applied, time.time()
+
+
+def send_closed(ctx, requests, *, concurrency, label, retries=0, time_limit=120.0):
+    print(f"{label}: {len(requests)} requests, {concurrency} connections")
+    return loadgen.run_closed(
+        HOST, ctx.port, requests, concurrency=concurrency, retries=retries, time_limit=time_limit
+    )
+
+
+def rows_for_events(event_ids: list[str]) -> dict:
+    """Entitlement and audit rows produced by these events, and any applied twice."""
+    from django.apps import apps
+    from django.db.models import Count
+
+    result = {}
+    audit_model = apps.get_model("audit", "AuditEvent")
+    audit_rows = audit_model.objects.filter(stripe_event_id__in=event_ids)
+    result["audit_rows"] = audit_rows.count()
+    per_event_action = (
+        audit_rows.filter(action__startswith="billing.")
+        .values("stripe_event_id", "action")
+        .annotate(n=Count("sequence"))
+        .filter(n__gt=1)
+    )
+    result["applied_twice"] = per_event_action.count()
+    entitlement = apps.get_model("entitlements", "Entitlement")
+    result["entitlement_rows"] = entitlement.objects.filter(source="stripe").count()
+    return result
+
+
+# --- scenarios --------------------------------------------------------------------------------
+
+
+def bench_ingest(ctx: Context, report: Report) -> None:
+    payloads = lifecycle_payloads(ctx.n(1500))
+    ids = [p["id"] for p in payloads]
+    requests = [events.sign(p, SECRET, ctx.webhook_path) for p in payloads]
+    started = time.time()
+    result = send_closed(ctx, requests, concurrency=32, label="ingest")
+    applied, finished = wait_applied(ids, timeout=600, label="ingest", ctx=ctx)
+    rows = rows_for_events(ids)
+    report.section(
+        "ingest",
+        "Webhook ingest: distinct signed events, 32 connections (closed loop)",
+        {
+            **result.summary(),
+            "events": len(ids),
+            "applied": applied,
+            "end_to_end_per_s": round(applied / (finished - started), 1),
+            **rows,
+        },
+    )
+    offered = lifecycle_payloads(ctx.n(1000))
+    offered_requests = [events.sign(p, SECRET, ctx.webhook_path) for p in offered]
+    print(f"ingest at 200/s offered: {len(offered_requests)} requests")
+    at_rate = loadgen.run_open(HOST, ctx.port, offered_requests, rate=200.0, time_limit=60)
+    wait_applied([p["id"] for p in offered], timeout=600, label="offered", ctx=ctx)
+    report.section(
+        "ingest_offered",
+        "Webhook ingest at 200 events/s offered (open loop)",
+        at_rate.summary(),
+    )
+
+
+def bench_baselines(ctx: Context, report: Report) -> None:
+    payloads = lifecycle_payloads(ctx.n(1500))
+    bodies = [events.sign(p, SECRET, "/bench/one-insert") for p in payloads]
+    one_insert = send_closed(ctx, bodies, concurrency=32, label="one-INSERT view")
+    report.section(
+        "one_insert", "Baseline: minimal Django view, one INSERT per request", one_insert.summary()
+    )
+    stock = lifecycle_payloads(ctx.n(400))
+    stock_requests = [events.sign(p, SECRET, ctx.djstripe_path) for p in stock]
+    stock_result = send_closed(ctx, stock_requests, concurrency=16, label="stock dj-stripe")
+    report.section(
+        "djstripe",
+        "Baseline: stock dj-stripe webhook view (synchronous, Stripe API answered by the fake)",
+        stock_result.summary(),
+    )
+    report.section("pgbench", "Baseline: PostgreSQL single-row INSERT commits", pgbench_inserts())
+
+
+def pgbench_inserts() -> dict:
+    settings = connection.settings_dict
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_pgbench (id bigserial, v int)")
+    script = Path(tempfile.mkstemp(suffix=".sql")[1])
+    script.write_text("INSERT INTO bench_pgbench (v) VALUES (1);\n")
+    figures = {}
+    for clients in (1, 32):
+        out = subprocess.run(
+            [
+                "pgbench", "-n", "-f", str(script), "-c", str(clients), "-j", "2", "-T", "10",
+                "-h", settings["HOST"], "-p", str(settings["PORT"]), "-U", settings["USER"],
+                settings["NAME"],
+            ],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        tps = next(line for line in out.stdout.splitlines() if line.startswith("tps"))
+        figures[f"commits_per_s_{clients}_clients"] = round(float(tps.split()[2]), 1)
+    return figures
+
+
+def bench_sql_per_event(ctx: Context, report: Report) -> None:
+    """Statements and write transactions per new event on the acknowledgement path."""
+    code = (
+        "import json, bench.sql_count as s; print(json.dumps(s.measure("
+        f"{ctx.webhook_path!r}, {SECRET!r}, 50)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=ctx.env, capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    report.section(
+        "sql",
+        "SQL per new event on the acknowledgement path",
+        json.loads(out.stdout.splitlines()[-1]),
+    )
+
+
+def bench_dupstorm(ctx: Context, report: Report) -> None:
+    payloads = lifecycle_payloads(50)  # 100 events
+    ids = [p["id"] for p in payloads]
+    requests = []
+    for payload in payloads:
+        signed = events.sign(payload, SECRET, ctx.webhook_path)
+        requests += [signed] * 50
+    result = send_closed(ctx, requests, concurrency=50, label="duplicate storm")
+    applied, _ = wait_applied(ids, timeout=300, label="dupstorm", ctx=ctx)
+    from billing.models import StripeEvent
+
+    # One sender, events already applied: the Redis fast path answers without a write.
+    known = [events.sign(payload, SECRET, ctx.webhook_path) for payload in payloads] * 2
+    sequential = send_closed(ctx, known, concurrency=1, label="known duplicates")
+
+    report.section(
+        "dupstorm",
+        "Duplicate storm: 50 concurrent copies of each of 100 events",
+        {
+            **result.summary(),
+            "distinct_events": len(ids),
+            "inbox_rows": StripeEvent.objects.filter(event_id__in=ids).count(),
+            "applied": applied,
+            **rows_for_events(ids),
+            "known_duplicate_p50_ms": sequential.summary()["p50_ms"],
+            "known_duplicate_p99_ms": sequential.summary()["p99_ms"],
+        },
+    )
+
+
+SCENARIOS = {
+    "ingest": bench_ingest,
+    "baselines": bench_baselines,
+    "sql": bench_sql_per_event,
+    "dupstorm": bench_dupstorm,
+    **inprocess.SCENARIOS,
+    **drills.DRILLS,
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", default="", help="comma-separated scenarios")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args(argv)
+    chosen = [name for name in SCENARIOS if not args.only or name in args.only.split(",")]
+    ctx = Context(args.scale)
+    report = Report(command=" ".join(["make bench", *(["BENCH_ARGS='" + " ".join(
+        sys.argv[1:]) + "'"] if sys.argv[1:] else [])]))  # fmt: skip
+    setup_database(ctx)
+    from tests.fake_stripe import FakeStripe
+
+    fake = FakeStripe().serve()
+    ctx.fake = fake
+    ctx.env["STRIPE_API_HOST"] = fake.url
+    try:
+        ctx.start_web()
+        ctx.start_worker()
+        for name in chosen:
+            print(f"== {name}")
+            SCENARIOS[name](ctx, report)
+    finally:
+        ctx.stop()
+        fake.refuse()
+    report.write(Path(args.out), machine=machine_description())
+    print(f"wrote {args.out}; logs in {ctx.logdir}")
+    return 0
+
+
+def machine_description() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

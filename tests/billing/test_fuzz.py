@@ -52,7 +52,7 @@ headers = st.dictionaries(
 
 
 @settings(
-    max_examples=250,
+    max_examples=2000,  # "thousands of arbitrary bodies and headers", about 15 s
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -301,6 +301,11 @@ CELERY_BEAT_SCHEDULE["entitlements-record-lapses"] = {
     "task": "entitlements.record_lapses",
     "schedule": env.float("ENTITLEMENTS_LAPSE_INTERVAL_SECONDS", default=300.0),
 }
+# Disputes parked until their charge's customer is known: retried against dj-stripe's mirror.
+CELERY_BEAT_SCHEDULE["entitlements-retry-parked-disputes"] = {
+    "task": "entitlements.retry_parked_disputes",
+    "schedule": env.float("ENTITLEMENTS_DISPUTE_RETRY_INTERVAL_SECONDS", default=300.0),
+}
 
 # === audit ====================================================================================
 # The group seeded with read-only access to the trail, payments and entitlements.

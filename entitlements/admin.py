@@ -171,7 +171,14 @@ class UnknownPriceAdmin(ReadOnlyAdmin):
 
 @admin.register(ParkedEvent)
 class ParkedEventAdmin(ReadOnlyAdmin):
-    list_display = ("event_id", "event_type", "stripe_customer_id", "parked_at", "applied_at")
+    list_display = (
+        "event_id",
+        "event_type",
+        "stripe_customer_id",
+        "stripe_charge_id",
+        "parked_at",
+        "applied_at",
+    )
     exclude = ("payload",)
 
 

@@ -15,9 +15,11 @@ PARKED_EVENTS = Counter(
     "tollgate_entitlement_parked_events_total",
     "Stripe events parked because their customer is not linked to a user yet.",
 )
+# Name kept for existing dashboards: such events are parked, not dropped (see disputes.py).
 UNRESOLVED_EVENTS = Counter(
     "tollgate_entitlement_unresolved_events_total",
-    "Stripe events entitlements could not attribute to a customer.",
+    "Stripe events parked because their customer is not known yet (disputes of an unseen "
+    "charge); applied once it is.",
     ["event_type"],
 )
 DRIFT = Counter(

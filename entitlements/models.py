@@ -156,11 +156,15 @@ class CustomerLink(models.Model):
 
 
 class ParkedEvent(models.Model):
-    """A Stripe event for a customer not yet linked to a user, applied when the link appears."""
+    """A Stripe event for a customer not yet linked to a user, applied when the link appears.
+
+    A dispute whose charge's customer is not known yet is parked with an empty customer and its
+    charge id; it joins its customer's parked events as soon as that customer is learnt."""
 
     event_id = models.CharField(max_length=255, unique=True)
     event_type = models.CharField(max_length=100)
     stripe_customer_id = models.CharField(max_length=255, db_index=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
     created = models.BigIntegerField()
     payload = models.JSONField()
     parked_at = models.DateTimeField(auto_now_add=True)
@@ -171,6 +175,21 @@ class ParkedEvent(models.Model):
 
     def __str__(self):
         return self.event_id
+
+
+class ChargeCustomer(models.Model):
+    """Stripe charge id -> customer id, learnt from the payloads of processed events.
+
+    A dispute names only its charge; this resolves its customer without a Stripe API call and
+    without waiting for dj-stripe's Charge mirror (which lags or is off)."""
+
+    stripe_charge_id = models.CharField(max_length=255, unique=True)
+    stripe_customer_id = models.CharField(max_length=255)
+    learnt_from = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.stripe_charge_id} -> {self.stripe_customer_id}"
 
 
 class SubscriptionState(models.Model):

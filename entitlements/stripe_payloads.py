@@ -132,3 +132,26 @@ def summary_lookup_keys(summary: dict) -> list[str]:
 
 def customer_id_of(obj: dict) -> str:
     return _id(obj.get("customer"))
+
+
+def charge_id_of(obj: dict) -> str:
+    return _id(obj.get("charge"))
+
+
+def charge_customers(obj: dict) -> list[tuple[str, str]]:
+    """(charge id, customer id) pairs an object states: a charge, a payment intent's latest
+    charge, a dispute's expanded charge, an invoice's expanded charge payments."""
+    kind, customer = obj.get("object"), customer_id_of(obj)
+    if kind == "charge":
+        pairs = [(_id(obj), customer)]
+    elif kind == "payment_intent":
+        pairs = [(_id(obj.get("latest_charge")), customer)]
+    elif kind == "dispute" and isinstance(obj.get("charge"), dict):
+        pairs = [(_id(obj["charge"]), customer_id_of(obj["charge"]))]
+    elif kind == "invoice":
+        # At this API version an invoice's payments are a list that is present only when expanded.
+        payments = (obj.get("payments") or {}).get("data") or []
+        pairs = [(_id((item.get("payment") or {}).get("charge")), customer) for item in payments]
+    else:
+        pairs = []
+    return [(charge, owner) for charge, owner in pairs if charge and owner]

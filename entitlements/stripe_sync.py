@@ -5,7 +5,8 @@ Decided from the event payload and local state only: no Stripe API call on this 
 Each event is merged into the SubscriptionState of the subscription(s) it concerns; every field
 keeps the value of the newest event (by created, then id) that carried it, so an older event
 never overrides newer state and any order or duplication of deliveries converges. Events of a
-customer not linked to a user yet are parked and applied when the link appears.
+customer not linked to a user yet are parked and applied when the link appears; a dispute
+whose charge's customer is not known yet is parked until it is (see disputes.py).
 """
 
 import structlog
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from billing.models import StripeEvent
 from config.context import Actor
-from entitlements import metrics
+from entitlements import disputes, metrics
 from entitlements import stripe_payloads as payloads
 from entitlements.models import (
     CustomerLink,
@@ -103,19 +104,27 @@ def resolve_user(*, customer_id: str, obj: dict, event_id: str):
     return user
 
 
-def _park(event: dict, customer_id: str) -> None:
+def _park(event: dict, customer_id: str, *, charge_id: str = "") -> None:
     _, created = ParkedEvent.objects.get_or_create(
         event_id=event["id"],
         defaults={
             "event_type": event["type"],
             "stripe_customer_id": customer_id,
+            "stripe_charge_id": charge_id,
             "created": int(event["created"]),
             "payload": event,
         },
     )
     if created:
         metrics.PARKED_EVENTS.inc()
-        logger.info("entitlements.event_parked", event_id=event["id"], customer=customer_id)
+        if not customer_id:
+            metrics.UNRESOLVED_EVENTS.labels(event_type=event["type"]).inc()
+        logger.info(
+            "entitlements.event_parked",
+            event_id=event["id"],
+            customer=customer_id,
+            charge=charge_id,
+        )
 
 
 def state_replay(*, customer_ids: list[str] | None = None) -> int:
@@ -145,6 +154,33 @@ def parked_events_apply(*, customer_id: str) -> int:
         row.applied_at = timezone.now()
         row.save(update_fields=["applied_at"])
         applied += 1
+    return applied
+
+
+def _parked_disputes_release(*, charge_id: str, customer_id: str) -> int:
+    """A charge's customer became known: its parked disputes join the customer's parked events,
+    applied now (oldest first) if a subscription of the customer is known, else with it."""
+    if not disputes.parked_disputes_claim(charge_id=charge_id, customer_id=customer_id):
+        return 0
+    if not SubscriptionState.objects.filter(stripe_customer_id=customer_id).exists():
+        return 0
+    return parked_events_apply(customer_id=customer_id)
+
+
+def _charges_learn(event: dict) -> None:
+    for charge_id, customer_id in disputes.charge_customers_learn(event=event):
+        _parked_disputes_release(charge_id=charge_id, customer_id=customer_id)
+
+
+def parked_disputes_retry() -> int:
+    """Beat: resolve disputes still parked on their charge (a charge learnt concurrently, or
+    dj-stripe's Charge mirror synced since) and apply them. Returns the events applied."""
+    applied = 0
+    for charge_id in disputes.parked_dispute_charges():
+        with transaction.atomic():
+            customer_id = disputes.charge_customer(charge_id=charge_id)
+            if customer_id:
+                applied += _parked_disputes_release(charge_id=charge_id, customer_id=customer_id)
     return applied
 
 
@@ -206,13 +242,17 @@ def _updates_for(event: dict) -> list[payloads.Update]:
     customer_id = payloads.customer_id_of(obj)
     if event_type == "charge.refunded" and settings.ENTITLEMENTS_REVOKE_ON_REFUND:
         reversal = "refund" if payloads.is_full_refund(obj) else None
-    elif event_type == "charge.dispute.created" and settings.ENTITLEMENTS_REVOKE_ON_DISPUTE:
-        reversal, customer_id = "dispute", _dispute_customer(obj)
+    elif event_type == disputes.DISPUTE_EVENT and settings.ENTITLEMENTS_REVOKE_ON_DISPUTE:
+        reversal, customer_id = "dispute", disputes.dispute_customer(dispute=obj)
+        if not customer_id:
+            # Not lost: applied as soon as any payload (or the mirror) names the charge's customer.
+            _park(event, "", charge_id=payloads.charge_id_of(obj))
+            return []
     if reversal is None:
         return []
     if not customer_id:
-        metrics.UNRESOLVED_EVENTS.labels(event_type=event_type).inc()
-        logger.warning("entitlements.unresolved_customer", event_id=event["id"])
+        # A charge without a customer belongs to no subscription: nothing to reverse.
+        logger.info("entitlements.reversal_without_customer", event_id=event["id"])
         return []
     states = SubscriptionState.objects.filter(stripe_customer_id=customer_id)
     if not states.exists():
@@ -222,17 +262,6 @@ def _updates_for(event: dict) -> list[payloads.Update]:
         payloads.Update(state_id, customer_id, {"reversal": reversal})
         for state_id in states.values_list("stripe_subscription_id", flat=True)
     ]
-
-
-def _dispute_customer(dispute: dict) -> str:
-    """A dispute names its charge only; the charge's customer comes from dj-stripe's mirror."""
-    charge = dispute.get("charge")
-    if isinstance(charge, dict):
-        return payloads.customer_id_of(charge)
-    from djstripe.models import Charge
-
-    customers = Charge.objects.filter(id=charge or "").values_list("customer_id", flat=True)
-    return customers.first() or ""
 
 
 def _apply_summary(event: dict, *, sync: bool) -> None:
@@ -284,6 +313,8 @@ def stripe_event_apply(*, event: dict, sync: bool = True) -> None:
     With sync=False only the stored state is updated (reconciliation replaying the event log);
     entitlement rows are left for the comparison that follows."""
     event_type = event["type"]
+    # First, so that a dispute parked on this event's charge is applied in this transaction.
+    _charges_learn(event)
     if event_type in {"checkout.session.completed", "customer.created", "customer.updated"}:
         _link_from(event)
         return

@@ -3,13 +3,19 @@
 from celery import shared_task
 
 from config.context import Actor
-from entitlements import services, subscriptions
+from entitlements import services, stripe_sync, subscriptions
 
 
 @shared_task(name="entitlements.record_lapses")
 def record_lapses() -> int:
     """Beat: record lapsed grants for the audit trail. Access ends at expires_at regardless."""
     return services.entitlement_lapses_record()
+
+
+@shared_task(name="entitlements.retry_parked_disputes")
+def retry_parked_disputes() -> int:
+    """Beat: apply disputes whose charge's customer has become known since they were parked."""
+    return stripe_sync.parked_disputes_retry()
 
 
 @shared_task(name="entitlements.resync_plan")

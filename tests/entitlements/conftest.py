@@ -123,6 +123,24 @@ class Customer:
         )
         return event("charge.refunded", charge, created=created)
 
+    def charge(self, charge_id, *, kind="succeeded", created=T0) -> dict:
+        charge = resource(
+            "charge",
+            id=charge_id,
+            customer=self.customer_id,
+            amount=2000,
+            amount_captured=2000,
+            amount_refunded=0,
+            refunded=False,
+            status="succeeded",
+        )
+        return event(f"charge.{kind}", charge, created=created)
+
+    def dispute(self, charge_id, *, created=T0) -> dict:
+        """Stripe's dispute names its charge by id only, never the customer."""
+        dispute = resource("dispute", id=unique_id("dp"), charge=charge_id, status="needs_response")
+        return event("charge.dispute.created", dispute, created=created)
+
     def summary(self, lookup_keys, *, created=T0) -> dict:
         obj = resource("entitlements.active_entitlement_summary", customer=self.customer_id)
         template = obj["entitlements"]["data"][0]

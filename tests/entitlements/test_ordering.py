@@ -8,10 +8,12 @@ from hypothesis import strategies as st
 
 from entitlements.models import Entitlement
 from tests.entitlements.conftest import DAY, T0, Customer, deliver
+from tests.stripe_fixtures import unique_id
 
 pytestmark = pytest.mark.django_db
 
-STEPS = ["renew", "fail", "past_due", "upgrade", "downgrade", "cancel_at_end", "refund", "summary"]
+STEPS = ["renew", "fail", "past_due", "upgrade", "downgrade", "cancel_at_end", "refund", "summary",
+         "dispute"]  # fmt: skip
 
 
 def lifecycle(user, steps, *, end_deleted: bool) -> list[dict]:
@@ -41,6 +43,12 @@ def lifecycle(user, steps, *, end_deleted: bool) -> list[dict]:
                           period_end=period_end, cancel_at_period_end=True))  # fmt: skip
         elif step == "refund":
             events.append(customer.refund(created=now))
+        elif step == "dispute":
+            # Shuffled, the dispute often arrives before the only event naming its charge's
+            # customer: parked, then applied when that event comes.
+            charge_id = unique_id("ch")
+            events.append(customer.charge(charge_id, created=now))
+            events.append(customer.dispute(charge_id, created=now + 1))
         elif step == "summary":
             events.append(customer.summary(["signals_basic", "vip_support"], created=now))
     if end_deleted:

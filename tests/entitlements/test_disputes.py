@@ -1,0 +1,171 @@
+"""A dispute names only its charge: it is never lost while that charge's customer is unknown
+(issue 4). Parked, then applied by the first payload naming the customer, or by the beat retry
+against dj-stripe's Charge mirror."""
+
+import pytest
+
+from audit.models import AuditEvent
+from entitlements import tasks
+from entitlements.models import ChargeCustomer, Entitlement, ParkedEvent
+from tests.entitlements.conftest import T0, deliver
+from tests.stripe_fixtures import event, resource, unique_id
+
+pytestmark = pytest.mark.django_db
+
+PREMIUM = {"signals_basic", "signals_premium", "advanced_analytics"}
+
+
+def live(user) -> set[str]:
+    rows = Entitlement.objects.filter(user=user, revoked_at__isnull=True)
+    return set(rows.values_list("feature__lookup_key", flat=True))
+
+
+def revoked_by(event_id: str) -> list[AuditEvent]:
+    return list(
+        AuditEvent.objects.filter(action="entitlements.grant.revoked", stripe_event_id=event_id)
+    )
+
+
+@pytest.fixture
+def subscribed(make_user, customer):
+    user = make_user()
+    deliver(customer.checkout(user))
+    deliver(customer.subscription())
+    assert live(user) == PREMIUM
+    return user
+
+
+def test_dispute_before_its_charge_is_parked_then_applied_by_the_charge_event(
+    subscribed, customer, sent
+):
+    charge_id = unique_id("ch")
+    dispute = customer.dispute(charge_id, created=T0 + 30)
+    deliver(dispute)
+    deliver(dispute)  # a duplicate delivery parks nothing more
+    parked = ParkedEvent.objects.get(stripe_charge_id=charge_id)
+    assert (parked.event_id, parked.stripe_customer_id, parked.applied_at) == (
+        dispute["id"],
+        "",
+        None,
+    )
+    assert live(subscribed) == PREMIUM
+    assert not revoked_by(dispute["id"])
+
+    charge = customer.charge(charge_id, created=T0 + 20)
+    deliver(charge)
+    assert live(subscribed) == set()
+    parked.refresh_from_db()
+    assert parked.stripe_customer_id == customer.customer_id
+    assert parked.applied_at is not None
+    assert ChargeCustomer.objects.get(stripe_charge_id=charge_id).learnt_from == charge["id"]
+    audited = revoked_by(dispute["id"])
+    assert len(audited) == len(PREMIUM)
+    assert sum(1 for name, _ in sent if name == "revoked") == len(PREMIUM)
+
+    # Delivered again after it was applied: nothing is revoked or audited twice.
+    deliver(dispute)
+    deliver(customer.charge(charge_id, kind="updated", created=T0 + 40))
+    assert len(revoked_by(dispute["id"])) == len(PREMIUM)
+    assert sum(1 for name, _ in sent if name == "revoked") == len(PREMIUM)
+
+
+def _payment_intent(customer, charge_id):
+    intent = resource(
+        "payment_intent",
+        id=unique_id("pi"),
+        customer=customer.customer_id,
+        latest_charge=charge_id,
+        status="succeeded",
+    )
+    return event("payment_intent.succeeded", intent, created=T0 + 10)
+
+
+def _invoice_with_payments(customer, charge_id):
+    paid = customer.invoice("paid", created=T0 + 10)
+    payment = resource(
+        "invoice_payment",
+        id=unique_id("inpay"),
+        invoice=paid["data"]["object"]["id"],
+        payment={"type": "charge", "charge": charge_id},
+        status="paid",
+    )
+    paid["data"]["object"]["payments"] = {"object": "list", "data": [payment], "has_more": False}
+    return paid
+
+
+@pytest.mark.parametrize("naming", [_payment_intent, _invoice_with_payments])
+def test_other_payloads_naming_charge_and_customer_apply_the_dispute(subscribed, customer, naming):
+    charge_id = unique_id("ch")
+    dispute = customer.dispute(charge_id, created=T0 + 30)
+    deliver(dispute)
+    assert live(subscribed) == PREMIUM
+    deliver(naming(customer, charge_id))
+    assert live(subscribed) == set()
+    assert ChargeCustomer.objects.get(stripe_charge_id=charge_id).stripe_customer_id == (
+        customer.customer_id
+    )
+
+
+def test_a_late_dispute_still_loses_to_a_newer_paid_invoice(subscribed, customer):
+    charge_id = unique_id("ch")
+    deliver(customer.dispute(charge_id, created=T0 + 30))
+    deliver(customer.invoice("paid", created=T0 + 60))
+    deliver(customer.charge(charge_id, created=T0 + 20))
+    assert ParkedEvent.objects.get(stripe_charge_id=charge_id).applied_at is not None
+    assert live(subscribed) == PREMIUM
+
+
+def test_dispute_before_checkout_subscription_and_charge_applies_with_the_subscription(
+    make_user, customer
+):
+    user = make_user()
+    charge_id = unique_id("ch")
+    deliver(customer.dispute(charge_id, created=T0 + 30))
+    deliver(customer.charge(charge_id, created=T0 + 20))
+    parked = ParkedEvent.objects.get(stripe_charge_id=charge_id)
+    assert (parked.stripe_customer_id, parked.applied_at) == (customer.customer_id, None)
+    deliver(customer.checkout(user))
+    deliver(customer.subscription())
+    assert live(user) == set()
+    parked.refresh_from_db()
+    assert parked.applied_at is not None
+
+
+def test_beat_retry_resolves_a_parked_dispute_through_the_djstripe_mirror(
+    subscribed, customer, settings
+):
+    from djstripe.models import Charge
+    from djstripe.models import Customer as DjCustomer
+
+    charge_id = unique_id("ch")
+    dispute = customer.dispute(charge_id, created=T0 + 30)
+    deliver(dispute)
+    assert tasks.retry_parked_disputes.delay().get() == 0  # the mirror does not know it yet
+    assert live(subscribed) == PREMIUM
+
+    dj_customer = DjCustomer.objects.create(id=customer.customer_id, livemode=False)
+    Charge.objects.create(
+        id=charge_id,
+        customer=dj_customer,
+        amount=2000,
+        currency="usd",
+        status="succeeded",
+        livemode=False,
+    )
+    assert tasks.retry_parked_disputes.delay().get() == 1
+    assert live(subscribed) == set()
+    assert len(revoked_by(dispute["id"])) == len(PREMIUM)
+    assert ChargeCustomer.objects.get(stripe_charge_id=charge_id).learnt_from == "djstripe.charge"
+    assert tasks.retry_parked_disputes.delay().get() == 0
+
+    entry = settings.CELERY_BEAT_SCHEDULE["entitlements-retry-parked-disputes"]
+    assert entry["task"] == tasks.retry_parked_disputes.name
+
+
+def test_dispute_revocation_off_parks_nothing(subscribed, customer, settings):
+    settings.ENTITLEMENTS_REVOKE_ON_DISPUTE = False
+    charge_id = unique_id("ch")
+    deliver(customer.dispute(charge_id, created=T0 + 30))
+    deliver(customer.charge(charge_id, created=T0 + 20))
+    assert not ParkedEvent.objects.filter(stripe_charge_id=charge_id).exists()
+    assert live(subscribed) == PREMIUM

@@ -3,6 +3,7 @@
 against dj-stripe's Charge mirror."""
 
 import pytest
+from prometheus_client import REGISTRY
 
 from audit.models import AuditEvent
 from entitlements import tasks
@@ -18,6 +19,11 @@ PREMIUM = {"signals_basic", "signals_premium", "advanced_analytics"}
 def live(user) -> set[str]:
     rows = Entitlement.objects.filter(user=user, revoked_at__isnull=True)
     return set(rows.values_list("feature__lookup_key", flat=True))
+
+
+def parked_disputes_counted() -> float:
+    labels = {"event_type": "charge.dispute.created"}
+    return REGISTRY.get_sample_value("tollgate_entitlement_unresolved_events_total", labels) or 0.0
 
 
 def revoked_by(event_id: str) -> list[AuditEvent]:
@@ -40,8 +46,10 @@ def test_dispute_before_its_charge_is_parked_then_applied_by_the_charge_event(
 ):
     charge_id = unique_id("ch")
     dispute = customer.dispute(charge_id, created=T0 + 30)
+    counted = parked_disputes_counted()
     deliver(dispute)
     deliver(dispute)  # a duplicate delivery parks nothing more
+    assert parked_disputes_counted() == counted + 1
     parked = ParkedEvent.objects.get(stripe_charge_id=charge_id)
     assert (parked.event_id, parked.stripe_customer_id, parked.applied_at) == (
         dispute["id"],

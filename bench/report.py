@@ -40,11 +40,20 @@ TARGETS = [
 class Report:
     def __init__(self, command: str):
         self.command = command
-        self.sections: dict[str, tuple[str, dict]] = {}
+        self.date = f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"
+        # key -> [title, figures, command, date]: a partial run (--only) keeps the other
+        # sections of the previous run, each with the command and date that produced it.
+        self.sections: dict[str, list] = {}
 
     def section(self, key: str, title: str, figures: dict) -> None:
-        self.sections[key] = (title, figures)
+        self.sections[key] = [title, figures, self.command, self.date]
         print(json.dumps({key: figures}))
+
+    def merge_previous(self, path: Path) -> None:
+        data = path.with_suffix(".json")
+        if data.exists():
+            previous = json.loads(data.read_text())
+            self.sections = {**previous, **self.sections}
 
     def figure(self, key: str, name: str):
         section = self.sections.get(key)
@@ -62,9 +71,9 @@ class Report:
         lines = [
             "# Benchmarks",
             "",
-            f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
             f"- Machine: {machine}",
-            f"- Reproduce: `{self.command}` (all figures below come from this one run)",
+            "- Each section names the command that produced it and when; `make bench` runs"
+            " them all.",
             "",
         ]
         targets = []
@@ -87,9 +96,10 @@ class Report:
             lines += ["## Ratios", "", "| ratio | value |", "| --- | --- |"]
             lines += [f"| {meaning} | {value}x |" for meaning, value in ratios]
             lines.append("")
-        for key, (title, figures) in self.sections.items():
-            lines += [f"## {title}", "", f"Scenario `{key}`.", "", "| figure | value |",
-                      "| --- | --- |"]  # fmt: skip
+        for key, (title, figures, command, date) in self.sections.items():
+            lines += [f"## {title}", "", f"Scenario `{key}`: `{command}`, {date}.", "",
+                      "| figure | value |", "| --- | --- |"]  # fmt: skip
             lines += [f"| {name} | {value} |" for name, value in figures.items()]
             lines.append("")
         path.write_text("\n".join(lines))
+        path.with_suffix(".json").write_text(json.dumps(self.sections, indent=1) + "\n")

@@ -9,7 +9,7 @@ import os
 import pytest
 from django.conf import settings
 
-from tests.services import RedisServer
+from tests.services import RedisServer, clear_audit_tables
 
 
 def pytest_configure(config):
@@ -53,25 +53,6 @@ def _commits_for_real(item) -> bool:
     if marker is not None and marker.kwargs.get("transaction"):
         return True
     return bool({"transactional_db", "live_server"} & set(item.fixturenames))
-
-
-def clear_audit_tables() -> None:
-    """Empty the append-only audit tables the way a DBA would: triggers off, delete, on.
-
-    Needed before pytest-django flushes the database after a transactional test, because
-    PostgreSQL refuses to TRUNCATE an audit table that holds rows (by design).
-    """
-    from django.apps import apps
-    from django.db import connection, transaction
-
-    if connection.vendor != "postgresql":
-        return
-    with transaction.atomic(), connection.cursor() as cursor:
-        for model in apps.get_app_config("audit").get_models():
-            table = connection.ops.quote_name(model._meta.db_table)
-            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
-            cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - a model's own table
-            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,36 @@
 """Start and stop the throwaway servers of make test from inside a test."""
 
+import os
+import socket
 import subprocess
 import time
+
+import pytest
+
+
+def require_postgres(connection, *, needs_redis: bool = False) -> None:
+    """Skip a test that needs PostgreSQL (and Redis) outside `make test`; fail it under CI=true,
+    where a missing server must never pass unnoticed."""
+    from django.conf import settings
+
+    missing = connection.vendor != "postgresql" or (needs_redis and not settings.REDIS_URL)
+    if not missing:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("CI=true needs the PostgreSQL and Redis servers of `make test`")
+    pytest.skip("needs the PostgreSQL and Redis servers of `make test`")
+
+
+def database_url_of(connection) -> str:
+    """DATABASE_URL of pytest-django's test database, for a server started in a subprocess."""
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class RedisServer:
@@ -55,3 +84,22 @@ class RedisServer:
                 return
             time.sleep(0.1)
         raise RuntimeError("redis did not start")
+
+
+def clear_audit_tables() -> None:
+    """Empty the append-only audit tables the way a DBA would: triggers off, delete, on.
+
+    Needed before pytest-django flushes the database after a transactional test, because
+    PostgreSQL refuses to TRUNCATE an audit table that holds rows (by design).
+    """
+    from django.apps import apps
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model in apps.get_app_config("audit").get_models():
+            table = connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - a model's own table
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")

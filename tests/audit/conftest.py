@@ -1,23 +1,19 @@
 """Fixtures for the audit tests: rows written through the real service, raw SQL tampering."""
 
-import os
-
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
 
 from audit.services import Target, audit_event_record
 from config.context import Actor
+from tests.services import require_postgres
 from tests.staff import staff_login
 
 
 @pytest.fixture
 def postgres(db):
     """The database-enforced guarantees exist on PostgreSQL only (make test runs on it)."""
-    if connection.vendor != "postgresql":
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true needs PostgreSQL")
-        pytest.skip("needs PostgreSQL (run through make test)")
+    require_postgres(connection)
 
 
 @pytest.fixture

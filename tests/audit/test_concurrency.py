@@ -3,12 +3,13 @@
 import threading
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, connections
 
 from audit.models import AuditEvent, ChainHead
 from audit.services import audit_event_record
 from audit.verification import chain_verify
 from config.context import Actor
+from tests.services import clear_audit_tables, require_postgres
 
 THREADS = 6
 PER_THREAD = 25
@@ -19,14 +20,9 @@ def committed_trail(django_db_setup, django_db_blocker):
     """Rows really committed by other connections, cleared afterwards the way a DBA would:
     one transaction that switches the triggers off, deletes, and switches them on again."""
     with django_db_blocker.unblock():
-        if connection.vendor != "postgresql":
-            pytest.skip("needs PostgreSQL (run through make test)")
+        require_postgres(connection)
         yield
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER ALL")
-            cursor.execute("DELETE FROM audit_auditevent")
-            cursor.execute("DELETE FROM audit_chainhead")
-            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER ALL")
+        clear_audit_tables()
 
 
 def test_concurrent_writers_never_fork_the_chain(committed_trail):

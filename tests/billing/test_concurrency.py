@@ -2,7 +2,6 @@
 multi-worker gunicorn server on the test PostgreSQL database."""
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,29 +18,22 @@ from djstripe.models import WebhookEventTrigger
 from billing import services
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_event, new_secret
+from tests.services import database_url_of, free_port, require_postgres
 from tests.stripe_fixtures import signed
 
 ROOT = Path(__file__).resolve().parents[2]
 DELIVERIES = 50
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(transactional_db, tmp_path):
     """gunicorn with 4 worker processes (4 threads each) on the pytest-django test database."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the multi-process test needs PostgreSQL (CI=true refuses to run without it)")
-    db = connection.settings_dict
+    require_postgres(connection)
     port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url_of(connection),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_TASK_ALWAYS_EAGER": "true",
         "BILLING_STRIPE_MIRROR_ENABLED": "false",

@@ -9,6 +9,7 @@ from billing import services
 from billing.db import advisory_xact_lock
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_event
+from tests.services import require_postgres
 
 
 def inbox_row(customer_id: str) -> StripeEvent:
@@ -37,8 +38,7 @@ def apply_in_thread(row: StripeEvent, done: list) -> threading.Thread:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_customer_lock_holds_back_only_that_customers_events(processed):
-    if connection.vendor != "postgresql":
-        pytest.skip("advisory locks are PostgreSQL's (CI=true refuses to run without it)")
+    require_postgres(connection)  # advisory locks are PostgreSQL's
     same, other = inbox_row("cus_busy"), inbox_row("cus_free")
     locked, release, done = threading.Event(), threading.Event(), []
 

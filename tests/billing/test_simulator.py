@@ -6,7 +6,6 @@ import http.server
 import json
 import random
 import re
-import socket
 import threading
 import time
 from collections import Counter
@@ -25,6 +24,7 @@ from billing.simulator.sender import Sender
 from billing.simulator.stripe_objects import PLAN_AMOUNTS
 from billing.verification import verify_signature
 from entitlements.access import has_feature
+from tests.services import free_port  # a port nobody listens on: connections refused
 
 # The server thread commits, so these tests flush the database afterwards (post_migrate then
 # seeds the groups and the plan catalogue again for the tests that follow).
@@ -48,13 +48,6 @@ def simulate(server, *names, customers=1, seed=7, secret=None, retries=1):
     )
     run.execute(simulation, sender=sender)
     return simulation
-
-
-def closed_port() -> int:
-    """A local port nobody listens on: connecting to it is refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def user(name: str):
@@ -149,7 +142,7 @@ def test_wrong_secret_is_lost_and_reported_by_problem_type(server):
 def test_command_exits_non_zero_when_the_server_is_unreachable(db, capsys):
     with pytest.raises(CommandError, match="3 deliveries were lost"):
         call_command(
-            "stripe_simulate", "checkout", "--base-url", f"http://127.0.0.1:{closed_port()}",
+            "stripe_simulate", "checkout", "--base-url", f"http://127.0.0.1:{free_port()}",
             "--retries", "0", verbosity=0,
         )  # fmt: skip
     out = capsys.readouterr().out
@@ -161,7 +154,7 @@ def test_command_exits_non_zero_when_the_server_is_unreachable(db, capsys):
 def test_wait_gives_up_when_the_server_never_answers(db):
     with pytest.raises(CommandError, match=r"No answer from http://127\.0\.0\.1:\d+/healthz"):
         call_command(
-            "stripe_simulate", "checkout", "--base-url", f"http://127.0.0.1:{closed_port()}",
+            "stripe_simulate", "checkout", "--base-url", f"http://127.0.0.1:{free_port()}",
             "--wait", "0.5", verbosity=0,
         )  # fmt: skip
     assert StripeEvent.objects.count() == 0

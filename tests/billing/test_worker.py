@@ -13,19 +13,18 @@ from django.db import connection
 from billing.models import StripeEvent
 from config.celery import app as celery_app
 from tests.billing.conftest import customer_event, deliver
+from tests.services import database_url_of, require_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def worker(transactional_db):
-    if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        pytest.skip("needs PostgreSQL and Redis (CI=true refuses to run without them)")
-    db = connection.settings_dict
+    require_postgres(connection, needs_redis=True)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url_of(connection),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "BILLING_STRIPE_MIRROR_ENABLED": "false",

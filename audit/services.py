@@ -89,6 +89,21 @@ def _locked_head() -> ChainHead:
     return ChainHead.objects.select_for_update().get(pk=1)
 
 
+def _locked_head_and_clock() -> tuple[int, str, datetime]:
+    """Lock the chain head; its sequence and hash, and the database's clock, in one query."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT sequence, hash, statement_timestamp() FROM {ChainHead._meta.db_table} "  # noqa: S608 - the model's own table name
+                "WHERE id = 1 FOR UPDATE"
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            return row
+    head = _locked_head()
+    return head.sequence, head.hash, _database_now()
+
+
 def audit_event_record(
     *,
     action: str,
@@ -132,14 +147,16 @@ def audit_event_record(
         "target_type": _text(target.type, 64),
         "user_agent": _text(user_agent if user_agent is not None else client_agent, 512),
     }
-    with transaction.atomic():
-        head = _locked_head()
-        fields["sequence"] = head.sequence + 1
-        fields["occurred_at"] = _database_now()
+    # No savepoint inside the caller's transaction: if this write fails, the change it records
+    # must not commit either, so the caller's whole transaction rolls back with it.
+    with transaction.atomic(savepoint=False):
+        head_sequence, head_hash, now = _locked_head_and_clock()
+        fields["sequence"] = head_sequence + 1
+        fields["occurred_at"] = now
         values = tuple(fields[name] for name in chain.CONTENT_FIELDS)
-        row_hash = chain.link_hash(head.hash, values)
-        event = AuditEvent(**fields, prev_hash=head.hash, hash=row_hash)
-        event.save()
+        row_hash = chain.link_hash(head_hash, values)
+        event = AuditEvent(**fields, prev_hash=head_hash, hash=row_hash)
+        event.save(force_insert=True)
         ChainHead.objects.filter(pk=1).update(sequence=event.sequence, hash=row_hash)
         # Counted when the row commits: a rolled-back change leaves no row and no count.
         transaction.on_commit(lambda: metrics.EVENTS.labels(action=action).inc())

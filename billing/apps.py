@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 class BillingConfig(AppConfig):
@@ -14,3 +14,14 @@ class BillingConfig(AppConfig):
             sender=self,
             dispatch_uid="billing.seed_billing_admin_group",
         )
+        from djstripe.models import WebhookEndpoint
+
+        from billing.models import WebhookSecret
+
+        for model in (WebhookEndpoint, WebhookSecret):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    receivers.forget_cached_endpoint_secrets,
+                    sender=model,
+                    dispatch_uid=f"billing.forget_endpoint_secrets.{model.__name__}.{id(signal)}",
+                )

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 
 def insert_ignoring_conflict(obj: models.Model, *, conflict_fields: list[str]) -> int | None:
@@ -13,13 +13,8 @@ def insert_ignoring_conflict(obj: models.Model, *, conflict_fields: list[str]) -
     concurrent duplicate costs one statement (PostgreSQL and SQLite >= 3.35 both support it).
     """
     meta = obj._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    table, columns, params, values = _insert_parts(obj)
     quote = connection.ops.quote_name
-    # Only quoted identifiers from the model's own metadata are interpolated; values are params.
-    table = quote(meta.db_table)
-    columns = ", ".join(quote(f.column) for f in fields)
-    params = ", ".join(["%s"] * len(fields))
     conflict = ", ".join(quote(meta.get_field(name).column) for name in conflict_fields)
     sql = (
         f"INSERT INTO {table} ({columns}) VALUES ({params}) "  # noqa: S608
@@ -32,6 +27,55 @@ def insert_ignoring_conflict(obj: models.Model, *, conflict_fields: list[str]) -
         return None
     obj.pk = row[0]
     return obj.pk
+
+
+def insert_with_parent_ignoring_conflict(
+    parent: models.Model, obj: models.Model, *, parent_field: str, conflict_fields: list[str]
+) -> int | None:
+    """Insert `parent` always and `obj` (pointing at it through `parent_field`) unless a row
+    with the same unique fields exists, in ONE statement; returns obj's new key or None.
+
+    PostgreSQL runs it as a data-modifying CTE: one round trip and, outside a transaction, one
+    commit for both rows (the webhook's acknowledgement path). Elsewhere (SQLite, `make run`)
+    it is two statements in a transaction, with the same result.
+    """
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            parent.save(force_insert=True)
+            setattr(obj, obj._meta.get_field(parent_field).attname, parent.pk)
+            return insert_ignoring_conflict(obj, conflict_fields=conflict_fields)
+    quote = connection.ops.quote_name
+    parent_table, parent_columns, parent_params, parent_values = _insert_parts(parent)
+    link = obj._meta.get_field(parent_field)
+    table, columns, params, values = _insert_parts(obj, exclude=link)
+    pk, parent_pk = quote(obj._meta.pk.column), quote(parent._meta.pk.column)
+    conflict = ", ".join(quote(obj._meta.get_field(name).column) for name in conflict_fields)
+    # Only quoted identifiers from the models' own metadata are interpolated; values are params.
+    sql = (
+        f"WITH parent AS (INSERT INTO {parent_table} ({parent_columns}) "  # noqa: S608
+        f"VALUES ({parent_params}) RETURNING {parent_pk}) "
+        f"INSERT INTO {table} ({columns}, {quote(link.column)}) "
+        f"VALUES ({params}, (SELECT {parent_pk} FROM parent)) "
+        f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {pk}, (SELECT {parent_pk} FROM parent)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*parent_values, *values])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    obj.pk = row[0]
+    setattr(obj, link.attname, row[1])
+    return obj.pk
+
+
+def _insert_parts(obj: models.Model, *, exclude=None) -> tuple[str, str, str, list]:
+    """(quoted table, quoted columns, placeholders, values) to INSERT `obj` without its key."""
+    meta = obj._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key and f is not exclude]
+    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    return quote(meta.db_table), columns, ", ".join(["%s"] * len(fields)), values
 
 
 def advisory_xact_lock(namespace: str, key: str) -> None:

@@ -17,6 +17,11 @@ webhook_replay_block = Counter(
     "Webhook deliveries blocked as replays.",
     ["reason"],  # duplicate_event | stale_timestamp
 )
+webhook_duplicates = Counter(
+    "billing_webhook_duplicates",
+    "Duplicate deliveries by what recognised them: Redis (no database write) or the inbox.",
+    ["answered_by"],  # cache | database
+)
 idempotent_hits = Counter(
     "idempotent_hits",
     "Requests answered from an earlier identical request (webhook duplicates included).",

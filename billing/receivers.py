@@ -26,3 +26,10 @@ def seed_billing_admin_group(sender, **kwargs):
         return  # permissions are created by an earlier post_migrate receiver; not yet there
     group, _ = Group.objects.get_or_create(name=BILLING_ADMIN_GROUP)
     group.permissions.add(*permissions)
+
+
+def forget_cached_endpoint_secrets(sender, **kwargs):
+    """post_save/post_delete of an endpoint or secret: this process stops using the old set now."""
+    from billing.selectors import endpoint_auth_forget
+
+    endpoint_auth_forget()

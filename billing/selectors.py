@@ -1,8 +1,11 @@
 """Reads of billing state."""
 
+import threading
+import time
 from dataclasses import dataclass
 from uuid import UUID
 
+from django.conf import settings
 from djstripe.models import WebhookEndpoint
 
 from billing.models import StripeEvent
@@ -17,7 +20,39 @@ class EndpointAuth:
     secrets: tuple[str, ...]
 
 
+# Every delivery needs its endpoint's secrets: each web process keeps them for
+# BILLING_WEBHOOK_ENDPOINT_CACHE_SECONDS, which saves a database round trip per delivery. A
+# change made in this process (rotation, revocation) clears it at once (billing/receivers.py);
+# other processes see it within the TTL. Unknown endpoints are never kept, so random UUIDs
+# cannot grow it.
+_endpoint_cache: dict[UUID, tuple[float, EndpointAuth]] = {}
+_endpoint_cache_lock = threading.Lock()
+MAX_CACHED_ENDPOINTS = 100
+
+
 def endpoint_auth(*, uuid: UUID) -> EndpointAuth | None:
+    """The endpoint's id, tolerance and active secrets (None when unknown), cached briefly."""
+    ttl = settings.BILLING_WEBHOOK_ENDPOINT_CACHE_SECONDS
+    now = time.monotonic()
+    cached = _endpoint_cache.get(uuid)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    auth = _endpoint_auth_query(uuid=uuid)
+    if auth is not None and ttl > 0:
+        with _endpoint_cache_lock:
+            if len(_endpoint_cache) >= MAX_CACHED_ENDPOINTS:
+                _endpoint_cache.clear()
+            _endpoint_cache[uuid] = (now + ttl, auth)
+    return auth
+
+
+def endpoint_auth_forget() -> None:
+    """Drop this process's cached endpoint secrets (called when any endpoint or secret changes)."""
+    with _endpoint_cache_lock:
+        _endpoint_cache.clear()
+
+
+def _endpoint_auth_query(*, uuid: UUID) -> EndpointAuth | None:
     """One query: the endpoint joined with its active secrets (None when unknown)."""
     rows = list(
         WebhookEndpoint.objects.filter(djstripe_uuid=uuid).values_list(

@@ -18,7 +18,7 @@ from djstripe.enums import WebhookEndpointStatus
 from djstripe.models import WebhookEndpoint, WebhookEventTrigger
 
 from billing import metrics, signals, stripe_api
-from billing.db import advisory_xact_lock, insert_ignoring_conflict
+from billing.db import advisory_xact_lock, insert_with_parent_ignoring_conflict
 from billing.errors import DeadLetterNotReprocessable
 from billing.models import StripeEvent, WebhookSecret
 from billing.selectors import dead_letter_count
@@ -68,7 +68,15 @@ def webhook_trigger_record(
     *, delivery: Delivery, endpoint_id: str | None, valid: bool, exception: str = ""
 ) -> WebhookEventTrigger:
     """Record one delivery attempt in dj-stripe's WebhookEventTrigger (valid or not)."""
-    return WebhookEventTrigger.objects.create(
+    trigger = _trigger(delivery=delivery, endpoint_id=endpoint_id, valid=valid, exception=exception)
+    trigger.save(force_insert=True)
+    return trigger
+
+
+def _trigger(
+    *, delivery: Delivery, endpoint_id: str | None, valid: bool, exception: str = ""
+) -> WebhookEventTrigger:
+    return WebhookEventTrigger(
         headers=delivery.headers,
         body=delivery.body,
         remote_ip=delivery.remote_ip,
@@ -96,14 +104,16 @@ def customer_of(event: dict) -> str:
 def event_receive(*, event: dict, endpoint_id: str, delivery: Delivery) -> bool:
     """Store a verified event once and queue its processing; False for a duplicate.
 
-    Redis answers known duplicates without touching the inbox, but only ids whose insert has
-    committed are put there, and its absence (down, flushed) just falls through to the unique
-    constraint: the database alone decides whether an event is new.
+    Redis answers known duplicates without touching the database (they are counted and logged,
+    not recorded as a trigger row), but only ids whose insert has committed are put there, and
+    its absence (down, flushed) just falls through to the unique constraint: the database alone
+    decides whether an event is new. A new event costs one INSERT statement (the delivery's
+    trigger row and the inbox row together) and one commit.
     """
     event_id = event["id"]
     if cache.get(_dedup_key(event_id)):
-        webhook_trigger_record(delivery=delivery, endpoint_id=endpoint_id, valid=True)
-        _count_duplicate()
+        _count_duplicate(answered_by="cache")
+        log.info("billing.webhook.duplicate", event_id=event_id, answered_by="cache")
         return False
     customer_id = customer_of(event)
     mirror = (
@@ -111,35 +121,45 @@ def event_receive(*, event: dict, endpoint_id: str, delivery: Delivery) -> bool:
         if settings.BILLING_STRIPE_MIRROR_ENABLED
         else StripeEvent.MirrorStatus.DISABLED
     )
-    with transaction.atomic():
-        trigger = webhook_trigger_record(delivery=delivery, endpoint_id=endpoint_id, valid=True)
-        row = StripeEvent(
-            event_id=event_id,
-            type=event["type"][:255],
-            created=event["created"],
-            livemode=event["livemode"],
-            customer_id=customer_id,
-            payload=event,
-            mirror_status=mirror,
-            trigger_id=trigger.pk,
+    row = StripeEvent(
+        event_id=event_id,
+        type=event["type"][:255],
+        created=event["created"],
+        livemode=event["livemode"],
+        customer_id=customer_id,
+        payload=event,
+        mirror_status=mirror,
+    )
+    trigger = _trigger(delivery=delivery, endpoint_id=endpoint_id, valid=True)
+    inserted = (
+        insert_with_parent_ignoring_conflict(
+            trigger, row, parent_field="trigger_id", conflict_fields=["event_id"]
         )
-        inserted = insert_ignoring_conflict(row, conflict_fields=["event_id"]) is not None
-        transaction.on_commit(
-            lambda: cache.set(_dedup_key(event_id), 1, settings.BILLING_WEBHOOK_DEDUP_TTL)
-        )
-        if inserted:
-            # robust: the event is stored; a broker outage must not turn the answer into a 500.
-            # Rows left unqueued are picked up by event_requeue_stale (Celery beat).
-            transaction.on_commit(lambda: _queue(event_id, customer_id, mirror=mirror), robust=True)
+        is not None
+    )
+    # In autocommit (the web request) the statement has committed and this runs now; inside a
+    # caller's transaction it waits for its commit. The event id reaches Redis when the event
+    # is applied (event_apply): until then a duplicate is refused by the unique constraint.
     if inserted:
+        # robust: the event is stored; a broker outage must not turn the answer into a 500.
+        # Rows left unqueued are picked up by event_requeue_stale (Celery beat).
+        transaction.on_commit(lambda: _queue(event_id, customer_id, mirror=mirror), robust=True)
         metrics.webhook_events_received.labels(type=metrics.event_type_label(row.type)).inc()
         log.info("billing.webhook.accepted", event_id=event_id, event_type=row.type)
     else:
-        _count_duplicate()
+        _count_duplicate(answered_by="database")
+        log.info("billing.webhook.duplicate", event_id=event_id, answered_by="database")
     return inserted
 
 
-def _count_duplicate() -> None:
+def _remember_event_id(event_id: str) -> None:
+    """Put a committed event id in the Redis fast path (django-redis ignores Redis being down:
+    only the fast path is lost, the database stays the authority on duplicates)."""
+    cache.set(_dedup_key(event_id), 1, settings.BILLING_WEBHOOK_DEDUP_TTL)
+
+
+def _count_duplicate(*, answered_by: str) -> None:
+    metrics.webhook_duplicates.labels(answered_by=answered_by).inc()
     metrics.webhook_replay_block.labels(reason="duplicate_event").inc()
     metrics.idempotent_hits.labels(operation="webhook").inc()
 
@@ -184,6 +204,8 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
         advisory_xact_lock("apply", customer_id or event_id)
         row = StripeEvent.objects.select_for_update().get(event_id=event_id)
         type_label = metrics.event_type_label(row.type)
+        # Applied (now or before): from then on Redis answers its duplicates.
+        transaction.on_commit(lambda: _remember_event_id(event_id))
         if row.status == StripeEvent.Status.APPLIED:
             metrics.events_processed.labels(type=type_label, outcome="skipped").inc()
             return False

@@ -270,6 +270,11 @@ BILLING_STRIPE_MIRROR_ENABLED = env.bool(
 )
 # Seconds an event id stays in the Redis fast path (PostgreSQL remains the authority).
 BILLING_WEBHOOK_DEDUP_TTL = env.int("BILLING_WEBHOOK_DEDUP_TTL", default=7 * 24 * 3600)
+# Seconds a web process reuses an endpoint's secrets before reading them again: a secret removed
+# in another process stops being accepted within this time (0: read on every delivery).
+BILLING_WEBHOOK_ENDPOINT_CACHE_SECONDS = env.int(
+    "BILLING_WEBHOOK_ENDPOINT_CACHE_SECONDS", default=5
+)
 # Idempotency-Key records are kept at least 24 hours (IETF draft); older ones are purged.
 BILLING_IDEMPOTENCY_RETENTION_HOURS = max(
     24, env.int("BILLING_IDEMPOTENCY_RETENTION_HOURS", default=48)

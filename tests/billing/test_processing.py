@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from djstripe.models import WebhookEventTrigger
 
 from billing import metrics, receivers, services, signals, tasks
 from billing.models import StripeEvent
@@ -173,15 +174,19 @@ def test_reprocess_command_needs_permission(
         call_command("reprocess_dead_letters", user="root", reason="again", event=[payload["id"]])
 
 
-def test_redis_fast_path_answers_known_duplicates_without_the_inbox(
+def test_redis_fast_path_answers_known_duplicates_without_a_database_write(
     client, endpoint, django_capture_on_commit_callbacks
 ):
     payload = customer_event()
     with django_capture_on_commit_callbacks(execute=True):
         deliver(client, endpoint, payload)
+    by_cache = metric("billing_webhook_duplicates_total", answered_by="cache")
     with CaptureQueriesContext(connection) as queries:
         assert deliver(client, endpoint, payload).json()["status"] == "duplicate"
-    assert not [q for q in queries if "billing_stripeevent" in q["sql"]]
+    # Not even a read: the endpoint's secrets come from the process cache, the id from Redis.
+    assert [q["sql"] for q in queries] == []
+    assert metric("billing_webhook_duplicates_total", answered_by="cache") == by_cache + 1
+    assert WebhookEventTrigger.objects.count() == 1
 
 
 def test_duplicates_blocked_with_redis_flushed(

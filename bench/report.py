@@ -12,6 +12,10 @@ RATIOS = [
      "acknowledgements/s vs PostgreSQL commits/s (32 clients)"),
     (("ingest", "end_to_end_per_s"), ("djstripe", "rate_per_s"),
      "processed end to end/s vs stock dj-stripe"),
+    (("tiers", "acks_rate_per_s"), ("one_insert", "rate_per_s"),
+     "acks/s with the worker stopped vs one-INSERT view (web tier alone)"),
+    (("tiers", "acks_rate_per_s"), ("djstripe", "rate_per_s"),
+     "acks/s with the worker stopped vs stock dj-stripe"),
 ]  # fmt: skip
 
 

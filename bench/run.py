@@ -230,6 +230,32 @@ def bench_ingest(ctx: Context, report: Report) -> None:
     )
 
 
+def bench_tiers(ctx: Context, report: Report) -> None:
+    """Each tier alone: acknowledgements with the worker stopped (the web tier has the cores to
+    itself), then the worker draining that backlog with the web tier idle."""
+    payloads = lifecycle_payloads(ctx.n(1500))
+    ids = [p["id"] for p in payloads]
+    requests = [events.sign(p, SECRET, ctx.webhook_path) for p in payloads]
+    ctx.worker.stop()
+    try:
+        acks = send_closed(ctx, requests, concurrency=32, label="acks, worker stopped")
+    finally:
+        ctx.start_worker()
+    started = time.time()
+    applied, finished = wait_applied(ids, timeout=600, label="drain", ctx=ctx)
+    report.section(
+        "tiers",
+        "Each tier alone: acknowledgements with the worker stopped, then the worker draining them",
+        {
+            **{f"acks_{name}": value for name, value in acks.summary().items()},
+            "drained": applied,
+            # Includes the worker's start-up (about 2 s): a conservative figure.
+            "worker_alone_per_s": round(applied / (finished - started), 1),
+            **rows_for_events(ids),
+        },
+    )
+
+
 def bench_baselines(ctx: Context, report: Report) -> None:
     payloads = lifecycle_payloads(ctx.n(1500))
     bodies = [events.sign(p, SECRET, "/bench/one-insert") for p in payloads]
@@ -318,6 +344,7 @@ def bench_dupstorm(ctx: Context, report: Report) -> None:
 
 SCENARIOS = {
     "ingest": bench_ingest,
+    "tiers": bench_tiers,
     "baselines": bench_baselines,
     "sql": bench_sql_per_event,
     "dupstorm": bench_dupstorm,

@@ -90,7 +90,8 @@ def _djstripe_subscriber(customer_id: str):
 
 def resolve_user(*, customer_id: str, obj: dict, event_id: str):
     """The user of a customer: our link, else metadata.user_id on the object, else dj-stripe."""
-    link = CustomerLink.objects.filter(stripe_customer_id=customer_id).first()
+    link = CustomerLink.objects.filter(stripe_customer_id=customer_id).select_related("user")
+    link = link.first()
     if link is not None:
         return link.user
     user = _existing_user(payloads.user_id_from_metadata(obj))
@@ -306,7 +307,9 @@ def _link_from(event: dict) -> None:
     )
 
 
-@transaction.atomic
+# No savepoint when called inside billing's transaction: a failure there rolls the whole event
+# back and Celery retries it; nothing catches it half way.
+@transaction.atomic(savepoint=False)
 def stripe_event_apply(*, event: dict, sync: bool = True) -> None:
     """Apply one verified Stripe event to entitlements (called once per event id).
 

@@ -111,7 +111,8 @@ def subscription_sync(
     *, state: SubscriptionState, actor: Actor, reason: str, source_event_id: str | None
 ) -> dict[str, int]:
     """Bring the live Stripe rows of a subscription in line with its stored state."""
-    link = CustomerLink.objects.filter(stripe_customer_id=state.stripe_customer_id).first()
+    link = CustomerLink.objects.filter(stripe_customer_id=state.stripe_customer_id)
+    link = link.select_related("user").first()
     if link is None:
         return {"granted": 0, "extended": 0, "revoked": 0}
     work = _reconciliation(state, lock=True)

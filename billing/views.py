@@ -69,10 +69,15 @@ def _read_body(request) -> bytes:
     return body
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _parse_event(body: bytes) -> dict:
     malformed = errors.WebhookMalformedEvent
     try:
-        event = json.loads(body)
+        # NaN and Infinity are Python's extensions, not JSON: PostgreSQL's jsonb refuses them.
+        event = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         raise malformed("The body is not JSON.") from None
     if not isinstance(event, dict) or event.get("object") != "event":

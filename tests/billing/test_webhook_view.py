@@ -354,3 +354,18 @@ def test_signed_event_postgres_cannot_store_is_400_not_500(client, endpoint, val
         endpoint.path, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
     )
     assert_problem(response, 400, "webhook-malformed-event", event_id=payload["id"])
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_signed_event_with_a_non_json_number_is_400_not_500(client, endpoint, constant):
+    # Python's json accepts these; JSON (RFC 8259) and PostgreSQL's jsonb do not.
+    payload = customer_event()
+    body = json.dumps(payload).replace('"cus_t1"', constant, 1)
+    body, header = signed(body, endpoint.secret)
+    response = client.post(
+        endpoint.path, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+    # Not JSON at all, so no event id is read from it.
+    body = assert_problem(response, 400, "webhook-malformed-event")
+    assert body["detail"] == "The body is not JSON."
+    assert not StripeEvent.objects.filter(event_id=payload["id"]).exists()

@@ -63,3 +63,24 @@ def test_worker_applies_the_event_after_the_request_returned(client, endpoint, w
             pytest.fail("the Celery worker exited: " + worker.stderr.read().decode()[-3000:])
         time.sleep(0.1)
     assert (row.status, row.attempts) == ("applied", 1)
+
+
+def test_broker_down_the_event_is_stored_acknowledged_and_queued_later(
+    client, endpoint, redis_server, transactional_db, settings
+):
+    require_postgres(connection, needs_redis=True)
+    # A publish gives up after one short retry: the acknowledgement is not held by Celery's
+    # default retries while the broker is down.
+    assert celery_app.conf.task_publish_retry_policy["max_retries"] <= 1
+    eager, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
+    try:
+        redis_server.stop()
+        payload = customer_event()
+        response = deliver(client, endpoint, payload)
+    finally:
+        celery_app.conf.task_always_eager = eager
+        redis_server.start()
+    assert response.status_code == 200
+    assert response.json()["status"] == "accepted"
+    row = StripeEvent.objects.get(event_id=payload["id"])
+    assert row.status == StripeEvent.Status.RECEIVED  # stored; the requeue sweep queues it

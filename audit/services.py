@@ -104,6 +104,47 @@ def _locked_head_and_clock() -> tuple[int, str, datetime]:
     return head.sequence, head.hash, _database_now()
 
 
+# The head this connection's transaction last wrote (sequence, hash, clock). The next row of the
+# same transaction chains from it without reading the head again: the head row stays locked
+# until commit, and _head_advance only moves the head if it still is exactly this one (a
+# compare-and-set under that lock), so a value left over by a rollback is caught and re-read.
+_HEAD_ATTRIBUTE = "tollgate_audit_head"
+
+
+def _head_of_this_transaction() -> tuple[int, str, datetime]:
+    remembered = getattr(connection, _HEAD_ATTRIBUTE, None)
+    return remembered if remembered is not None else _locked_head_and_clock()
+
+
+def _head_remember(sequence: int, row_hash: str, clock: datetime) -> None:
+    if getattr(connection, _HEAD_ATTRIBUTE, None) is None:
+        transaction.on_commit(_head_forget)
+    setattr(connection, _HEAD_ATTRIBUTE, (sequence, row_hash, clock))
+
+
+def _head_forget() -> None:
+    setattr(connection, _HEAD_ATTRIBUTE, None)
+
+
+def _chained(fields: dict, head: tuple[int, str, datetime]) -> AuditEvent:
+    """The row after `head`. Rows of one transaction carry the clock of its first audit write
+    (taken under the chain lock, so occurred_at never decreases along the chain)."""
+    sequence, head_hash, clock = head
+    fields = {**fields, "sequence": sequence + 1, "occurred_at": clock}
+    values = tuple(fields[name] for name in chain.CONTENT_FIELDS)
+    return AuditEvent(**fields, prev_hash=head_hash, hash=chain.link_hash(head_hash, values))
+
+
+def _head_advance(head: tuple[int, str, datetime], event: AuditEvent) -> bool:
+    """Move the head from `head` to `event`, only if it is still `head` (one UPDATE)."""
+    moved = ChainHead.objects.filter(pk=1, sequence=head[0], hash=head[1]).update(
+        sequence=event.sequence, hash=event.hash
+    )
+    if not moved:
+        _head_forget()
+    return bool(moved)
+
+
 def audit_event_record(
     *,
     action: str,
@@ -150,14 +191,16 @@ def audit_event_record(
     # No savepoint inside the caller's transaction: if this write fails, the change it records
     # must not commit either, so the caller's whole transaction rolls back with it.
     with transaction.atomic(savepoint=False):
-        head_sequence, head_hash, now = _locked_head_and_clock()
-        fields["sequence"] = head_sequence + 1
-        fields["occurred_at"] = now
-        values = tuple(fields[name] for name in chain.CONTENT_FIELDS)
-        row_hash = chain.link_hash(head_hash, values)
-        event = AuditEvent(**fields, prev_hash=head_hash, hash=row_hash)
+        head = _head_of_this_transaction()
+        event = _chained(fields, head)
+        if not _head_advance(head, event):
+            # The remembered head is stale (a rollback since): lock and read the real one.
+            head = _locked_head_and_clock()
+            event = _chained(fields, head)
+            if not _head_advance(head, event):
+                raise AuditError("The audit chain head moved while locked.")
         event.save(force_insert=True)
-        ChainHead.objects.filter(pk=1).update(sequence=event.sequence, hash=row_hash)
+        _head_remember(event.sequence, event.hash, head[2])
         # Counted when the row commits: a rolled-back change leaves no row and no count.
         transaction.on_commit(lambda: metrics.EVENTS.labels(action=action).inc())
     return event

@@ -9,20 +9,17 @@ from audit.models import AuditEvent, ChainHead
 from audit.services import audit_event_record
 from audit.verification import chain_verify
 from config.context import Actor
-from tests.services import clear_audit_tables, require_postgres
+from tests.services import require_postgres
 
 THREADS = 6
 PER_THREAD = 25
 
 
 @pytest.fixture
-def committed_trail(django_db_setup, django_db_blocker):
-    """Rows really committed by other connections, cleared afterwards the way a DBA would:
-    one transaction that switches the triggers off, deletes, and switches them on again."""
-    with django_db_blocker.unblock():
-        require_postgres(connection)
-        yield
-        clear_audit_tables()
+def committed_trail(transactional_db):
+    """Rows really committed by other connections; tests/conftest.py clears them afterwards the
+    way a DBA would (one transaction that switches the triggers off, deletes, switches them on)."""
+    require_postgres(connection)
 
 
 def test_concurrent_writers_never_fork_the_chain(committed_trail):

@@ -64,7 +64,38 @@ def entitlement_create(
     starts_at: datetime | None = None,
 ) -> Entitlement:
     """Create one entitlement row and send entitlement_granted."""
-    entitlement = Entitlement(
+    entitlement = entitlement_new(
+        user=user,
+        feature=feature,
+        source=source,
+        expires_at=expires_at,
+        reason=reason,
+        plan=plan,
+        stripe_subscription_id=stripe_subscription_id,
+        granted_by=granted_by,
+        source_event_id=source_event_id,
+        starts_at=starts_at,
+    )
+    return entitlements_create(
+        [entitlement], actor=actor, reason=reason, source_event_id=source_event_id
+    )[0]
+
+
+def entitlement_new(
+    *,
+    user,
+    feature: Feature,
+    source: str,
+    expires_at: datetime | None,
+    reason: str,
+    plan: Plan | None = None,
+    stripe_subscription_id: str = "",
+    granted_by=None,
+    source_event_id: str | None = None,
+    starts_at: datetime | None = None,
+) -> Entitlement:
+    """An unsaved entitlement row, for entitlements_create."""
+    return Entitlement(
         user=user,
         feature=feature,
         source=source,
@@ -76,24 +107,33 @@ def entitlement_create(
         starts_at=starts_at or timezone.now(),
         expires_at=expires_at,
     )
-    # Field validation only: the related rows were just loaded by the caller, and the database
-    # enforces every constraint of Entitlement (re-checking them here cost one query each, per
-    # feature granted, on the path of every Stripe event).
-    entitlement.full_clean(
-        exclude=["user", "feature", "plan", "granted_by", "revoked_by"],
-        validate_unique=False,
-        validate_constraints=False,
-    )
-    entitlement.save(force_insert=True)
-    access.forget_request_memo(user)
-    _announce(
-        signals.entitlement_granted,
-        entitlement,
-        actor=actor,
-        reason=reason,
-        source_event_id=source_event_id,
-    )
-    return entitlement
+
+
+def entitlements_create(
+    entitlements: list[Entitlement], *, actor: Actor, reason: str, source_event_id: str | None
+) -> list[Entitlement]:
+    """Insert rows made by entitlement_new in one statement; entitlement_granted for each."""
+    for entitlement in entitlements:
+        # Field validation only: the related rows were just loaded by the caller, and the
+        # database enforces every constraint of Entitlement (re-checking them here cost one
+        # query each, per feature granted, on the path of every Stripe event).
+        entitlement.full_clean(
+            exclude=["user", "feature", "plan", "granted_by", "revoked_by"],
+            validate_unique=False,
+            validate_constraints=False,
+        )
+    Entitlement.objects.bulk_create(entitlements)
+    for user in {entitlement.user for entitlement in entitlements}:
+        access.forget_request_memo(user)
+    for entitlement in entitlements:
+        _announce(
+            signals.entitlement_granted,
+            entitlement,
+            actor=actor,
+            reason=reason,
+            source_event_id=source_event_id,
+        )
+    return entitlements
 
 
 def entitlement_extend(
@@ -177,19 +217,19 @@ def entitlement_grant_manual(
         features = list(Feature.objects.filter(lookup_key=feature_key))
         if not features:
             raise UnknownFeature(f"No feature with lookup key {feature_key!r}.")
-    return [
-        entitlement_create(
+    rows = [
+        entitlement_new(
             user=user,
             feature=feature,
             source=Entitlement.Source.MANUAL,
             plan=plan,
             expires_at=expires_at,
-            actor=actor,
             reason=reason,
             granted_by=granted_by,
         )
         for feature in features
     ]
+    return entitlements_create(rows, actor=actor, reason=reason, source_event_id=None)
 
 
 @transaction.atomic

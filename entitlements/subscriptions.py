@@ -124,19 +124,24 @@ def subscription_sync(
             entitlement=row, expires_at=target.expires_at, plan=target.plan, **said
         )
     now = timezone.now()
-    for target in work.create:
-        services.entitlement_create(
+    created = [
+        services.entitlement_new(
             user=link.user,
             feature=target.feature,
             source=Entitlement.Source.STRIPE,
             plan=target.plan,
             stripe_subscription_id=state.stripe_subscription_id,
             expires_at=target.expires_at,
+            reason=reason,
+            source_event_id=source_event_id,
             # A grant computed from old events may already be over: it still starts before
             # it ends, so the row is consistent and simply inactive.
             starts_at=min(now, target.expires_at - timedelta(seconds=1)),
-            **said,
         )
+        for target in work.create
+    ]
+    if created:
+        services.entitlements_create(created, **said)
     return {"granted": len(work.create), "extended": len(work.change), "revoked": len(work.revoke)}
 
 

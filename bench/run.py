@@ -358,7 +358,17 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="", help="comma-separated scenarios")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite the Markdown from the last run's JSON and bench/notes.md, measure nothing",
+    )
     args = parser.parse_args(argv)
+    if args.render_only:
+        report = Report(command="")
+        report.merge_previous(Path(args.out))
+        report.write(Path(args.out), machine=machine_description())
+        return 0
     chosen = [name for name in SCENARIOS if not args.only or name in args.only.split(",")]
     ctx = Context(args.scale)
     report = Report(command=" ".join(["make bench", *(["BENCH_ARGS='" + " ".join(

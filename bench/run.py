@@ -32,7 +32,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from bench import drills, events, inprocess, loadgen, procs  # noqa: E402
+from bench import drills, events, inprocess, loadgen, procs, profile  # noqa: E402
 from bench.report import Report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,8 +43,9 @@ HOST = "127.0.0.1"
 class Context:
     """The running stack: server port, webhook paths, child environment, log folder."""
 
-    def __init__(self, scale: float):
+    def __init__(self, scale: float, profile: bool = False):
         self.scale = scale
+        self.profile = profile
         self.logdir = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
         self.metrics_dir = self.logdir / "prometheus"
         self.metrics_dir.mkdir()
@@ -75,7 +76,8 @@ class Context:
         self.web = procs.gunicorn(self.env, self.logdir, port=self.port, workers=workers)
 
     def start_worker(self):
-        self.worker = procs.celery_worker(self.env, self.logdir)
+        concurrency = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))
+        self.worker = procs.celery_worker(self.env, self.logdir, concurrency=concurrency)
 
     def restart(self, **env_overrides):
         """Restart gunicorn and the worker with other settings (e.g. the mirror on)."""
@@ -237,12 +239,29 @@ def bench_tiers(ctx: Context, report: Report) -> None:
     ids = [p["id"] for p in payloads]
     requests = [events.sign(p, SECRET, ctx.webhook_path) for p in payloads]
     ctx.worker.stop()
+    web_spy = None
+    if ctx.profile:  # one gunicorn worker process, while it acknowledges
+        web_spy = profile.record(profile.children(ctx.web.popen.pid)[0], 5, ctx.logdir / "web.spy")
+    cpu_before_acks = profile.cpu_seconds_by_role()
     try:
         acks = send_closed(ctx, requests, concurrency=32, label="acks, worker stopped")
     finally:
+        cpu_acks = profile.cpu_ms_per_event(
+            cpu_before_acks, profile.cpu_seconds_by_role(), len(requests)
+        )
         ctx.start_worker()
     started = time.time()
+    cpu_before_drain = profile.cpu_seconds_by_role()
+    worker_spy = None
+    if ctx.profile:  # one Celery pool process, while it drains
+        time.sleep(3)  # past the worker's start-up
+        pool = profile.children(ctx.worker.popen.pid)
+        worker_spy = profile.record(pool[0], 10, ctx.logdir / "worker.spy")
     applied, finished = wait_applied(ids, timeout=600, label="drain", ctx=ctx)
+    # The worker's start-up (Django, the pool's processes) is in this figure too.
+    cpu_drain = profile.cpu_ms_per_event(
+        cpu_before_drain, profile.cpu_seconds_by_role(), max(1, applied)
+    )
     report.section(
         "tiers",
         "Each tier alone: acknowledgements with the worker stopped, then the worker draining them",
@@ -251,9 +270,19 @@ def bench_tiers(ctx: Context, report: Report) -> None:
             "drained": applied,
             # Includes the worker's start-up (about 2 s): a conservative figure.
             "worker_alone_per_s": round(applied / (finished - started), 1),
+            **{f"acks_{name}": value for name, value in cpu_acks.items()},
+            **{f"drain_{name}": value for name, value in cpu_drain.items()},
             **rows_for_events(ids),
         },
     )
+    for spy, key, title in (
+        (web_spy, "profile_web", "Profile: a gunicorn worker acknowledging (worker stopped)"),
+        (worker_spy, "profile_worker", "Profile: a Celery pool process draining"),
+    ):
+        if spy is not None:
+            spy.wait()
+            out = ctx.logdir / f"{key.removeprefix('profile_')}.spy"
+            report.section(key, title + ", % of samples inside", profile.summary(out))
 
 
 def bench_baselines(ctx: Context, report: Report) -> None:
@@ -359,6 +388,9 @@ def main(argv=None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument(
+        "--profile", action="store_true", help="py-spy profiles in the tiers scenario"
+    )
+    parser.add_argument(
         "--render-only",
         action="store_true",
         help="rewrite the Markdown from the last run's JSON and bench/notes.md, measure nothing",
@@ -370,7 +402,7 @@ def main(argv=None) -> int:
         report.write(Path(args.out), machine=machine_description())
         return 0
     chosen = [name for name in SCENARIOS if not args.only or name in args.only.split(",")]
-    ctx = Context(args.scale)
+    ctx = Context(args.scale, profile=args.profile)
     report = Report(command=" ".join(["make bench", *(["BENCH_ARGS='" + " ".join(
         sys.argv[1:]) + "'"] if sys.argv[1:] else [])]))  # fmt: skip
     setup_database(ctx)

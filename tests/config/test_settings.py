@@ -1,5 +1,6 @@
 """Settings load from the environment, with embedded defaults and strict production rules."""
 
+import json
 import os
 import secrets
 import subprocess
@@ -112,3 +113,42 @@ def test_check_deploy_is_clean_in_production():
 def test_no_missing_migrations():
     result = run_python(["manage.py", "makemigrations", "--check", "--dry-run"])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+SQLITE_WRITERS = """
+import json, threading, django
+django.setup()
+from django.db import connection, connections, transaction
+with connection.cursor() as cursor:
+    cursor.execute("CREATE TABLE counter (n integer)")
+errors, start = [], threading.Barrier(4)
+def writer():
+    try:
+        start.wait()
+        for _ in range(25):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM counter")  # a reader that turns writer
+                cursor.fetchone()
+                cursor.execute("INSERT INTO counter VALUES (1)")
+    except Exception as error:
+        errors.append(repr(error))
+    finally:
+        connections.close_all()
+threads = [threading.Thread(target=writer) for _ in range(4)]
+[thread.start() for thread in threads]
+[thread.join() for thread in threads]
+with connection.cursor() as cursor:
+    cursor.execute("SELECT count(*) FROM counter")
+    print(json.dumps({"errors": errors, "rows": cursor.fetchone()[0]}))
+"""
+
+
+def test_sqlite_writers_in_threads_wait_instead_of_failing(tmp_path):
+    # make run applies events inline in runserver's threads; SQLite's deferred transactions
+    # would fail with "database is locked" when a reader turns writer during another write.
+    result = run_python(
+        ["-c", SQLITE_WRITERS], DATABASE_URL=f"sqlite:///{tmp_path / 'writers.sqlite3'}"
+    )
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome == {"errors": [], "rows": 100}

@@ -122,7 +122,12 @@ class Report:
         for key, (title, figures, command, date) in self.sections.items():
             lines += [f"## {title}", "", f"Scenario `{key}`: `{command}`, {date}.", "",
                       "| figure | value |", "| --- | --- |"]  # fmt: skip
-            lines += [f"| {name} | {value} |" for name, value in figures.items()]
+            lines += [f"| {_markdown(name)} | {value} |" for name, value in figures.items()]
             lines.append("")
         path.write_text("\n".join(lines))
         path.with_suffix(".json").write_text(json.dumps(self.sections, indent=1) + "\n")
+
+
+def _markdown(text: str) -> str:
+    """Profile frames hold `<locals>` and `<lambda>`: Markdown would read them as HTML tags."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")

@@ -1,8 +1,8 @@
 """Reads of billing state."""
 
 import threading
-import time
 from dataclasses import dataclass
+from time import monotonic
 from uuid import UUID
 
 from django.conf import settings
@@ -33,7 +33,7 @@ MAX_CACHED_ENDPOINTS = 100
 def endpoint_auth(*, uuid: UUID) -> EndpointAuth | None:
     """The endpoint's id, tolerance and active secrets (None when unknown), cached briefly."""
     ttl = settings.BILLING_WEBHOOK_ENDPOINT_CACHE_SECONDS
-    now = time.monotonic()
+    now = monotonic()
     cached = _endpoint_cache.get(uuid)
     if cached is not None and cached[0] > now:
         return cached[1]

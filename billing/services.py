@@ -105,10 +105,10 @@ def event_receive(*, event: dict, endpoint_id: str, delivery: Delivery) -> bool:
     """Store a verified event once and queue its processing; False for a duplicate.
 
     Redis answers known duplicates without touching the database (they are counted and logged,
-    not recorded as a trigger row), but only ids whose insert has committed are put there, and
-    its absence (down, flushed) just falls through to the unique constraint: the database alone
-    decides whether an event is new. A new event costs one INSERT statement (the delivery's
-    trigger row and the inbox row together) and one commit.
+    not recorded as a trigger row), but only ids of applied events are put there (event_apply),
+    and its absence (down, flushed, not applied yet) just falls through to the unique
+    constraint: the database alone decides whether an event is new. A new event costs one
+    INSERT statement (the delivery's trigger row and the inbox row together) and one commit.
     """
     event_id = event["id"]
     if cache.get(_dedup_key(event_id)):

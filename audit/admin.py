@@ -30,22 +30,8 @@ from audit.selectors import (
 )
 from audit.services import Target, audit_event_record
 from audit.verification import link_verifies
+from config.admin_readonly import ReadOnlyAdminMixin, ReadOnlyModelAdmin
 from config.problems import render_problem
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    pass
 
 
 class ActionFilter(admin.SimpleListFilter):
@@ -89,7 +75,7 @@ class AuditChangeList(ChangeList):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
+class AuditEventAdmin(ReadOnlyModelAdmin):
     list_display = (
         "sequence",
         "occurred_at",
@@ -251,7 +237,7 @@ def _record_view(request, target: Target, page):
 
 
 @admin.register(AuditCheckpoint)
-class AuditCheckpointAdmin(ReadOnlyAdmin):
+class AuditCheckpointAdmin(ReadOnlyModelAdmin):
     list_display = ("id", "sequence", "hash", "created_at", "signature")
     fields = list_display
     readonly_fields = list_display
@@ -273,7 +259,7 @@ def _read_only_djstripe(model_name: str):
         return
     admin.site.unregister(model)
 
-    class ReadOnlyStripeAdmin(ReadOnlyMixin, base):
+    class ReadOnlyStripeAdmin(ReadOnlyAdminMixin, base):
         def get_actions(self, request):
             return {}
 

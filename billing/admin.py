@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from billing import services
 from billing.errors import DeadLetterNotReprocessable
 from billing.models import StripeEvent
+from config.admin_readonly import ReadOnlyModelAdmin
 
 
 class ReprocessForm(forms.Form):
@@ -15,21 +16,12 @@ class ReprocessForm(forms.Form):
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
+class StripeEventAdmin(ReadOnlyModelAdmin):
     list_display = ("event_id", "type", "status", "attempts", "mirror_status", "received_at")
     list_filter = ("status", "mirror_status", "type")
     search_fields = ("event_id", "customer_id")
     actions = ["reprocess_dead_letters"]
     readonly_fields = [f.name for f in StripeEvent._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_reprocess_deadletter_permission(self, request):
         return request.user.has_perm("billing.reprocess_deadletter")

@@ -19,9 +19,9 @@ class BillingConfig(AppConfig):
         from billing.models import WebhookSecret
 
         for model in (WebhookEndpoint, WebhookSecret):
-            for signal in (post_save, post_delete):
+            for name, signal in (("saved", post_save), ("deleted", post_delete)):
                 signal.connect(
                     receivers.forget_cached_endpoint_secrets,
                     sender=model,
-                    dispatch_uid=f"billing.forget_endpoint_secrets.{model.__name__}.{id(signal)}",
+                    dispatch_uid=f"billing.forget_endpoint_secrets.{model.__name__}.{name}",
                 )

@@ -7,6 +7,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from config.admin_readonly import ReadOnlyModelAdmin
 from config.context import Actor
 from entitlements import services
 from entitlements.errors import EntitlementError
@@ -27,19 +28,8 @@ def _actor(request) -> Actor:
     return Actor(kind="user", user_id=request.user.pk)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Entitlement)
-class EntitlementAdmin(ReadOnlyAdmin):
+class EntitlementAdmin(ReadOnlyModelAdmin):
     list_display = (
         "id",
         "user",
@@ -154,23 +144,23 @@ class PlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(Feature)
-class FeatureAdmin(ReadOnlyAdmin):
+class FeatureAdmin(ReadOnlyModelAdmin):
     list_display = ("lookup_key", "name")
 
 
 @admin.register(PlanFeature)
-class PlanFeatureAdmin(ReadOnlyAdmin):
+class PlanFeatureAdmin(ReadOnlyModelAdmin):
     list_display = ("plan", "feature")
     list_select_related = ("plan", "feature")
 
 
 @admin.register(UnknownPrice)
-class UnknownPriceAdmin(ReadOnlyAdmin):
+class UnknownPriceAdmin(ReadOnlyModelAdmin):
     list_display = ("price_id", "product_id", "lookup_key", "occurrences", "last_seen_at")
 
 
 @admin.register(ParkedEvent)
-class ParkedEventAdmin(ReadOnlyAdmin):
+class ParkedEventAdmin(ReadOnlyModelAdmin):
     list_display = (
         "event_id",
         "event_type",
@@ -183,10 +173,10 @@ class ParkedEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CustomerLink)
-class CustomerLinkAdmin(ReadOnlyAdmin):
+class CustomerLinkAdmin(ReadOnlyModelAdmin):
     list_display = ("stripe_customer_id", "user", "learnt_from", "created_at")
 
 
 @admin.register(SubscriptionState)
-class SubscriptionStateAdmin(ReadOnlyAdmin):
+class SubscriptionStateAdmin(ReadOnlyModelAdmin):
     list_display = ("stripe_subscription_id", "stripe_customer_id", "updated_at")

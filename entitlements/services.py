@@ -49,38 +49,6 @@ def _require_reason(reason: str) -> str:
     return reason
 
 
-def entitlement_create(
-    *,
-    user,
-    feature: Feature,
-    source: str,
-    expires_at: datetime | None,
-    actor: Actor,
-    reason: str,
-    plan: Plan | None = None,
-    stripe_subscription_id: str = "",
-    granted_by=None,
-    source_event_id: str | None = None,
-    starts_at: datetime | None = None,
-) -> Entitlement:
-    """Create one entitlement row and send entitlement_granted."""
-    entitlement = entitlement_new(
-        user=user,
-        feature=feature,
-        source=source,
-        expires_at=expires_at,
-        reason=reason,
-        plan=plan,
-        stripe_subscription_id=stripe_subscription_id,
-        granted_by=granted_by,
-        source_event_id=source_event_id,
-        starts_at=starts_at,
-    )
-    return entitlements_create(
-        [entitlement], actor=actor, reason=reason, source_event_id=source_event_id
-    )[0]
-
-
 def entitlement_new(
     *,
     user,
@@ -109,10 +77,9 @@ def entitlement_new(
     )
 
 
-def entitlements_create(
-    entitlements: list[Entitlement], *, actor: Actor, reason: str, source_event_id: str | None
-) -> list[Entitlement]:
-    """Insert rows made by entitlement_new in one statement; entitlement_granted for each."""
+def entitlements_create(entitlements: list[Entitlement], *, actor: Actor) -> list[Entitlement]:
+    """Insert rows made by entitlement_new in one statement; entitlement_granted for each, with
+    the reason and Stripe event each row carries."""
     for entitlement in entitlements:
         # Field validation only: the related rows were just loaded by the caller, and the
         # database enforces every constraint of Entitlement (re-checking them here cost one
@@ -130,8 +97,8 @@ def entitlements_create(
             signals.entitlement_granted,
             entitlement,
             actor=actor,
-            reason=reason,
-            source_event_id=source_event_id,
+            reason=entitlement.reason,
+            source_event_id=entitlement.source_event_id or None,
         )
     return entitlements
 
@@ -229,7 +196,7 @@ def entitlement_grant_manual(
         )
         for feature in features
     ]
-    return entitlements_create(rows, actor=actor, reason=reason, source_event_id=None)
+    return entitlements_create(rows, actor=actor)
 
 
 @transaction.atomic

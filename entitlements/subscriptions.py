@@ -140,8 +140,7 @@ def subscription_sync(
         )
         for target in work.create
     ]
-    if created:
-        services.entitlements_create(created, **said)
+    services.entitlements_create(created, actor=actor)
     return {"granted": len(work.create), "extended": len(work.change), "revoked": len(work.revoke)}
 
 

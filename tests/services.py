@@ -103,3 +103,13 @@ def clear_audit_tables() -> None:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
             cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - a model's own table
             cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Stop a server a test started: politely (SIGTERM), then for good after 15 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)

@@ -61,11 +61,11 @@ def test_stripe_grant_extension_and_lapse_are_recorded(people, feature):
     _, customer = people
     stripe = Actor(kind="stripe")
     start = timezone.now() - timedelta(days=40)
-    entitlement = services.entitlement_create(
+    (entitlement,) = services.entitlements_create([services.entitlement_new(
         user=customer, feature=feature, source="stripe", expires_at=start + timedelta(days=30),
-        actor=stripe, reason="invoice.paid", stripe_subscription_id="sub_1MowQVLkdIwHu7ixeRlqHVzs",
+        reason="invoice.paid", stripe_subscription_id="sub_1MowQVLkdIwHu7ixeRlqHVzs",
         source_event_id="evt_grant_1", starts_at=start,
-    )  # fmt: skip
+    )], actor=stripe)  # fmt: skip
     previous = entitlement.expires_at
     services.entitlement_extend(
         entitlement=entitlement, expires_at=previous + timedelta(days=5), actor=stripe,
@@ -101,9 +101,9 @@ def test_plan_edit_is_recorded_with_the_changed_fields(people, feature):
 def test_a_failed_change_leaves_no_audit_row(people, feature):
     _, customer = people
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.entitlement_create(
+        services.entitlements_create([services.entitlement_new(
             user=customer, feature=feature, source="manual", expires_at=None,
-            actor=Actor(kind="system"), reason="rolled back",
-        )  # fmt: skip
+            reason="rolled back",
+        )], actor=Actor(kind="system"))  # fmt: skip
         raise RuntimeError("the surrounding change failed")
     assert rows("entitlements.grant.created") == []

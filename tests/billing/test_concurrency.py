@@ -18,7 +18,7 @@ from djstripe.models import WebhookEventTrigger
 from billing import services
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_event, new_secret
-from tests.services import database_url_of, free_port, require_postgres
+from tests.services import database_url_of, free_port, require_postgres, stop_process
 from tests.stripe_fixtures import signed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,12 +59,7 @@ def server(transactional_db, tmp_path):
             pytest.fail("gunicorn did not start: " + process.stderr.read1(4000).decode())
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process)
 
 
 def test_fifty_simultaneous_deliveries_apply_once(server):

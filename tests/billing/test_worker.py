@@ -13,7 +13,7 @@ from django.db import connection
 from billing.models import StripeEvent
 from config.celery import app as celery_app
 from tests.billing.conftest import customer_event, deliver
-from tests.services import database_url_of, require_postgres
+from tests.services import database_url_of, require_postgres, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,12 +42,7 @@ def worker(transactional_db):
         yield process
     finally:
         celery_app.conf.task_always_eager = eager
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process)
 
 
 def test_worker_applies_the_event_after_the_request_returned(client, endpoint, worker):

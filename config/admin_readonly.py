@@ -1,0 +1,21 @@
+"""Read-only admin pages, shared by every app: inboxes, logs and trails are shown, never edited
+through the admin (each app's services are the only writers)."""
+
+from django.contrib import admin
+
+
+class ReadOnlyAdminMixin:
+    """No add, change or delete for anyone, superusers included; viewing follows permissions."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyModelAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    pass

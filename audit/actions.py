@@ -35,6 +35,12 @@ PAYMENT_DISPUTED = register("billing.payment.disputed", "Payment disputed", "pay
 SUBSCRIPTION_CREATED = register("billing.subscription.created", "Subscription created", "payment")
 SUBSCRIPTION_UPDATED = register("billing.subscription.updated", "Subscription updated", "payment")
 SUBSCRIPTION_DELETED = register("billing.subscription.deleted", "Subscription ended", "payment")
+SUBSCRIPTION_PAUSED = register("billing.subscription.paused", "Subscription paused", "payment")
+SUBSCRIPTION_RESUMED = register("billing.subscription.resumed", "Subscription resumed", "payment")
+TRIAL_WILL_END = register("billing.subscription.trial_will_end", "Trial ends soon", "payment")
+EVENT_OTHER_MODE = register(
+    "billing.event.other_mode", "Event of the other mode stored, not applied", "webhook"
+)
 WEBHOOK_REJECTED = register("billing.webhook.rejected", "Webhook rejected", "webhook")
 DEADLETTER_REPROCESSED = register(
     "billing.deadletter.reprocessed", "Dead letter reprocessed", "deadletter"
@@ -43,6 +49,8 @@ GRANT_CREATED = register("entitlements.grant.created", "Entitlement granted", "g
 GRANT_EXTENDED = register("entitlements.grant.extended", "Entitlement extended", "grant")
 GRANT_REVOKED = register("entitlements.grant.revoked", "Entitlement revoked", "revoke")
 GRANT_LAPSED = register("entitlements.grant.lapsed", "Entitlement lapsed", "revoke")
+BLOCK_CREATED = register("entitlements.block.created", "Feature blocked by support", "revoke")
+BLOCK_LIFTED = register("entitlements.block.lifted", "Feature block lifted", "grant")
 PLAN_CHANGED = register("entitlements.plan.changed", "Plan changed", "plan")
 TRAIL_VIEWED = register("audit.trail.viewed", "Audit trail viewed", "audit")
 EXPORT_CREATED = register("audit.export.created", "Audit trail exported", "audit")
@@ -60,6 +68,9 @@ STRIPE_EVENT_ACTIONS: dict[str, ActionType] = {
     "customer.subscription.created": SUBSCRIPTION_CREATED,
     "customer.subscription.updated": SUBSCRIPTION_UPDATED,
     "customer.subscription.deleted": SUBSCRIPTION_DELETED,
+    "customer.subscription.paused": SUBSCRIPTION_PAUSED,
+    "customer.subscription.resumed": SUBSCRIPTION_RESUMED,
+    "customer.subscription.trial_will_end": TRIAL_WILL_END,
 }
 # Stripe event types whose object reports a failure rather than a success.
 FAILURE_EVENT_TYPES = frozenset({"invoice.payment_failed", "charge.dispute.created"})

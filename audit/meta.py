@@ -42,6 +42,9 @@ ALLOWED_KEYS = frozenset(
         "expires_at",
         "previous_expires_at",
         "changed_fields",
+        "block_id",
+        "ends_at",
+        "account",
         # webhook rejections and audit's own actions
         "problem",
         "http_status",

@@ -20,7 +20,7 @@ STRIPE = Actor(kind="stripe")
 
 
 @receiver(billing_signals.stripe_event_processed, dispatch_uid="audit.stripe_event_processed")
-def record_stripe_event(sender, *, event, event_id, event_type, **kwargs):
+def record_stripe_event(sender, *, event, event_id, event_type, account="", **kwargs):
     action = actions.STRIPE_EVENT_ACTIONS.get(event_type)
     if action is None:
         return
@@ -28,13 +28,30 @@ def record_stripe_event(sender, *, event, event_id, event_type, **kwargs):
     # A staff member reprocessing a dead letter is the cause; otherwise Stripe is.
     actor = current_actor() if current_actor().kind == "user" else STRIPE
     failed = event_type in actions.FAILURE_EVENT_TYPES
+    meta = {**stripe_object_meta(obj), "event_type": event_type}
+    if account:
+        meta["account"] = account
     audit_event_record(
         action=action.name,
         actor=actor,
         target=_stripe_target(obj),
         outcome=Outcome.FAILURE if failed else Outcome.SUCCESS,
         stripe_event_id=event_id,
-        meta={**stripe_object_meta(obj), "event_type": event_type},
+        meta=meta,
+    )
+
+
+@receiver(billing_signals.stripe_event_other_mode, dispatch_uid="audit.stripe_event_other_mode")
+def record_other_mode(sender, *, event_id, event_type, livemode, account="", **kwargs):
+    mode = "live" if livemode else "test"
+    audit_event_record(
+        action=actions.EVENT_OTHER_MODE.name,
+        actor=STRIPE,
+        target=Target("stripe_event", event_id, f"{event_type} {event_id}"),
+        outcome=Outcome.FAILURE,
+        reason=f"a {mode}-mode event is never applied by this deployment",
+        stripe_event_id=event_id,
+        meta={"event_type": event_type, "livemode": livemode, "account": account or None},
     )
 
 
@@ -131,6 +148,33 @@ def record_revoked(sender, *, entitlement, actor, reason="", source_event_id=Non
 @receiver(entitlement_signals.entitlement_lapsed, dispatch_uid="audit.entitlement_lapsed")
 def record_lapsed(sender, *, entitlement, actor, reason="", source_event_id=None, **kwargs):
     _record_entitlement(actions.GRANT_LAPSED, entitlement, actor, reason, source_event_id)
+
+
+def _record_block(action, block, actor, reason):
+    audit_event_record(
+        action=action.name,
+        actor=actor,
+        target=Target(
+            "feature_block", block.pk, f"{block.feature.lookup_key} for user {block.user_id}"
+        ),
+        reason=reason,
+        meta={
+            "block_id": block.pk,
+            "user_id": block.user_id,
+            "feature": block.feature.lookup_key,
+            "ends_at": block.ends_at.isoformat() if block.ends_at else None,
+        },
+    )
+
+
+@receiver(entitlement_signals.feature_blocked, dispatch_uid="audit.feature_blocked")
+def record_blocked(sender, *, block, actor, **kwargs):
+    _record_block(actions.BLOCK_CREATED, block, actor, block.reason)
+
+
+@receiver(entitlement_signals.feature_unblocked, dispatch_uid="audit.feature_unblocked")
+def record_unblocked(sender, *, block, actor, **kwargs):
+    _record_block(actions.BLOCK_LIFTED, block, actor, block.lift_reason)
 
 
 @receiver(entitlement_signals.plan_changed, dispatch_uid="audit.plan_changed")

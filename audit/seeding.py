@@ -16,6 +16,7 @@ VIEWABLE = (
     ("entitlements", "plan"),
     ("entitlements", "feature"),
     ("entitlements", "planfeature"),
+    ("entitlements", "featureblock"),
 )
 
 

@@ -17,8 +17,11 @@ class ReprocessForm(forms.Form):
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyModelAdmin):
-    list_display = ("event_id", "type", "status", "attempts", "mirror_status", "received_at")
-    list_filter = ("status", "mirror_status", "type")
+    list_display = (
+        "event_id", "type", "status", "livemode", "account", "attempts", "mirror_status",
+        "received_at",
+    )  # fmt: skip
+    list_filter = ("status", "livemode", "mirror_status", "type")
     search_fields = ("event_id", "customer_id")
     actions = ["reprocess_dead_letters"]
     readonly_fields = [f.name for f in StripeEvent._meta.fields]

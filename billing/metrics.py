@@ -35,7 +35,7 @@ webhook_rejected = Counter(
 )
 events_processed = Counter(
     "billing_events_processed",
-    "Event application attempts by outcome (applied, retry, dead, skipped).",
+    "Event application attempts by outcome (applied, retry, dead, skipped, other_mode).",
     ["type", "outcome"],
 )
 event_processing_seconds = Histogram(
@@ -45,6 +45,16 @@ event_processing_seconds = Histogram(
 )
 mirror_syncs = Counter(
     "billing_mirror_syncs", "dj-stripe mirror sync attempts by outcome.", ["outcome"]
+)
+events_other_mode = Counter(
+    "billing_events_other_mode",
+    "Verified events of the other mode (test in live, live in test): stored, never applied.",
+    ["livemode"],  # live | test: the event's own mode
+)
+subscription_fetches = Counter(
+    "billing_subscription_fetches",
+    "Subscriptions fetched from Stripe to settle same-second events the payloads cannot order.",
+    ["outcome"],  # fetched | retry | failed | disabled
 )
 dead_letters = Gauge(
     "billing_dead_letters",

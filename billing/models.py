@@ -37,6 +37,9 @@ class StripeEvent(models.Model):
         APPLIED = "applied"
         FAILED = "failed"  # failed at least once, retrying
         DEAD = "dead"  # retries exhausted: a dead letter waiting for staff
+        # Stored, acknowledged and audited, never applied: a test-mode event reaching a
+        # live-mode deployment, or the reverse (STRIPE_LIVE_MODE).
+        OTHER_MODE = "other_mode"
 
     class MirrorStatus(models.TextChoices):
         PENDING = "pending"
@@ -48,6 +51,9 @@ class StripeEvent(models.Model):
     type = models.CharField(max_length=255)
     created = models.BigIntegerField(help_text="Stripe's `created`, unix seconds.")
     livemode = models.BooleanField(default=False)
+    # A connected account's event (Stripe's top-level `account`); "" for the platform's own.
+    account = models.CharField(max_length=255, blank=True, default="")
+    # What events are serialized on: the customer, scoped by the connected account if any.
     customer_id = models.CharField(max_length=255, blank=True, db_index=True)
     payload = models.JSONField(help_text="The verified event exactly as Stripe sent it.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)

@@ -90,15 +90,25 @@ def _dedup_key(event_id: str) -> str:
     return f"billing:webhook:event:{event_id}"
 
 
+def account_of(event: dict) -> str:
+    """The connected account an event belongs to ("" for the platform's own events)."""
+    account = event.get("account")
+    return account[:255] if isinstance(account, str) else ""
+
+
 def customer_of(event: dict) -> str:
-    """The Stripe customer an event concerns ("" if none): events are serialized per customer."""
+    """The Stripe customer an event concerns ("" if none): events are serialized per customer.
+
+    A connected account's customer is scoped by its account ("acct_x/cus_y"), so it never
+    shares a key with the platform's customer of the same id."""
     obj = event["data"]["object"]
-    if obj.get("object") == "customer":
-        return str(obj.get("id") or "")[:255]
-    customer = obj.get("customer")
+    customer = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
     if isinstance(customer, dict):
         customer = customer.get("id")
-    return customer[:255] if isinstance(customer, str) else ""
+    if not isinstance(customer, str) or not customer:
+        return ""
+    account = account_of(event)
+    return (f"{account}/{customer}" if account else customer)[:255]
 
 
 def event_receive(*, event: dict, endpoint_id: str, delivery: Delivery) -> bool:
@@ -126,6 +136,7 @@ def event_receive(*, event: dict, endpoint_id: str, delivery: Delivery) -> bool:
         type=event["type"][:255],
         created=event["created"],
         livemode=event["livemode"],
+        account=account_of(event),
         customer_id=customer_id,
         payload=event,
         mirror_status=mirror,
@@ -206,9 +217,12 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
         type_label = metrics.event_type_label(row.type)
         # Applied (now or before): from then on Redis answers its duplicates.
         transaction.on_commit(lambda: _remember_event_id(event_id))
-        if row.status == StripeEvent.Status.APPLIED:
+        if row.status in (StripeEvent.Status.APPLIED, StripeEvent.Status.OTHER_MODE):
             metrics.events_processed.labels(type=type_label, outcome="skipped").inc()
             return False
+        was_dead = row.status == StripeEvent.Status.DEAD
+        if row.livemode != settings.STRIPE_LIVE_MODE:
+            return _event_other_mode(row, type_label=type_label, was_dead=was_dead)
         signals.stripe_event_processed.send(
             sender=StripeEvent,
             event=row.payload,
@@ -216,8 +230,8 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
             event_type=row.type,
             created=row.created,
             livemode=row.livemode,
+            account=row.account,
         )
-        was_dead = row.status == StripeEvent.Status.DEAD
         row.status = StripeEvent.Status.APPLIED
         row.attempts += 1
         row.last_error = ""
@@ -228,6 +242,44 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
     if was_dead:
         _refresh_dead_letter_gauge()
     return True
+
+
+def _event_other_mode(row: StripeEvent, *, type_label: str, was_dead: bool) -> bool:
+    """A test-mode event in a live-mode deployment (or the reverse): recorded, never applied.
+
+    Runs inside event_apply's transaction; the mark and the audit row commit together."""
+    signals.stripe_event_other_mode.send(
+        sender=StripeEvent,
+        event_id=row.event_id,
+        event_type=row.type,
+        livemode=row.livemode,
+        account=row.account,
+    )
+    row.status = StripeEvent.Status.OTHER_MODE
+    row.attempts += 1
+    row.last_error = ""
+    row.save(update_fields=["status", "attempts", "last_error", "updated_at"])
+    mode = "live" if row.livemode else "test"
+    metrics.events_other_mode.labels(livemode=mode).inc()
+    metrics.events_processed.labels(type=type_label, outcome="other_mode").inc()
+    log.info("billing.event.other_mode", event_id=row.event_id, livemode=row.livemode)
+    if was_dead:
+        transaction.on_commit(_refresh_dead_letter_gauge)
+    return False
+
+
+def subscription_fetch(*, subscription_id: str) -> dict:
+    """Fetch a subscription from Stripe (outside any transaction: a slow API holds no lock)
+    and send stripe_subscription_fetched in a transaction. Raises stripe.StripeError for the
+    task to retry."""
+    fetched_at = int(time.time())
+    subscription = stripe_api.subscription_retrieve(subscription_id=subscription_id)
+    with transaction.atomic():
+        signals.stripe_subscription_fetched.send(
+            sender=StripeEvent, subscription=subscription, fetched_at=fetched_at
+        )
+    metrics.subscription_fetches.labels(outcome="fetched").inc()
+    return subscription
 
 
 # Stripe keys and webhook secrets, should an error message quote one (dj-stripe's do).

@@ -9,7 +9,8 @@ from django.dispatch import Signal
 # transaction that marks the event applied (so receivers' writes commit or roll back with it),
 # from the Celery task, never from the web request.
 # kwargs: event (dict, the verified payload as Stripe sent it), event_id (str),
-#         event_type (str), created (int, unix seconds), livemode (bool)
+#         event_type (str), created (int, unix seconds), livemode (bool),
+#         account (str: a connected account's id, "" for the platform's own events)
 stripe_event_processed = Signal()
 
 # A webhook delivery was refused (bad signature, stale timestamp, malformed body, ...).
@@ -21,3 +22,13 @@ webhook_rejected = Signal()
 # Staff reprocessed a dead-lettered event. Sent in the transaction that requeues it.
 # kwargs: event_id (str), event_type (str), user (the staff User), reason (str)
 dead_letter_reprocessed = Signal()
+
+# A subscription was fetched from Stripe's API (to settle events the payloads cannot order).
+# Sent inside a transaction, from a Celery task. kwargs: subscription (dict, Stripe's object as
+# fetched), fetched_at (int, unix seconds: the fetched object is the state at that time)
+stripe_subscription_fetched = Signal()
+
+# A verified event of the other mode (a test-mode event reaching a live-mode deployment, or the
+# reverse): stored and acknowledged, never applied. Sent in the transaction that marks it.
+# kwargs: event_id (str), event_type (str), livemode (bool), account (str)
+stripe_event_other_mode = Signal()

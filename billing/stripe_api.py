@@ -1,5 +1,7 @@
 """Every call from billing into Stripe's API goes through here (the dj-stripe mirror)."""
 
+import stripe
+from django.conf import settings
 from djstripe.models import Event
 
 
@@ -7,3 +9,13 @@ def mirror_event(*, payload: dict) -> Event:
     """Let dj-stripe mirror an event: creates its Event and re-fetches the objects it names
     from Stripe's API (raises stripe.StripeError when the API fails)."""
     return Event.process(payload)
+
+
+def subscription_retrieve(*, subscription_id: str) -> dict:
+    """Stripe's current subscription object, as a plain dict (raises stripe.StripeError)."""
+    subscription = stripe.Subscription.retrieve(
+        subscription_id,
+        api_key=settings.STRIPE_SECRET_KEY,
+        stripe_version=settings.STRIPE_API_VERSION,
+    )
+    return subscription.to_dict()

@@ -43,6 +43,24 @@ def mirror_event(self, event_id: str, customer_id: str = "") -> None:
         raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error
 
 
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def fetch_subscription(self, subscription_id: str) -> None:
+    """Fetch a subscription whose same-second events the payloads cannot order; retried with
+    backoff while Stripe's API fails (the best guess stands meanwhile)."""
+    if not settings.BILLING_STRIPE_MIRROR_ENABLED:
+        # No Stripe account behind the offline placeholder key: the best guess stands.
+        services.metrics.subscription_fetches.labels(outcome="disabled").inc()
+        return
+    try:
+        services.subscription_fetch(subscription_id=subscription_id)
+    except Exception as error:
+        final = self.request.retries >= settings.BILLING_MIRROR_MAX_RETRIES
+        services.metrics.subscription_fetches.labels(outcome="failed" if final else "retry").inc()
+        if final:
+            return
+        raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error
+
+
 @shared_task(acks_late=True)
 def purge_idempotency_keys() -> int:
     from billing import idempotency

@@ -326,6 +326,11 @@ CELERY_BEAT_SCHEDULE["entitlements-record-lapses"] = {
     "task": "entitlements.record_lapses",
     "schedule": env.float("ENTITLEMENTS_LAPSE_INTERVAL_SECONDS", default=300.0),
 }
+# Support's blocks whose end date passed are lifted (Stripe's grants return) on the same beat.
+CELERY_BEAT_SCHEDULE["entitlements-expire-blocks"] = {
+    "task": "entitlements.expire_blocks",
+    "schedule": env.float("ENTITLEMENTS_LAPSE_INTERVAL_SECONDS", default=300.0),
+}
 # Disputes parked until their charge's customer is known: retried against dj-stripe's mirror.
 CELERY_BEAT_SCHEDULE["entitlements-retry-parked-disputes"] = {
     "task": "entitlements.retry_parked_disputes",

@@ -9,13 +9,14 @@ from django.urls import path, reverse
 
 from config.admin_readonly import ReadOnlyModelAdmin
 from config.context import Actor
-from entitlements import services
+from entitlements import blocks, services
 from entitlements.errors import EntitlementError
-from entitlements.forms import GrantForm, PlanForm, RevokeForm
+from entitlements.forms import GrantForm, LiftForm, PlanForm, RevokeForm
 from entitlements.models import (
     CustomerLink,
     Entitlement,
     Feature,
+    FeatureBlock,
     ParkedEvent,
     Plan,
     PlanFeature,
@@ -91,12 +92,17 @@ class EntitlementAdmin(ReadOnlyModelAdmin):
     def revoke_selected(self, request, queryset):
         form = RevokeForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
-            rows = services.entitlements_revoke_selected(
-                entitlement_ids=list(queryset.values_list("pk", flat=True)),
-                revoked_by=request.user,
-                actor=_actor(request),
-                reason=form.cleaned_data["reason"],
-            )
+            try:
+                rows = services.entitlements_revoke_selected(
+                    entitlement_ids=list(queryset.values_list("pk", flat=True)),
+                    revoked_by=request.user,
+                    actor=_actor(request),
+                    reason=form.cleaned_data["reason"],
+                    block_until=form.cleaned_data["block_until"],
+                )
+            except EntitlementError as error:
+                self.message_user(request, error.detail, level=messages.ERROR)
+                return None
             self.message_user(request, f"Revoked {len(rows)} entitlement(s).")
             return None
         live = queryset.filter(revoked_at__isnull=True).select_related("user", "feature")
@@ -179,4 +185,49 @@ class CustomerLinkAdmin(ReadOnlyModelAdmin):
 
 @admin.register(SubscriptionState)
 class SubscriptionStateAdmin(ReadOnlyModelAdmin):
-    list_display = ("stripe_subscription_id", "stripe_customer_id", "updated_at")
+    list_display = (
+        "stripe_subscription_id", "stripe_customer_id", "status", "unsettled_second", "updated_at"
+    )  # fmt: skip
+
+    @admin.display(description="status")
+    def status(self, obj):
+        return obj.value("status")
+
+
+@admin.register(FeatureBlock)
+class FeatureBlockAdmin(ReadOnlyModelAdmin):
+    """Support's sticky revokes: Stripe does not grant these features back until lifted."""
+
+    list_display = ("id", "user", "feature", "reason", "created_by", "created_at", "ends_at",
+                    "lifted_at")  # fmt: skip
+    list_filter = ("feature", ("lifted_at", admin.EmptyFieldListFilter))
+    search_fields = ("user__username", "user__email")
+    list_select_related = ("user", "feature", "created_by")
+    actions = ["lift_selected"]
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("entitlements.revoke_entitlement")
+
+    @admin.action(description="Lift selected blocks", permissions=["revoke"])
+    def lift_selected(self, request, queryset):
+        form = LiftForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            lifted = blocks.blocks_lift_selected(
+                block_ids=list(queryset.values_list("pk", flat=True)),
+                lifted_by=request.user,
+                actor=_actor(request),
+                reason=form.cleaned_data["reason"],
+            )
+            self.message_user(request, f"Lifted {lifted} block(s).")
+            return None
+        open_blocks = queryset.filter(lifted_at__isnull=True).select_related("user", "feature")
+        if not open_blocks:
+            self.message_user(request, "None of those is in force.", level=messages.WARNING)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "blocks": open_blocks,
+            "title": "Lift blocks",
+        }
+        return TemplateResponse(request, "admin/entitlements/featureblock/lift.html", context)

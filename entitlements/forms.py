@@ -26,6 +26,16 @@ class GrantForm(forms.Form):
 
 class RevokeForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+    block_until = forms.DateTimeField(
+        required=False,
+        help_text="A revoked Stripe grant stays revoked through Stripe's later events until the "
+        "block is lifted; optionally until this time (YYYY-MM-DD HH:MM). Manual grants are "
+        "simply revoked.",
+    )
+
+
+class LiftForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
 
 
 class PlanForm(forms.ModelForm):

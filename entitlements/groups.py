@@ -14,6 +14,7 @@ SUPPORT_PERMISSIONS = (
     "view_planfeature",
     "view_unknownprice",
     "view_parkedevent",
+    "view_featureblock",
 )
 
 

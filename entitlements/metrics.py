@@ -27,3 +27,8 @@ DRIFT = Counter(
     "Entitlements found to differ from stored subscription state by reconciliation.",
     ["fixed"],
 )
+UNSETTLED_SECONDS = Counter(
+    "tollgate_entitlement_unsettled_total",
+    "Same-second events of a subscription whose payloads could not order them (the best guess "
+    "stands and the subscription is fetched from Stripe in the background).",
+)

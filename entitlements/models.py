@@ -196,14 +196,20 @@ class SubscriptionState(models.Model):
     """The stored state of one Stripe subscription, merged from every applied event.
 
     `fields` maps a field name to [value, event created, event id]; each field keeps the value
-    of the newest event (by created, then id) that carried it. The merge is commutative and
-    idempotent, so any order or duplication of deliveries ends in the same state, and
-    reconciliation recomputes entitlements from this row alone.
+    of the newest event that carried it: by `created`, and inside one second by what the
+    payloads say (entitlements/ordering.py), never by event id. `journal` keeps the ordering
+    facts of the recent events so that an event arriving late into a second is placed among
+    the others. The merge is commutative and idempotent, so any order or duplication of
+    deliveries ends in the same state, and reconciliation recomputes entitlements from it.
     """
 
     stripe_subscription_id = models.CharField(max_length=255, unique=True)
     stripe_customer_id = models.CharField(max_length=255, db_index=True)
     fields = models.JSONField(default=dict)
+    journal = models.JSONField(default=list)
+    # The second whose events the payloads could not order: settled by fetching the
+    # subscription from Stripe in the background (null when nothing waits).
+    unsettled_second = models.BigIntegerField(null=True, blank=True)
     last_event_created = models.BigIntegerField(default=0)
     last_event_id = models.CharField(max_length=255, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
@@ -218,6 +224,68 @@ class SubscriptionState(models.Model):
     def version(self, name: str) -> tuple[int, str] | None:
         entry = self.fields.get(name)
         return None if entry is None else (entry[1], entry[2])
+
+
+class CustomerReversal(models.Model):
+    """A full refund or a dispute of a customer's payment (ENTITLEMENTS_REVOKE_ON_*).
+
+    It reverses the customer's subscriptions that existed when it happened (subscription
+    `created` at or before it), until a newer paid invoice of that subscription. Decided from
+    these rows when entitlements are computed, so delivery order never matters."""
+
+    class Kind(models.TextChoices):
+        REFUND = "refund"
+        DISPUTE = "dispute"
+
+    stripe_customer_id = models.CharField(max_length=255, db_index=True)
+    event_id = models.CharField(max_length=255, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    created = models.BigIntegerField(help_text="The Stripe event's `created`, unix seconds.")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.kind} of {self.stripe_customer_id} ({self.event_id})"
+
+
+class FeatureBlock(models.Model):
+    """Support revoked a feature that Stripe granted: Stripe events do not grant it to this user
+    again until support lifts the block or its optional end passes. Manual grants still work."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="feature_blocks"
+    )
+    feature = models.ForeignKey(Feature, on_delete=models.PROTECT, related_name="blocks")
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lift_reason = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="featureblock_has_reason"),
+            models.CheckConstraint(
+                condition=(Q(lifted_at__isnull=True) & Q(lift_reason=""))
+                | (Q(lifted_at__isnull=False) & ~Q(lift_reason="")),
+                name="featureblock_lift_consistent",
+            ),
+            # One block in force per user and feature: a second revoke keeps the first.
+            models.UniqueConstraint(
+                fields=["user", "feature"],
+                condition=Q(lifted_at__isnull=True),
+                name="featureblock_one_open",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.feature_id} blocked"
 
 
 class CustomerSummary(models.Model):

@@ -3,7 +3,7 @@
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
-from billing.signals import stripe_event_processed
+from billing.signals import stripe_event_processed, stripe_subscription_fetched
 from entitlements import stripe_sync
 from entitlements.catalog import catalog_seed
 from entitlements.groups import support_group_seed
@@ -13,6 +13,11 @@ from entitlements.models import Feature, Plan, PlanFeature
 @receiver(stripe_event_processed, dispatch_uid="entitlements.apply_stripe_event")
 def apply_stripe_event(sender, event, **kwargs):
     stripe_sync.stripe_event_apply(event=event)
+
+
+@receiver(stripe_subscription_fetched, dispatch_uid="entitlements.apply_fetched_subscription")
+def apply_fetched_subscription(sender, subscription, fetched_at, **kwargs):
+    stripe_sync.subscription_fetched_apply(subscription=subscription, fetched_at=fetched_at)
 
 
 @receiver(post_migrate, dispatch_uid="entitlements.seed_support_group")

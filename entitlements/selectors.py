@@ -5,7 +5,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
-from entitlements.models import CustomerLink, Entitlement
+from entitlements.models import CustomerLink, Entitlement, FeatureBlock
 
 
 def active_entitlements(*, now: datetime) -> QuerySet[Entitlement]:
@@ -48,3 +48,13 @@ def user_by_identifier(identifier: str):
         users = users | get_user_model().objects.filter(pk=int(identifier))
     found = list(users.distinct()[:2])
     return found[0] if len(found) == 1 else None
+
+
+def open_blocks(*, user_id: int, now: datetime) -> QuerySet[FeatureBlock]:
+    """The user's blocks in force: not lifted and not past their end."""
+    return (
+        FeatureBlock.objects.filter(user_id=user_id, lifted_at__isnull=True)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .select_related("feature")
+        .order_by("feature__lookup_key")
+    )

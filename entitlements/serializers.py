@@ -13,8 +13,16 @@ class EntitlementOut(serializers.Serializer):
     revoked_at = serializers.DateTimeField(allow_null=True)
 
 
+class BlockOut(serializers.Serializer):
+    feature = serializers.CharField(source="feature.lookup_key")
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField(allow_null=True)
+
+
 class EntitlementListOut(serializers.Serializer):
     entitlements = EntitlementOut(many=True)
+    blocks = BlockOut(many=True, required=False)
 
 
 class GrantIn(serializers.Serializer):
@@ -35,6 +43,11 @@ class RevokeIn(serializers.Serializer):
     feature = serializers.CharField(required=False, allow_blank=False)
     all_manual = serializers.BooleanField(required=False, default=False)
     reason = serializers.CharField(max_length=500)
+    block_until = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="A revoked Stripe grant stays blocked until lifted, or until this time.",
+    )
 
     def validate(self, attrs):
         if bool(attrs.get("feature")) == bool(attrs.get("all_manual")):

@@ -12,7 +12,7 @@ from django.utils import timezone
 from config.context import Actor
 from entitlements import access, metrics, signals
 from entitlements.errors import InvalidExpiry, NothingToRevoke, ReasonRequired, UnknownFeature
-from entitlements.models import Entitlement, Feature, Plan, PlanFeature
+from entitlements.models import Entitlement, Feature, FeatureBlock, Plan, PlanFeature
 from entitlements.selectors import active_entitlements
 
 _CHANGE_NAMES = {
@@ -199,6 +199,37 @@ def entitlement_grant_manual(
     return entitlements_create(rows, actor=actor)
 
 
+def _staff_revoke(
+    *, row: Entitlement, actor: Actor, reason: str, revoked_by, block_until: datetime | None
+) -> Entitlement:
+    """A staff revoke; of a Stripe grant it also blocks the feature (a revoke that sticks)."""
+    if row.source == Entitlement.Source.STRIPE:
+        feature_block(
+            user=row.user, feature=row.feature, reason=reason, created_by=revoked_by,
+            ends_at=block_until, actor=actor,
+        )  # fmt: skip
+    return entitlement_revoke(entitlement=row, actor=actor, reason=reason, revoked_by=revoked_by)
+
+
+def feature_block(
+    *, user, feature: Feature, reason: str, created_by, ends_at: datetime | None, actor: Actor
+) -> FeatureBlock:
+    """Block a feature for a user against Stripe's grants until lifted or ended; the block in
+    force already, if there is one, stays (the first reason is kept)."""
+    reason = _require_reason(reason)
+    if ends_at is not None and ends_at <= timezone.now():
+        raise InvalidExpiry("A block's end must be in the future.")
+    existing = FeatureBlock.objects.filter(user=user, feature=feature, lifted_at__isnull=True)
+    block = existing.select_for_update().first()
+    if block is not None:
+        return block
+    block = FeatureBlock.objects.create(
+        user=user, feature=feature, reason=reason[:500], created_by=created_by, ends_at=ends_at
+    )
+    signals.feature_blocked.send(sender=FeatureBlock, block=block, actor=actor)
+    return block
+
+
 @transaction.atomic
 def entitlements_revoke_for_user(
     *,
@@ -208,8 +239,10 @@ def entitlements_revoke_for_user(
     reason: str,
     feature_key: str | None = None,
     all_manual: bool = False,
+    block_until: datetime | None = None,
 ) -> list[Entitlement]:
-    """Staff revoke: every live grant of one feature, or every live manual grant."""
+    """Staff revoke: every live grant of one feature, or every live manual grant. A revoked
+    Stripe grant stays revoked through Stripe's later events (see feature_block)."""
     reason = _require_reason(reason)
     if bool(feature_key) == bool(all_manual):
         raise UnknownFeature("Give exactly one of a feature lookup key or all manual grants.")
@@ -218,26 +251,29 @@ def entitlements_revoke_for_user(
         live = live.filter(feature__lookup_key=feature_key)
     else:
         live = live.filter(source=Entitlement.Source.MANUAL)
-    rows = list(live.select_for_update().order_by("id"))
+    rows = list(live.select_for_update(of=("self",)).select_related("user", "feature"))
     if not rows:
         raise NothingToRevoke()
-    return [
-        entitlement_revoke(entitlement=row, actor=actor, reason=reason, revoked_by=revoked_by)
-        for row in rows
-    ]
+    said = {"actor": actor, "reason": reason, "revoked_by": revoked_by, "block_until": block_until}
+    return [_staff_revoke(row=row, **said) for row in sorted(rows, key=lambda row: row.pk)]
 
 
 @transaction.atomic
 def entitlements_revoke_selected(
-    *, entitlement_ids: list[int], revoked_by, actor: Actor, reason: str
+    *,
+    entitlement_ids: list[int],
+    revoked_by,
+    actor: Actor,
+    reason: str,
+    block_until: datetime | None = None,
 ) -> list[Entitlement]:
-    """The admin's bulk revoke: live rows among the ids are revoked, others left as they are."""
+    """The admin's bulk revoke: live rows among the ids are revoked, others left as they are;
+    revoked Stripe grants are blocked as in entitlements_revoke_for_user."""
     reason = _require_reason(reason)
     rows = active_entitlements(now=timezone.now()).filter(pk__in=entitlement_ids)
-    return [
-        entitlement_revoke(entitlement=row, actor=actor, reason=reason, revoked_by=revoked_by)
-        for row in rows.select_for_update().order_by("id")
-    ]
+    rows = rows.select_for_update(of=("self",)).select_related("user", "feature").order_by("id")
+    said = {"actor": actor, "reason": reason, "revoked_by": revoked_by, "block_until": block_until}
+    return [_staff_revoke(row=row, **said) for row in rows]
 
 
 def entitlement_lapses_record(*, now: datetime | None = None) -> int:

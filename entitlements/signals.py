@@ -14,3 +14,8 @@ entitlement_lapsed = Signal()
 
 # A plan or its features were changed by staff. kwargs: plan (Plan), actor, changes (dict)
 plan_changed = Signal()
+
+# Support blocked a Stripe-granted feature for a user (a sticky revoke), or lifted the block.
+# kwargs: block (FeatureBlock), actor
+feature_blocked = Signal()
+feature_unblocked = Signal()

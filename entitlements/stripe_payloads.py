@@ -7,7 +7,9 @@ under parent.subscription_details.
 
 from dataclasses import dataclass, field
 
-# Subscription statuses that give access (past_due only through the plan's grace days).
+# Subscription statuses that give access (past_due only through the plan's grace days,
+# trialing until the trial's end). incomplete, incomplete_expired, unpaid, paused and canceled
+# give none.
 LIVE_STATUSES = frozenset({"active", "trialing", "past_due"})
 
 
@@ -29,6 +31,7 @@ class Update:
     customer_id: str
     values: dict = field(default_factory=dict)
     price: PriceRef | None = None
+    status: str | None = None  # the status the event asserts, for ordering inside a second
 
 
 def _id(value) -> str:
@@ -36,6 +39,10 @@ def _id(value) -> str:
     if isinstance(value, dict):
         return str(value.get("id") or "")
     return str(value or "")
+
+
+def _seconds(value) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def user_id_from_metadata(obj: dict) -> int | None:
@@ -67,14 +74,18 @@ def price_ref(price: dict) -> PriceRef:
 def subscription_update(subscription: dict, *, deleted: bool = False) -> Update:
     items = (subscription.get("items") or {}).get("data") or []
     period_ends = [item["current_period_end"] for item in items if item.get("current_period_end")]
+    status = "canceled" if deleted else subscription.get("status")
     update = Update(
         subscription_id=_id(subscription),
         customer_id=_id(subscription.get("customer")),
         values={
-            "status": "canceled" if deleted else subscription.get("status"),
+            "status": status,
             "cancel_at_period_end": bool(subscription.get("cancel_at_period_end")),
             "period_end": max(period_ends) if period_ends else None,
+            "trial_end": _seconds(subscription.get("trial_end")),
+            "sub_created": _seconds(subscription.get("created")),
         },
+        status=status,
     )
     if deleted:
         update.values["deleted"] = True
@@ -106,12 +117,14 @@ def invoice_update(invoice: dict, *, paid: bool, created: int) -> Update | None:
         return None  # a one-off invoice grants nothing
     update = Update(subscription_id=subscription_id, customer_id=_id(invoice.get("customer")))
     if paid:
-        update.values = {"status": "active", "payment_failed_at": None, "reversal": None}
+        # last_paid: a refund or dispute older than this payment no longer reverses it.
+        update.values = {"status": "active", "payment_failed_at": None, "last_paid": created}
         period_end = invoice_period_end(invoice, subscription_id)
         if period_end:
             update.values["period_end"] = period_end
     else:
         update.values = {"status": "past_due", "payment_failed_at": created}
+    update.status = update.values["status"]
     return update
 
 

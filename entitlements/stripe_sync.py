@@ -2,9 +2,12 @@
 
 Decided from the event payload and local state only: no Stripe API call on this path.
 
-Each event is merged into the SubscriptionState of the subscription(s) it concerns; every field
-keeps the value of the newest event (by created, then id) that carried it, so an older event
-never overrides newer state and any order or duplication of deliveries converges. Events of a
+Each event is merged into the SubscriptionState of the subscription it concerns; every field
+keeps the value of the newest event that carried it (by created, and inside one second by what
+the payloads say: ordering.py), so an older event never overrides newer state and any order or
+duplication of deliveries converges. Where the payloads cannot order a second, the subscription
+is fetched from Stripe later, by billing's task, and that copy becomes the newest state. Refunds
+and disputes are recorded per customer and decided when entitlements are computed. Events of a
 customer not linked to a user yet are parked and applied when the link appears; a dispute
 whose charge's customer is not known yet is parked until it is (see disputes.py).
 """
@@ -17,10 +20,11 @@ from django.utils import timezone
 
 from billing.models import StripeEvent
 from config.context import Actor
-from entitlements import disputes, metrics
+from entitlements import disputes, metrics, ordering
 from entitlements import stripe_payloads as payloads
 from entitlements.models import (
     CustomerLink,
+    CustomerReversal,
     CustomerSummary,
     Feature,
     ParkedEvent,
@@ -42,6 +46,8 @@ SUBSCRIPTION_EVENTS = {
 }
 
 REVERSAL_EVENTS = {"charge.refunded", "charge.dispute.created"}
+# The reason of the entitlement changes (and so of their audit rows) that a fetch causes.
+FETCH_REASON = "customer.subscription fetched from Stripe (same-second events settled)"
 
 
 # --- Customer -> user --------------------------------------------------------------------------
@@ -142,15 +148,9 @@ def state_replay(*, customer_ids: list[str] | None = None) -> int:
     return replayed
 
 
-def parked_events_apply(*, customer_id: str) -> int:
-    """Apply, oldest first, the events parked for a customer: all of them once it has a user;
-    a refund or dispute once a subscription of the customer is known."""
-    parked = ParkedEvent.objects.filter(stripe_customer_id=customer_id, applied_at__isnull=True)
-    has_subscription = SubscriptionState.objects.filter(stripe_customer_id=customer_id).exists()
+def _parked_apply(parked) -> int:
     applied = 0
-    for row in parked.select_for_update().order_by("created", "event_id"):
-        if row.event_type in REVERSAL_EVENTS and not has_subscription:
-            continue
+    for row in parked.filter(applied_at__isnull=True).select_for_update().order_by("created"):
         stripe_event_apply(event=row.payload)
         row.applied_at = timezone.now()
         row.save(update_fields=["applied_at"])
@@ -158,14 +158,18 @@ def parked_events_apply(*, customer_id: str) -> int:
     return applied
 
 
+def parked_events_apply(*, customer_id: str) -> int:
+    """Apply the events parked for a customer, now that it has a user (the merge makes their
+    order irrelevant)."""
+    return _parked_apply(ParkedEvent.objects.filter(stripe_customer_id=customer_id))
+
+
 def _parked_disputes_release(*, charge_id: str, customer_id: str) -> int:
-    """A charge's customer became known: its parked disputes join the customer's parked events,
-    applied now (oldest first) if a subscription of the customer is known, else with it."""
+    """A charge's customer became known: its parked disputes are recorded against it now."""
     if not disputes.parked_disputes_claim(charge_id=charge_id, customer_id=customer_id):
         return 0
-    if not SubscriptionState.objects.filter(stripe_customer_id=customer_id).exists():
-        return 0
-    return parked_events_apply(customer_id=customer_id)
+    parked = ParkedEvent.objects.filter(stripe_charge_id=charge_id, stripe_customer_id=customer_id)
+    return _parked_apply(parked.filter(event_type=disputes.DISPUTE_EVENT))
 
 
 def _charges_learn(event: dict) -> None:
@@ -224,45 +228,137 @@ def plan_for_price(price: payloads.PriceRef | None, *, subscription_id: str, eve
 # --- Events --------------------------------------------------------------------------------
 
 
-def _updates_for(event: dict) -> list[payloads.Update]:
-    """The subscription updates an event carries (after linking), or [] when it carries none."""
+def _subscription_update(event: dict) -> payloads.Update:
+    obj = event["data"]["object"]
+    update = payloads.subscription_update(obj, deleted=event["type"].endswith(".deleted"))
+    plan = plan_for_price(
+        update.price, subscription_id=update.subscription_id, event_id=event["id"]
+    )
+    if update.price is not None:
+        update.values["plan_code"] = plan.code if plan else None
+    return update
+
+
+def _update_and_facts(event: dict) -> tuple[payloads.Update, ordering.Facts] | None:
+    """What a subscription or invoice event says about its subscription, and the facts that
+    place it among same-second events; None when it concerns no subscription."""
     event_type, obj = event["type"], event["data"]["object"]
     created = int(event["created"])
     if event_type in SUBSCRIPTION_EVENTS:
-        update = payloads.subscription_update(obj, deleted=event_type.endswith(".deleted"))
-        plan = plan_for_price(
-            update.price, subscription_id=update.subscription_id, event_id=event["id"]
+        update = _subscription_update(event)
+        kind = event_type.rsplit(".", 1)[1]
+        facts = ordering.Facts(
+            event_id=event["id"],
+            created=created,
+            kind=kind if kind in {"created", "deleted"} else "updated",
+            status=update.status,
+            attributes=ordering.tracked_attributes(obj),
+            previous=ordering.tracked_attributes(event["data"].get("previous_attributes") or {}),
+            values=update.values,
         )
-        if update.price is not None:
-            update.values["plan_code"] = plan.code if plan else None
-        return [update]
+        return update, facts
     if event_type in {"invoice.paid", "invoice.payment_failed"}:
         update = payloads.invoice_update(obj, paid=event_type == "invoice.paid", created=created)
-        return [update] if update else []
-    reversal = None
-    customer_id = payloads.customer_id_of(obj)
+        if update is None:
+            return None
+        facts = ordering.Facts(
+            event_id=event["id"],
+            created=created,
+            kind="invoice",
+            status=update.status,
+            values=update.values,
+        )
+        return update, facts
+    return None
+
+
+def _reversal_record(event: dict) -> str:
+    """Record a full refund or a dispute of a customer; the customer's id ("" when nothing is
+    reversed, or when a dispute's customer is not known yet and it is parked on its charge)."""
+    event_type, obj = event["type"], event["data"]["object"]
     if event_type == "charge.refunded" and settings.ENTITLEMENTS_REVOKE_ON_REFUND:
-        reversal = "refund" if payloads.is_full_refund(obj) else None
+        if not payloads.is_full_refund(obj):
+            return ""
+        kind, customer_id = CustomerReversal.Kind.REFUND, payloads.customer_id_of(obj)
     elif event_type == disputes.DISPUTE_EVENT and settings.ENTITLEMENTS_REVOKE_ON_DISPUTE:
-        reversal, customer_id = "dispute", disputes.dispute_customer(dispute=obj)
+        kind, customer_id = CustomerReversal.Kind.DISPUTE, disputes.dispute_customer(dispute=obj)
         if not customer_id:
             # Not lost: applied as soon as any payload (or the mirror) names the charge's customer.
             _park(event, "", charge_id=payloads.charge_id_of(obj))
-            return []
-    if reversal is None:
-        return []
+            return ""
+    else:
+        return ""
     if not customer_id:
         # A charge without a customer belongs to no subscription: nothing to reverse.
         logger.info("entitlements.reversal_without_customer", event_id=event["id"])
-        return []
-    states = SubscriptionState.objects.filter(stripe_customer_id=customer_id)
-    if not states.exists():
-        # Delivered before the subscription it reverses: kept until that subscription appears.
-        _park(event, customer_id)
-    return [
-        payloads.Update(state_id, customer_id, {"reversal": reversal})
-        for state_id in states.values_list("stripe_subscription_id", flat=True)
-    ]
+        return ""
+    CustomerReversal.objects.get_or_create(
+        event_id=event["id"],
+        defaults={
+            "stripe_customer_id": customer_id,
+            "kind": kind,
+            "created": int(event["created"]),
+        },
+    )
+    return customer_id
+
+
+def _customer_resync(event: dict, customer_id: str) -> None:
+    """Bring every known subscription of a customer in line after a reversal."""
+    states = SubscriptionState.objects.select_for_update().filter(stripe_customer_id=customer_id)
+    for state in states.order_by("pk"):
+        subscription_sync(
+            state=state, actor=STRIPE, reason=event["type"], source_event_id=event["id"]
+        )
+
+
+def _state_apply(
+    *, update: payloads.Update, facts: ordering.Facts, reason: str, source_event_id, sync: bool
+) -> SubscriptionState:
+    state, _ = SubscriptionState.objects.select_for_update().get_or_create(
+        stripe_subscription_id=update.subscription_id,
+        defaults={"stripe_customer_id": update.customer_id},
+    )
+    if state_merge(state, facts):
+        state.save()
+    if state.unsettled_second is not None and facts.kind != "fetch":
+        _settle_later(state.stripe_subscription_id)
+    if sync:
+        subscription_sync(state=state, actor=STRIPE, reason=reason, source_event_id=source_event_id)
+    return state
+
+
+def _settle_later(subscription_id: str) -> None:
+    """The payloads could not order a second's events: the best guess stands, and the
+    subscription is fetched from Stripe in the background (never blocking this event)."""
+    from billing import tasks as billing_tasks
+
+    metrics.UNSETTLED_SECONDS.inc()
+    logger.info("entitlements.subscription_unsettled", subscription=subscription_id)
+    transaction.on_commit(
+        lambda: billing_tasks.fetch_subscription.delay(subscription_id), robust=True
+    )
+
+
+def subscription_fetched_apply(*, subscription: dict, fetched_at: int) -> None:
+    """Stripe's own copy of a subscription, fetched at `fetched_at`, is its newest state."""
+    event = {"id": f"fetch:{fetched_at}", "type": "customer.subscription.fetched"}
+    event.update(created=fetched_at, data={"object": subscription})
+    update = _subscription_update(event)
+    if update.status in {"active", "trialing"}:
+        # Stripe says the subscription is in good standing: no payment failure is outstanding.
+        update.values["payment_failed_at"] = None
+    if not SubscriptionState.objects.filter(stripe_subscription_id=update.subscription_id).exists():
+        return  # never seen in an event: nothing of ours depends on it
+    facts = ordering.Facts(
+        event_id=event["id"],
+        created=fetched_at,
+        kind="fetch",
+        status=update.status,
+        attributes=ordering.tracked_attributes(subscription),
+        values=update.values,
+    )
+    _state_apply(update=update, facts=facts, reason=FETCH_REASON, source_event_id=None, sync=True)
 
 
 def _apply_summary(event: dict, *, sync: bool) -> None:
@@ -316,6 +412,11 @@ def stripe_event_apply(*, event: dict, sync: bool = True) -> None:
     With sync=False only the stored state is updated (reconciliation replaying the event log);
     entitlement rows are left for the comparison that follows."""
     event_type = event["type"]
+    if event.get("account"):
+        # A connected account's customers are not the platform's users: its customer cus_X is
+        # not the platform's cus_X. Stored and audited by billing and audit, applied to nothing.
+        logger.info("entitlements.connected_account_event", event_id=event["id"])
+        return
     # First, so that a dispute parked on this event's charge is applied in this transaction.
     _charges_learn(event)
     if event_type in {"checkout.session.completed", "customer.created", "customer.updated"}:
@@ -328,22 +429,21 @@ def stripe_event_apply(*, event: dict, sync: bool = True) -> None:
             return
         _apply_summary(event, sync=sync)
         return
-    for update in _updates_for(event):
-        user = resolve_user(
-            customer_id=update.customer_id, obj=event["data"]["object"], event_id=event["id"]
-        )
-        if user is None:
-            _park(event, update.customer_id)
-            continue
-        state, created = SubscriptionState.objects.select_for_update().get_or_create(
-            stripe_subscription_id=update.subscription_id,
-            defaults={"stripe_customer_id": update.customer_id},
-        )
-        if state_merge(state, update.values, (int(event["created"]), event["id"])):
-            state.save()
-        if created and parked_events_apply(customer_id=update.customer_id):
-            state.refresh_from_db()
-        if sync:
-            subscription_sync(
-                state=state, actor=STRIPE, reason=event_type, source_event_id=event["id"]
-            )
+    if event_type in REVERSAL_EVENTS:
+        customer_id = _reversal_record(event)
+        if customer_id and sync:
+            _customer_resync(event, customer_id)
+        return
+    found = _update_and_facts(event)
+    if found is None:
+        return
+    update, facts = found
+    user = resolve_user(
+        customer_id=update.customer_id, obj=event["data"]["object"], event_id=event["id"]
+    )
+    if user is None:
+        _park(event, update.customer_id)
+        return
+    _state_apply(
+        update=update, facts=facts, reason=event_type, source_event_id=event["id"], sync=sync
+    )

@@ -12,16 +12,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.context import Actor
-from entitlements import services
+from entitlements import ordering, selectors, services
 from entitlements import stripe_payloads as payloads
 from entitlements.models import (
     CustomerLink,
+    CustomerReversal,
     CustomerSummary,
     Entitlement,
     Feature,
     Plan,
     SubscriptionState,
 )
+
+# How long an event's ordering facts stay in its subscription's journal after the newest event:
+# Stripe retries a delivery for up to three days, so a late event still meets its second.
+JOURNAL_WINDOW_SECONDS = 7 * 86400
 
 
 @dataclass(frozen=True)
@@ -35,23 +40,54 @@ def _when(seconds: int | float) -> datetime:
     return datetime.fromtimestamp(int(seconds), tz=UTC)
 
 
-def state_merge(state: SubscriptionState, values: dict, version: tuple[int, str]) -> bool:
-    """Merge one event's values: each field keeps the value of its newest event (created, id)."""
-    changed = False
-    for name, value in values.items():
-        current = state.version(name)
-        if current is None or tuple(current) < version:
-            state.fields[name] = [value, version[0], version[1]]
-            changed = True
-    if (state.last_event_created, state.last_event_id) < version:
-        state.last_event_created, state.last_event_id = version
-    return changed
+def state_merge(state: SubscriptionState, facts: ordering.Facts) -> bool:
+    """Merge one event into the stored state; False for an event merged before.
+
+    Each field keeps the value of the last event that carried it: by `created`, and inside one
+    second in the order the payloads say (ordering.order_second), decided afresh over all the
+    second's events each time one joins, so every delivery order ends in the same state."""
+    journal = [ordering.Facts.from_json(entry) for entry in state.journal]
+    if any(entry.event_id == facts.event_id for entry in journal):
+        return False
+    journal.append(facts)
+    second = facts.created
+    order = ordering.order_second(entry for entry in journal if entry.created == second)
+    winners: dict[str, list] = {}
+    for entry in order.ordered:
+        for name, value in entry.values.items():
+            winners[name] = [value, second, entry.event_id]
+    for name, winner in winners.items():
+        current = state.fields.get(name)
+        if current is None or current[1] <= second:
+            state.fields[name] = winner
+    newest = max(entry.created for entry in journal)
+    state.journal = [
+        entry.as_json() for entry in journal if entry.created >= newest - JOURNAL_WINDOW_SECONDS
+    ]
+    if order.ambiguous:
+        state.unsettled_second = max(second, state.unsettled_second or second)
+    elif state.unsettled_second == second:
+        state.unsettled_second = None
+    if facts.kind == "fetch" and (state.unsettled_second or second) <= second:
+        state.unsettled_second = None
+    if second >= state.last_event_created:
+        state.last_event_created, state.last_event_id = second, order.ordered[-1].event_id
+    return True
+
+
+def is_reversed(state: SubscriptionState) -> bool:
+    """A refund or dispute of the customer, made while this subscription existed, and not
+    followed by a paid invoice of it (a reversal wins a tie: it follows the payment)."""
+    since = max(state.value("sub_created") or 0, state.value("last_paid") or 0)
+    return CustomerReversal.objects.filter(
+        stripe_customer_id=state.stripe_customer_id, created__gte=since
+    ).exists()
 
 
 def desired_for_state(state: SubscriptionState) -> dict[str, Wanted]:
     """{lookup_key: Wanted} for a subscription, from its stored state alone."""
     status = state.value("status")
-    if state.value("deleted") or state.value("reversal") or status not in payloads.LIVE_STATUSES:
+    if state.value("deleted") or status not in payloads.LIVE_STATUSES or is_reversed(state):
         return {}
     plan = Plan.objects.filter(code=state.value("plan_code") or "").first()
     summary = CustomerSummary.objects.filter(stripe_customer_id=state.stripe_customer_id).first()
@@ -64,7 +100,11 @@ def desired_for_state(state: SubscriptionState) -> dict[str, Wanted]:
     grace = timedelta(days=plan.grace_days if plan else 0)
     failed_at = state.value("payment_failed_at")
     period_end = state.value("period_end")
-    if status == "past_due" or failed_at:
+    duration = timedelta(days=plan.default_duration_days if plan else 30)
+    if status == "trialing" and (state.value("trial_end") or period_end):
+        # A trial ends at trial_end, with no grace days: nothing has been paid.
+        expires_at = _when(state.value("trial_end") or period_end)
+    elif status == "past_due" or failed_at:
         # Payment failed: access continues through the grace days, then lapses by itself.
         started = failed_at or state.version("status")[0]
         expires_at = _when(started) + grace
@@ -73,8 +113,7 @@ def desired_for_state(state: SubscriptionState) -> dict[str, Wanted]:
         if not state.value("cancel_at_period_end"):
             expires_at += grace
     else:
-        duration = plan.default_duration_days if plan else 30
-        expires_at = _when(state.version("status")[0]) + timedelta(days=duration)
+        expires_at = _when(state.version("status")[0]) + duration
     return {feature.lookup_key: Wanted(feature, expires_at, plan) for feature in features}
 
 
@@ -82,13 +121,17 @@ def desired_for_state(state: SubscriptionState) -> dict[str, Wanted]:
 class SyncWork:
     """What it takes to bring a subscription's live Stripe rows in line with its state."""
 
-    revoke: list
+    revoke: list  # (row, reason: the block's when support blocked the feature, else None)
     change: list  # (row, Wanted)
     create: list  # Wanted
 
 
-def _reconciliation(state: SubscriptionState, *, lock: bool) -> SyncWork:
+def _reconciliation(state: SubscriptionState, *, user_id: int, lock: bool) -> SyncWork:
     wanted = desired_for_state(state)
+    blocks = selectors.open_blocks(user_id=user_id, now=timezone.now())
+    blocked = {block.feature.lookup_key: block for block in blocks}
+    for key in blocked:
+        wanted.pop(key, None)
     live = Entitlement.objects.filter(
         source=Entitlement.Source.STRIPE,
         stripe_subscription_id=state.stripe_subscription_id,
@@ -100,10 +143,16 @@ def _reconciliation(state: SubscriptionState, *, lock: bool) -> SyncWork:
     for row in live.order_by("id"):
         target = wanted.pop(row.feature.lookup_key, None)
         if target is None:
-            work.revoke.append(row)
+            block = blocked.get(row.feature.lookup_key)
+            work.revoke.append((row, block_reason(block) if block else None))
+        elif target.expires_at <= row.starts_at:
+            # Later news ended the grant before this row began (a payment failure or a trial
+            # end learnt late): the row is replaced by one that ends when access really ended.
+            work.revoke.append((row, None))
+            work.create.append(target)
         elif row.expires_at != target.expires_at or row.plan_id != getattr(target.plan, "pk", None):
             work.change.append((row, target))
-    work.create = list(wanted.values())
+    work.create += list(wanted.values())
     return work
 
 
@@ -115,10 +164,12 @@ def subscription_sync(
     link = link.select_related("user").first()
     if link is None:
         return {"granted": 0, "extended": 0, "revoked": 0}
-    work = _reconciliation(state, lock=True)
+    work = _reconciliation(state, user_id=link.user_id, lock=True)
     said = {"actor": actor, "reason": reason, "source_event_id": source_event_id}
-    for row in work.revoke:
-        services.entitlement_revoke(entitlement=row, **said)
+    for row, blocked_because in work.revoke:
+        services.entitlement_revoke(
+            entitlement=row, **{**said, "reason": blocked_because or reason}
+        )
     for row, target in work.change:
         services.entitlement_extend(
             entitlement=row, expires_at=target.expires_at, plan=target.plan, **said
@@ -144,12 +195,18 @@ def subscription_sync(
     return {"granted": len(work.create), "extended": len(work.change), "revoked": len(work.revoke)}
 
 
+def block_reason(block) -> str:
+    """The reason every change a block causes carries in the trail."""
+    return f"blocked by support (block #{block.pk}): {block.reason}"[:500]
+
+
 def subscription_drift(*, state: SubscriptionState) -> list[str]:
     """How the live Stripe rows of a subscription differ from its stored state ([] = none)."""
-    if not CustomerLink.objects.filter(stripe_customer_id=state.stripe_customer_id).exists():
+    link = CustomerLink.objects.filter(stripe_customer_id=state.stripe_customer_id).first()
+    if link is None:
         return []
-    work = _reconciliation(state, lock=False)
-    drift = [f"{row.feature.lookup_key}: live but not wanted" for row in work.revoke]
+    work = _reconciliation(state, user_id=link.user_id, lock=False)
+    drift = [f"{row.feature.lookup_key}: live but not wanted" for row, _ in work.revoke]
     drift += [
         f"{row.feature.lookup_key}: expires {row.expires_at:%Y-%m-%d %H:%M}, "
         f"wanted {target.expires_at:%Y-%m-%d %H:%M}"

@@ -3,13 +3,19 @@
 from celery import shared_task
 
 from config.context import Actor
-from entitlements import services, stripe_sync, subscriptions
+from entitlements import blocks, services, stripe_sync, subscriptions
 
 
 @shared_task(name="entitlements.record_lapses")
 def record_lapses() -> int:
     """Beat: record lapsed grants for the audit trail. Access ends at expires_at regardless."""
     return services.entitlement_lapses_record()
+
+
+@shared_task(name="entitlements.expire_blocks")
+def expire_blocks() -> int:
+    """Beat: lift support's blocks whose end date has passed (Stripe's grants return)."""
+    return blocks.blocks_expire()
 
 
 @shared_task(name="entitlements.retry_parked_disputes")

@@ -11,7 +11,13 @@ from billing.idempotency import idempotent
 from config import context
 from entitlements import selectors, services
 from entitlements.errors import UnknownUser
-from entitlements.serializers import EntitlementListOut, EntitlementOut, GrantIn, RevokeIn
+from entitlements.serializers import (
+    BlockOut,
+    EntitlementListOut,
+    EntitlementOut,
+    GrantIn,
+    RevokeIn,
+)
 
 
 class ActorBoundAPIView(APIView):
@@ -60,8 +66,15 @@ class EntitlementListView(ActorBoundAPIView):
 
     @extend_schema(responses=EntitlementListOut, summary="The caller's active entitlements")
     def get(self, request):
-        rows = selectors.user_active_entitlements(user_id=request.user.pk, now=timezone.now())
-        return Response({"entitlements": EntitlementOut(rows, many=True).data})
+        now = timezone.now()
+        rows = selectors.user_active_entitlements(user_id=request.user.pk, now=now)
+        blocks = selectors.open_blocks(user_id=request.user.pk, now=now)
+        return Response(
+            {
+                "entitlements": EntitlementOut(rows, many=True).data,
+                "blocks": BlockOut(blocks, many=True).data,
+            }
+        )
 
 
 class GrantView(ActorBoundAPIView):
@@ -109,5 +122,6 @@ class RevokeView(ActorBoundAPIView):
             reason=data.validated_data["reason"],
             revoked_by=request.user,
             actor=context.current_actor(),
+            block_until=data.validated_data.get("block_until"),
         )
         return Response({"entitlements": EntitlementOut(rows, many=True).data})

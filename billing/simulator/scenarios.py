@@ -31,18 +31,36 @@ Story = Callable[[Customer, int], None]
 
 
 def _checkout(customer: Customer, at: int) -> None:
-    """A new subscription through Checkout: the session, the subscription, its first invoice."""
+    """A new subscription through Checkout, all in one second as Stripe sends it: the session,
+    the subscription created `incomplete`, its first invoice paid, and the update to `active`
+    (previous attributes name `incomplete`)."""
     customer.period_start = at
-    customer.status = "active"
+    customer.status = "incomplete"
     customer.emit("checkout.session.completed", customer.checkout_session(at=at), at=at)
     customer.emit("customer.subscription.created", customer.subscription(), at=at)
     invoice = customer.invoice(paid=True, at=at, billing_reason="subscription_create")
     customer.emit("invoice.paid", invoice, at=at)
+    customer.status = "active"
+    customer.emit(
+        "customer.subscription.updated",
+        customer.subscription(),
+        at=at,
+        previous={"status": "incomplete"},
+    )
+
+
+def _trial(customer: Customer, at: int, *, days: int = 7) -> None:
+    """A free trial through Checkout: no payment, access until trial_end."""
+    customer.period_start = at
+    customer.trial_end = at + days * DAY
+    customer.status = "trialing"
+    customer.emit("checkout.session.completed", customer.checkout_session(at=at), at=at)
+    customer.emit("customer.subscription.created", customer.subscription(), at=at)
 
 
 def _renew(customer: Customer, at: int, *, status: str = "active") -> None:
     """The period rolls over: the subscription moves to the next period (previous attributes
-    name the old one)."""
+    name the old one); its invoice's events follow in the same second."""
     previous = {"items": customer.items()}
     customer.period_start += PERIOD
     customer.status = status
@@ -53,6 +71,25 @@ def _renew(customer: Customer, at: int, *, status: str = "active") -> None:
 
 def checkout(customer: Customer, now: int) -> None:
     _checkout(customer, now - 60)
+
+
+def trial(customer: Customer, now: int) -> None:
+    """A trial that is still running: the features until trial_end, with no grace days."""
+    _trial(customer, now - 2 * DAY)
+
+
+def trial_ends_paused(customer: Customer, now: int) -> None:
+    """A trial without a payment method: Stripe warns three days ahead, then pauses it."""
+    _trial(customer, now - 8 * DAY)
+    warned = customer.trial_end - 3 * DAY
+    customer.emit("customer.subscription.trial_will_end", customer.subscription(), at=warned)
+    customer.status = "paused"
+    customer.emit(
+        "customer.subscription.paused",
+        customer.subscription(),
+        at=customer.trial_end,
+        previous={"status": "trialing"},
+    )
 
 
 def renewal(customer: Customer, now: int) -> None:
@@ -148,6 +185,8 @@ def dispute(customer: Customer, now: int) -> None:
 
 STORIES: dict[str, Story] = {
     "checkout": checkout,
+    "trial": trial,
+    "trial-ends-paused": trial_ends_paused,
     "renewal": renewal,
     "upgrade": upgrade,
     "downgrade": downgrade,
@@ -175,6 +214,7 @@ def build(name: str, *, user_ids: list[int], rng: random.Random, now: int) -> Sc
         rng.shuffle(deliveries)
         return Scenario(name, events, deliveries, concurrency=STORM_CONCURRENCY)
     if name == "out-of-order":
-        # Newest first: every event arrives before the ones it follows.
-        return Scenario(name, events, sorted(events, key=lambda e: -e["created"]))
+        # Newest first: every event arrives before the ones it follows (same-second ones too).
+        newest_first = sorted(reversed(events), key=lambda e: -e["created"])
+        return Scenario(name, events, newest_first)
     return Scenario(name, events, list(events))

@@ -70,6 +70,7 @@ class Customer:
     item_id: str = ""
     charge_id: str = ""
     status: str = "active"
+    trial_end: int | None = None
     cancel_at_period_end: bool = False
     canceled_at: int | None = None
     last_created: int = 0
@@ -95,8 +96,10 @@ class Customer:
     # --- Events ---------------------------------------------------------------------------
 
     def emit(self, event_type: str, obj: dict, *, at: int, previous: dict | None = None) -> dict:
-        """Wrap `obj` in Stripe's event envelope; `created` strictly increases per customer."""
-        self.last_created = max(at, self.last_created + 1)
+        """Wrap `obj` in Stripe's event envelope. `created` never decreases per customer and,
+        as in Stripe, the events of one step (a checkout, a renewal, a dunning retry) share
+        one second; their random ids say nothing of their order."""
+        self.last_created = max(at, self.last_created)
         envelope = example(
             "event",
             id=stripe_id(self.rng, "evt"),
@@ -170,8 +173,8 @@ class Customer:
             cancel_at=self.period_end if self.cancel_at_period_end else None,
             canceled_at=self.canceled_at,
             ended_at=self.canceled_at if ended else None,
-            trial_start=None,
-            trial_end=None,
+            trial_start=self.period_start if self.trial_end else None,
+            trial_end=self.trial_end,
             livemode=False,
             metadata={"user_id": str(self.user_id)},
             latest_invoice=None,

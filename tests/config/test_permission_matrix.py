@@ -23,6 +23,7 @@ NOBODY = (302, 302, 403, 403, 403, 302, 403)  # read-only models: no add/change/
 REDIRECT = (302, 302, 302, 302, 302, 302, 302)  # "<pk>/" forwards to "<pk>/change/"
 ALL_STAFF = (302, 302, 200, 200, 200, 302, 200)
 FINANCE_VIEW = (302, 302, 200, 403, 403, 302, 200)
+SUPPORT_AND_FINANCE_VIEW = (302, 302, 200, 200, 403, 302, 200)
 # dj-stripe's "sync from Stripe" confirmation: superusers only (config.staff guard), POST only.
 STRIPE_SYNC = (302, 302, 403, 403, 403, 302, 405)
 # dj-stripe's mirror of Stripe objects: superusers only. Object pages are asked for a missing
@@ -173,6 +174,12 @@ MATRIX: dict[str, tuple] = {
     "admin/entitlements/customerlink/<path:object_id>/delete/": NOBODY,
     "admin/entitlements/customerlink/<path:object_id>/change/": SUPERUSER_ONLY,
     "admin/entitlements/customerlink/<path:object_id>/": REDIRECT,
+    "admin/entitlements/featureblock/": SUPPORT_AND_FINANCE_VIEW,
+    "admin/entitlements/featureblock/add/": NOBODY,
+    "admin/entitlements/featureblock/<path:object_id>/history/": SUPPORT_AND_FINANCE_VIEW,
+    "admin/entitlements/featureblock/<path:object_id>/delete/": NOBODY,
+    "admin/entitlements/featureblock/<path:object_id>/change/": SUPPORT_AND_FINANCE_VIEW,
+    "admin/entitlements/featureblock/<path:object_id>/": REDIRECT,
     "admin/entitlements/subscriptionstate/": SUPERUSER_ONLY,
     "admin/entitlements/subscriptionstate/add/": NOBODY,
     "admin/entitlements/subscriptionstate/<path:object_id>/history/": SUPERUSER_ONLY,
@@ -299,6 +306,7 @@ def objects(django_user_model) -> dict[str, str]:
         CustomerLink,
         Entitlement,
         Feature,
+        FeatureBlock,
         ParkedEvent,
         Plan,
         PlanFeature,
@@ -352,6 +360,9 @@ def objects(django_user_model) -> dict[str, str]:
         ),
         "entitlements.customerlink": CustomerLink.objects.create(
             stripe_customer_id="cus_matrix", user=owner, learnt_from="test"
+        ),
+        "entitlements.featureblock": FeatureBlock.objects.create(
+            user=owner, feature=feature, reason="matrix"
         ),
         "entitlements.subscriptionstate": SubscriptionState.objects.create(
             stripe_subscription_id="sub_matrix", stripe_customer_id="cus_matrix"

@@ -33,8 +33,10 @@ def deliver(payload: dict) -> None:
         )
 
 
-def price(*, lookup_key=None, metadata=None, product=None) -> dict:
-    obj = resource("price", id=unique_id("price"), lookup_key=lookup_key, metadata=metadata or {})
+def price(*, lookup_key=None, metadata=None, product=None, price_id=None) -> dict:
+    obj = resource(
+        "price", id=price_id or unique_id("price"), lookup_key=lookup_key, metadata=metadata or {}
+    )
     if product is not None:
         obj["product"] = product
     return obj
@@ -73,7 +75,12 @@ class Customer:
         price_obj=None,
         metadata=None,
         event_id=None,
+        trial_end=None,
+        sub_created=T0,
+        previous_attributes=None,
     ) -> dict:
+        # Stripe's example is a skeleton with every timestamp set; a live subscription has no
+        # cancellation, end or pause unless the scenario says so.
         sub = resource(
             "subscription",
             id=self.subscription_id,
@@ -81,15 +88,28 @@ class Customer:
             status=status,
             cancel_at_period_end=cancel_at_period_end,
             metadata=metadata or {},
-            created=T0,
+            created=sub_created,
+            trial_end=trial_end,
+            trial_start=sub_created if trial_end else None,
+            cancel_at=None,
+            canceled_at=created if kind == "deleted" or status == "canceled" else None,
+            ended_at=created if kind == "deleted" else None,
+            pause_collection=None,
         )
         item = sub["items"]["data"][0]
         item["subscription"] = self.subscription_id
-        item["price"] = price_obj or price(lookup_key=plan)
+        # A plan's price keeps its id, as in Stripe: previous_attributes can name it.
+        item["price"] = price_obj or price(lookup_key=plan, price_id=f"price_{plan}")
         item["current_period_start"] = period_end - 30 * DAY if period_end else None
         item["current_period_end"] = period_end
         sub["items"]["data"] = [item]
-        return event(f"customer.subscription.{kind}", sub, created=created, event_id=event_id)
+        return event(
+            f"customer.subscription.{kind}",
+            sub,
+            created=created,
+            event_id=event_id,
+            previous_attributes=previous_attributes,
+        )
 
     def invoice(self, kind="paid", *, created=T0, period_end=T0 + 30 * DAY, event_id=None):
         invoice = resource(

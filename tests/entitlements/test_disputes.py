@@ -7,7 +7,7 @@ from prometheus_client import REGISTRY
 
 from audit.models import AuditEvent
 from entitlements import tasks
-from entitlements.models import ChargeCustomer, Entitlement, ParkedEvent
+from entitlements.models import ChargeCustomer, CustomerReversal, Entitlement, ParkedEvent
 from tests.entitlements.conftest import T0, deliver
 from tests.stripe_fixtures import event, resource, unique_id
 
@@ -123,20 +123,23 @@ def test_a_late_dispute_still_loses_to_a_newer_paid_invoice(subscribed, customer
     assert live(subscribed) == PREMIUM
 
 
-def test_dispute_before_checkout_subscription_and_charge_applies_with_the_subscription(
+def test_dispute_before_checkout_subscription_and_charge_reverses_the_subscription(
     make_user, customer
 ):
     user = make_user()
     charge_id = unique_id("ch")
     deliver(customer.dispute(charge_id, created=T0 + 30))
     deliver(customer.charge(charge_id, created=T0 + 20))
+    # Recorded against the customer as soon as its charge's customer is known ...
     parked = ParkedEvent.objects.get(stripe_charge_id=charge_id)
-    assert (parked.stripe_customer_id, parked.applied_at) == (customer.customer_id, None)
+    assert parked.stripe_customer_id == customer.customer_id
+    assert parked.applied_at is not None
+    reversal = CustomerReversal.objects.get(event_id=parked.event_id)
+    assert (reversal.stripe_customer_id, reversal.kind) == (customer.customer_id, "dispute")
+    # ... so the subscription (created before the dispute) that appears afterwards grants nothing.
     deliver(customer.checkout(user))
     deliver(customer.subscription())
     assert live(user) == set()
-    parked.refresh_from_db()
-    assert parked.applied_at is not None
 
 
 def test_beat_retry_resolves_a_parked_dispute_through_the_djstripe_mirror(

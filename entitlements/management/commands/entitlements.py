@@ -7,12 +7,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from config.context import Actor, acting_as
-from entitlements import selectors, services
+from entitlements import blocks, selectors, services
 from entitlements.errors import EntitlementError
 
 
 class Command(BaseCommand):
-    help = "Show, grant or revoke a user's entitlements (grant and revoke require --reason)."
+    help = (
+        "Show, grant or revoke a user's entitlements, or lift a block (grant, revoke and "
+        "unblock require --reason)."
+    )
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -29,7 +32,14 @@ class Command(BaseCommand):
         which = revoke.add_mutually_exclusive_group(required=True)
         which.add_argument("--feature")
         which.add_argument("--all-manual", action="store_true")
-        for subparser in (grant, revoke):
+        revoke.add_argument(
+            "--block-until",
+            help="a revoked Stripe grant stays blocked until lifted, or until this ISO date",
+        )
+        unblock = sub.add_parser("unblock", help="Lift the block of a revoked Stripe feature.")
+        unblock.add_argument("user")
+        unblock.add_argument("--feature", required=True)
+        for subparser in (grant, revoke, unblock):
             subparser.add_argument("--reason", default="", help="required: kept in the audit")
             subparser.add_argument("--by", help="username of the staff member acting")
 
@@ -54,9 +64,19 @@ class Command(BaseCommand):
                 rows = self._change(user, staff, actor, options)
         except EntitlementError as error:
             raise CommandError(error.detail) from error
-        self.stdout.write(f"{options['action']}: {len(rows)} entitlement(s) for {user}")
+        noun = "block(s)" if options["action"] == "unblock" else "entitlement(s)"
+        self.stdout.write(f"{options['action']}: {len(rows)} {noun} for {user}")
 
     def _change(self, user, staff, actor, options):
+        if options["action"] == "unblock":
+            lifted = blocks.feature_unblock(
+                user=user,
+                feature_key=options["feature"],
+                lifted_by=staff,
+                actor=actor,
+                reason=options["reason"],
+            )
+            return [None] * lifted
         if options["action"] == "grant":
             return services.entitlement_grant_manual(
                 user=user,
@@ -74,6 +94,7 @@ class Command(BaseCommand):
             reason=options["reason"],
             revoked_by=staff,
             actor=actor,
+            block_until=_parse_expiry(options["block_until"], flag="--block-until"),
         )
 
     def _show(self, user):
@@ -86,16 +107,25 @@ class Command(BaseCommand):
             }
             for row in rows
         ]
-        self.stdout.write(json.dumps({"entitlements": entitlements}))
+        blocked = [
+            {
+                "feature": block.feature.lookup_key,
+                "reason": block.reason,
+                "since": block.created_at.isoformat(),
+                "ends_at": block.ends_at.isoformat() if block.ends_at else None,
+            }
+            for block in selectors.open_blocks(user_id=user.pk, now=timezone.now())
+        ]
+        self.stdout.write(json.dumps({"entitlements": entitlements, "blocks": blocked}))
 
 
-def _parse_expiry(raw: str | None) -> datetime | None:
+def _parse_expiry(raw: str | None, *, flag: str = "--expires") -> datetime | None:
     if not raw:
         return None
     try:
         value = datetime.fromisoformat(raw)
     except ValueError as error:
-        raise CommandError(f"--expires must be an ISO date or datetime, not {raw!r}") from error
+        raise CommandError(f"{flag} must be an ISO date or datetime, not {raw!r}") from error
     if len(raw) == 10:  # a bare date means the end of that day
         value = datetime.combine(value.date(), time.max)
     return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)

@@ -71,3 +71,9 @@ LOGIN_LOCKED_OUT = register("auth.login.locked_out", "Sign-in locked out", "acce
 SECOND_FACTOR_ENROLLED = register("auth.second_factor.enrolled", "Second factor enrolled", "access")
 SECOND_FACTOR_RESET = register("auth.second_factor.reset", "Second factor reset", "access")
 ROLE_CHANGED = register("auth.role.changed", "Role changed", "access")
+GROUP_PERMISSIONS_CHANGED = register(
+    "auth.group_permissions.changed", "Group permissions changed", "access"
+)
+USER_PERMISSIONS_CHANGED = register(
+    "auth.user_permissions.changed", "User permissions changed", "access"
+)

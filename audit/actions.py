@@ -44,6 +44,17 @@ GRANT_EXTENDED = register("entitlements.grant.extended", "Entitlement extended",
 GRANT_REVOKED = register("entitlements.grant.revoked", "Entitlement revoked", "revoke")
 GRANT_LAPSED = register("entitlements.grant.lapsed", "Entitlement lapsed", "revoke")
 PLAN_CHANGED = register("entitlements.plan.changed", "Plan changed", "plan")
+# Separation of duties: refused self-service changes and the second approver of bulk grants.
+GRANT_REFUSED = register("entitlements.grant.refused", "Self-service change refused", "approval")
+GRANT_REQUESTED = register(
+    "entitlements.grant_request.created", "Bulk grant awaiting approval", "approval"
+)
+GRANT_REQUEST_APPROVED = register(
+    "entitlements.grant_request.approved", "Bulk grant approved", "approval"
+)
+GRANT_REQUEST_REJECTED = register(
+    "entitlements.grant_request.rejected", "Bulk grant rejected", "approval"
+)
 TRAIL_VIEWED = register("audit.trail.viewed", "Audit trail viewed", "audit")
 EXPORT_CREATED = register("audit.export.created", "Audit trail exported", "audit")
 ARCHIVE_CREATED = register("audit.archive.created", "Audit month archived", "audit")

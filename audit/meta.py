@@ -42,6 +42,10 @@ ALLOWED_KEYS = frozenset(
         "expires_at",
         "previous_expires_at",
         "changed_fields",
+        "grant_request_id",
+        "user_ids",
+        "change",
+        "status",
         # permission and membership changes (sets before and after)
         "group_id",
         "permissions_before",

@@ -322,6 +322,11 @@ ENTITLEMENTS_REVOKE_ON_REFUND = env.bool("ENTITLEMENTS_REVOKE_ON_REFUND", defaul
 ENTITLEMENTS_REVOKE_ON_DISPUTE = env.bool("ENTITLEMENTS_REVOKE_ON_DISPUTE", default=True)
 # Lifetime of a cached feature set; changes replace it at once, so this only bounds memory.
 ENTITLEMENTS_CACHE_SECONDS = env.int("ENTITLEMENTS_CACHE_SECONDS", default=3600)
+# Separation of duties: staff may not grant or revoke on their own account (unless this is on),
+# and a manual grant creating more than this many entitlements (users x features) waits for a
+# second staff member's approval (0: never).
+ENTITLEMENTS_ALLOW_SELF_GRANT = env.bool("ENTITLEMENTS_ALLOW_SELF_GRANT", default=False)
+ENTITLEMENTS_BULK_APPROVAL_THRESHOLD = env.int("ENTITLEMENTS_BULK_APPROVAL_THRESHOLD", default=10)
 CELERY_BEAT_SCHEDULE["entitlements-record-lapses"] = {
     "task": "entitlements.record_lapses",
     "schedule": env.float("ENTITLEMENTS_LAPSE_INTERVAL_SECONDS", default=300.0),

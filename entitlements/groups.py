@@ -16,6 +16,7 @@ SUPPORT_PERMISSIONS = (
     "view_planfeature",
     "view_unknownprice",
     "view_parkedevent",
+    "view_grantrequest",
 )
 
 

@@ -14,3 +14,11 @@ entitlement_lapsed = Signal()
 
 # A plan or its features were changed by staff. kwargs: plan (Plan), actor, changes (dict)
 plan_changed = Signal()
+
+# Separation of duties (sent outside any transaction that rolls back, so they are kept):
+# a refused self-service change. kwargs: actor, user_id, change ("grant" or "revoke"), problem
+change_refused = Signal()
+# A bulk grant stored for a second approver / approved / rejected. kwargs: grant_request, actor
+grant_requested = Signal()
+grant_request_approved = Signal()
+grant_request_rejected = Signal()

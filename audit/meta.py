@@ -57,6 +57,8 @@ ALLOWED_KEYS = frozenset(
         "http_status",
         "view",
         "page",
+        "search_hmac",
+        "search_length",
         "rows",
         "count",
         "sequence_from",

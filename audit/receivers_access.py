@@ -14,6 +14,7 @@ from django.dispatch import receiver
 
 from audit import actions
 from audit.models import Outcome
+from audit.privacy import username_for_trail
 from audit.services import Target, audit_event_record
 from config.context import Actor, current_actor
 from config.staff import signals as staff_signals
@@ -24,7 +25,7 @@ _FLAGS_BEFORE = "_audit_role_flags_before"
 
 
 def _user_target(user, detail: str = "") -> Target:
-    text = f"user {user.get_username()}"
+    text = f"user {username_for_trail(user.get_username())}"
     return Target("user", str(user.pk), f"{text}: {detail}" if detail else text)
 
 

@@ -17,6 +17,7 @@ from django.contrib.auth.models import Group
 from django.db.models.signals import m2m_changed
 
 from audit import actions
+from audit.privacy import username_for_trail
 from audit.services import Target, audit_event_record
 from config.context import in_role_seeding
 
@@ -28,6 +29,10 @@ def permission_names(permissions) -> list[str]:
     """Permissions as "app_label.codename", the form has_perm() takes."""
     pairs = permissions.values_list("content_type__app_label", "codename")
     return sorted(f"{app_label}.{codename}" for app_label, codename in pairs)
+
+
+def _name(user) -> str:
+    return username_for_trail(user.get_username())
 
 
 def _group_names(groups) -> list[str]:
@@ -54,7 +59,7 @@ def _record_membership(user, before: list[str], after: list[str]) -> None:
     )
     audit_event_record(
         action=actions.ROLE_CHANGED.name,
-        target=Target("user", str(user.pk), f"user {user.get_username()}: {detail}"),
+        target=Target("user", str(user.pk), f"user {_name(user)}: {detail}"),
         meta={
             "user_id": user.pk,
             "changed_fields": ["groups"],
@@ -89,7 +94,7 @@ def _record_user_permissions(user, before: list[str], after: list[str]) -> None:
         target=Target(
             "user",
             str(user.pk),
-            f"user {user.get_username()}: {_permission_detail(before, after)}",
+            f"user {_name(user)}: {_permission_detail(before, after)}",
         ),
         meta={"user_id": user.pk, "permissions_before": before, "permissions_after": after},
     )

@@ -342,6 +342,8 @@ CELERY_BEAT_SCHEDULE["entitlements-retry-parked-disputes"] = {
 AUDIT_FINANCE_GROUP = env.str("AUDIT_FINANCE_GROUP", default="Finance")
 # Rows per keyset chunk when verifying, exporting and archiving.
 AUDIT_CHUNK_SIZE = env.int("AUDIT_CHUNK_SIZE", default=5000)
+# Key of the HMAC that stands in for search terms in the trail; empty: derived from SECRET_KEY.
+AUDIT_SEARCH_HASH_KEY = env.str("AUDIT_SEARCH_HASH_KEY", default="")
 # Filtered admin lists count at most this many rows (COUNT over a LIMIT), never the table.
 AUDIT_ADMIN_COUNT_LIMIT = env.int("AUDIT_ADMIN_COUNT_LIMIT", default=10000)
 # How often Celery beat signs a checkpoint (bounds how many rows a tail cut could hide) and

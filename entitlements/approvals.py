@@ -52,6 +52,10 @@ def _pending_locked(grant_request: GrantRequest, approver) -> GrantRequest:
         raise SecondApproverRequired(
             f"Grant request #{locked.pk} needs a staff member other than its requester."
         )
+    if not (approver.is_active and approver.has_perm("entitlements.grant_entitlement")):
+        raise SecondApproverRequired(
+            f"Grant request #{locked.pk} is decided by a staff member who may grant."
+        )
     return locked
 
 

@@ -120,7 +120,7 @@ def test_self_grant_is_allowed_when_the_setting_says_so(settings, support_user):
 
 
 def test_a_bulk_grant_waits_for_a_second_approver(
-    client, settings, make_user, support_user, second_support
+    client, settings, make_user, support_user, second_support, finance_user
 ):
     settings.ENTITLEMENTS_BULK_APPROVAL_THRESHOLD = 10
     traders = [make_user() for _ in range(3)]  # 3 users x 5 features of vip = 15 > 10
@@ -148,6 +148,12 @@ def test_a_bulk_grant_waits_for_a_second_approver(
     with pytest.raises(SecondApproverRequired):
         approvals.grant_request_approve(
             grant_request=request, approver=support_user, actor=as_actor(support_user)
+        )
+
+    # Someone who may not grant cannot decide it either (the service checks, not only the admin).
+    with pytest.raises(SecondApproverRequired):
+        approvals.grant_request_reject(
+            grant_request=request, approver=finance_user, actor=as_actor(finance_user)
         )
 
     # Another Support member approves it in the admin: the grant is made.

@@ -52,6 +52,17 @@ GRANT_LAPSED = register("entitlements.grant.lapsed", "Entitlement lapsed", "revo
 BLOCK_CREATED = register("entitlements.block.created", "Feature blocked by support", "revoke")
 BLOCK_LIFTED = register("entitlements.block.lifted", "Feature block lifted", "grant")
 PLAN_CHANGED = register("entitlements.plan.changed", "Plan changed", "plan")
+# Separation of duties: refused self-service changes and the second approver of bulk grants.
+GRANT_REFUSED = register("entitlements.grant.refused", "Self-service change refused", "approval")
+GRANT_REQUESTED = register(
+    "entitlements.grant_request.created", "Bulk grant awaiting approval", "approval"
+)
+GRANT_REQUEST_APPROVED = register(
+    "entitlements.grant_request.approved", "Bulk grant approved", "approval"
+)
+GRANT_REQUEST_REJECTED = register(
+    "entitlements.grant_request.rejected", "Bulk grant rejected", "approval"
+)
 TRAIL_VIEWED = register("audit.trail.viewed", "Audit trail viewed", "audit")
 EXPORT_CREATED = register("audit.export.created", "Audit trail exported", "audit")
 ARCHIVE_CREATED = register("audit.archive.created", "Audit month archived", "audit")
@@ -82,3 +93,9 @@ LOGIN_LOCKED_OUT = register("auth.login.locked_out", "Sign-in locked out", "acce
 SECOND_FACTOR_ENROLLED = register("auth.second_factor.enrolled", "Second factor enrolled", "access")
 SECOND_FACTOR_RESET = register("auth.second_factor.reset", "Second factor reset", "access")
 ROLE_CHANGED = register("auth.role.changed", "Role changed", "access")
+GROUP_PERMISSIONS_CHANGED = register(
+    "auth.group_permissions.changed", "Group permissions changed", "access"
+)
+USER_PERMISSIONS_CHANGED = register(
+    "auth.user_permissions.changed", "User permissions changed", "access"
+)

@@ -21,6 +21,7 @@ from audit.errors import AuditExportInvalid
 from audit.export import csv_lines
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.paginator import EstimatedCountPaginator
+from audit.privacy import query_for_trail
 from audit.selectors import (
     chain_status,
     counts_since,
@@ -157,7 +158,8 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
         response = super().changelist_view(request, extra_context)
         if request.method == "GET" and response.status_code == 200:
             page = request.GET.get("p", "1")
-            _record_view(request, Target("audit_trail", "", request.GET.urlencode()[:255]), page)
+            query, search = query_for_trail(request.GET)
+            _record_view(request, Target("audit_trail", "", query[:255]), page, search)
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -183,19 +185,20 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
         except (IncorrectLookupParameters, DisallowedModelAdminLookup):
             error = AuditExportInvalid("The export's filters are not filters of the audit list.")
             return render_problem(request, error)
-        return self._stream(request, changelist.get_queryset(request), request.GET.urlencode())
+        query, search = query_for_trail(request.GET)
+        return self._stream(request, changelist.get_queryset(request), query, search)
 
     @admin.action(description="Export selected rows as CSV", permissions=["view"])
     def export_selected(self, request, queryset):
         return self._stream(request, queryset, f"{queryset.count()} selected rows")
 
-    def _stream(self, request, queryset, description):
+    def _stream(self, request, queryset, description, search=None):
         up_to = head_sequence()
         audit_event_record(
             action=actions.EXPORT_CREATED.name,
             actor_user=request.user,
             target=Target("audit_trail", "", description[:255]),
-            meta={"view": "csv", "sequence_to": up_to},
+            meta={"view": "csv", "sequence_to": up_to, **(search or {})},
         )
         response = StreamingHttpResponse(
             csv_lines(queryset, up_to=up_to), content_type="text/csv; charset=utf-8"
@@ -227,8 +230,9 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
         return TemplateResponse(request, "admin/audit/dashboard.html", context)
 
 
-def _record_view(request, target: Target, page):
-    meta = {"view": target.type}
+def _record_view(request, target: Target, page, search=None):
+    # Search terms are names and emails staff typed: only their keyed hash and length are kept.
+    meta = {"view": target.type, **(search or {})}
     if page is not None:
         meta["page"] = page
     audit_event_record(

@@ -7,4 +7,4 @@ class AuditConfig(AppConfig):
 
     def ready(self):
         # Wiring only: receivers and checks register themselves on import.
-        from audit import checks, receivers, receivers_access  # noqa: F401
+        from audit import checks, receivers, receivers_access, receivers_permissions  # noqa: F401

@@ -2,6 +2,9 @@
 
 from django.conf import settings
 from django.core import checks
+from django.db import DatabaseError, connection
+
+from audit.db_roles import role_findings
 
 DEV_KEY = "dev-audit-checkpoint-key"
 
@@ -18,3 +21,46 @@ def checkpoint_key_check(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def database_role_check(app_configs, **kwargs):
+    """The role the application connects as must not be able to switch the triggers off."""
+    if connection.vendor != "postgresql":
+        return []
+    try:
+        found = role_findings()
+    except DatabaseError:
+        connection.close()
+        return []  # nothing to inspect: the deploy's migrate step fails on its own
+    hint = "Connect as the application role (docs/deploy.md, Database roles)."
+    if found["superuser"]:
+        return [
+            checks.Warning(
+                f"The database role {found['role']!r} is a superuser: it can disable the "
+                "audit trail's triggers.",
+                hint=hint,
+                id="audit.W001",
+            )
+        ]
+    warnings = []
+    if found["owned"]:
+        owned = ", ".join(f"{table} (owner {owner})" for table, owner in found["owned"])
+        warnings.append(
+            checks.Warning(
+                f"The database role {found['role']!r} owns or is a member of the owner of the "
+                f"audit tables: {owned}. It can ALTER TABLE ... DISABLE TRIGGER.",
+                hint=hint,
+                id="audit.W002",
+            )
+        )
+    if found["writable"]:
+        warnings.append(
+            checks.Warning(
+                f"The database role {found['role']!r} may UPDATE, DELETE, TRUNCATE or create "
+                f"triggers on {', '.join(found['writable'])}.",
+                hint="Run `python manage.py db_roles --app-role <role> --apply` as the owner.",
+                id="audit.W003",
+            )
+        )
+    return warnings

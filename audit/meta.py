@@ -45,11 +45,23 @@ ALLOWED_KEYS = frozenset(
         "block_id",
         "ends_at",
         "account",
+        "grant_request_id",
+        "user_ids",
+        "change",
+        "status",
+        # permission and membership changes (sets before and after)
+        "group_id",
+        "permissions_before",
+        "permissions_after",
+        "groups_before",
+        "groups_after",
         # webhook rejections and audit's own actions
         "problem",
         "http_status",
         "view",
         "page",
+        "search_hmac",
+        "search_length",
         "rows",
         "count",
         "sequence_from",
@@ -63,11 +75,23 @@ ALLOWED_KEYS = frozenset(
 )
 # Identifier-like text only: no "@" (emails), no spaces (names, addresses), bounded length.
 _SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.:+\-]{0,255}$")
+# Group names are labels an administrator chose and may hold spaces ("Billing admin"): under
+# these keys only, any printable text without "@" (so never an email) is kept.
+LABEL_KEYS = frozenset({"groups_before", "groups_after"})
+_SAFE_LABEL = re.compile(r"^[^@\x00-\x1f\x7f]{1,150}$")
+# Sets recorded before and after a change: kept even when empty (an empty set is a fact).
+SET_KEYS = frozenset({*LABEL_KEYS, "permissions_before", "permissions_after"})
+# A list longer than this is cut. Permission sets are the longest lists (a few hundred codenames
+# at most in this project): they must be kept whole, or "before" and "after" would lie.
+MAX_LIST_ITEMS = 1000
 # Values shaped like secrets are dropped even under an allowed key.
 _SECRET_PREFIXES = ("sk_", "rk_", "whsec_", "pk_live_", "seti_", "pi_secret", "cs_secret")
 
 
-def _safe_scalar(value):
+def _safe_scalar(value, *, label: bool = False):
+    if label:
+        ok = isinstance(value, str) and bool(_SAFE_LABEL.match(value))
+        return ok, value if ok else None
     if value is None or isinstance(value, bool):
         return True, value
     if isinstance(value, int):
@@ -90,8 +114,9 @@ def clean_meta(raw: dict | None) -> dict:
         if key not in ALLOWED_KEYS:
             continue
         if isinstance(value, list | tuple):
-            items = [_safe_scalar(item) for item in value[:50]]
-            if items and all(ok for ok, _ in items):
+            label = key in LABEL_KEYS
+            items = [_safe_scalar(item, label=label) for item in value[:MAX_LIST_ITEMS]]
+            if (items or key in SET_KEYS) and all(ok for ok, _ in items):
                 cleaned[key] = [item for _, item in items]
             continue
         ok, safe = _safe_scalar(value)

@@ -188,6 +188,49 @@ def record_plan_changed(sender, *, plan, actor, changes=None, **kwargs):
     )
 
 
+@receiver(entitlement_signals.change_refused, dispatch_uid="audit.entitlement_change_refused")
+def record_change_refused(sender, *, actor, user_id, change, problem, **kwargs):
+    audit_event_record(
+        action=actions.GRANT_REFUSED.name,
+        actor=actor,
+        target=Target("user", str(user_id), f"{change} on own account (user {user_id})"),
+        outcome=Outcome.FAILURE,
+        meta={"user_id": user_id, "change": change, "problem": problem},
+    )
+
+
+def _record_grant_request(action, grant_request, actor):
+    audit_event_record(
+        action=action.name,
+        actor=actor,
+        target=Target("grant_request", grant_request.pk, str(grant_request)),
+        reason=grant_request.reason,
+        meta={
+            "grant_request_id": grant_request.pk,
+            "user_ids": grant_request.user_ids,
+            "feature": grant_request.feature_key or None,
+            "plan": grant_request.plan_code or None,
+            "count": grant_request.entitlement_count,
+            "status": grant_request.status,
+        },
+    )
+
+
+@receiver(entitlement_signals.grant_requested, dispatch_uid="audit.grant_requested")
+def record_grant_requested(sender, *, grant_request, actor, **kwargs):
+    _record_grant_request(actions.GRANT_REQUESTED, grant_request, actor)
+
+
+@receiver(entitlement_signals.grant_request_approved, dispatch_uid="audit.grant_request_approved")
+def record_grant_request_approved(sender, *, grant_request, actor, **kwargs):
+    _record_grant_request(actions.GRANT_REQUEST_APPROVED, grant_request, actor)
+
+
+@receiver(entitlement_signals.grant_request_rejected, dispatch_uid="audit.grant_request_rejected")
+def record_grant_request_rejected(sender, *, grant_request, actor, **kwargs):
+    _record_grant_request(actions.GRANT_REQUEST_REJECTED, grant_request, actor)
+
+
 @receiver(post_migrate, dispatch_uid="audit.finance_group_seed")
 def seed_finance_group(sender, *, using="default", **kwargs):
     if sender.label == "audit":

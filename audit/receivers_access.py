@@ -1,4 +1,4 @@
-"""Access events into the trail: sign-ins, failures, lockouts, second factors, role changes.
+"""Access events into the trail: sign-ins, failures, lockouts, second factors, role flags.
 
 Each receiver parses what django.contrib.auth, django-axes or config.staff sent and records one
 row through audit_event_record, inside the sender's transaction where there is one (a role
@@ -8,13 +8,13 @@ belongs to a real account: a password typed into the username box must never rea
 
 from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in, user_login_failed
-from django.db.models.signals import m2m_changed, post_save, pre_save
+from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
 from audit import actions
 from audit.models import Outcome
+from audit.privacy import username_for_trail
 from audit.services import Target, audit_event_record
 from config.context import Actor, current_actor
 from config.staff import signals as staff_signals
@@ -22,11 +22,10 @@ from config.staff import signals as staff_signals
 User = get_user_model()
 ROLE_FLAGS = ("is_superuser", "is_staff", "is_active")
 _FLAGS_BEFORE = "_audit_role_flags_before"
-_GROUPS_CLEARED = "_audit_groups_cleared"
 
 
 def _user_target(user, detail: str = "") -> Target:
-    text = f"user {user.get_username()}"
+    text = f"user {username_for_trail(user.get_username())}"
     return Target("user", str(user.pk), f"{text}: {detail}" if detail else text)
 
 
@@ -125,37 +124,5 @@ def record_role_flags(sender, *, instance, created, raw=False, **kwargs):
         _record_role_change(instance, detail, changed)
 
 
-@receiver(m2m_changed, sender=User.groups.through, dispatch_uid="audit.access.groups_changed")
-def record_groups_changed(sender, *, instance, action, reverse, pk_set, **kwargs):
-    if action == "pre_clear":
-        # After the clear the names are gone: keep them for post_clear.
-        if reverse:
-            users = list(instance.user_set.all())
-            setattr(instance, _GROUPS_CLEARED, {user.pk: [instance.name] for user in users})
-        else:
-            setattr(instance, _GROUPS_CLEARED, {instance.pk: _group_names(instance.groups)})
-        return
-    if action == "post_clear":
-        cleared = instance.__dict__.pop(_GROUPS_CLEARED, {})
-        for user in User._default_manager.filter(pk__in=cleared):
-            _record_group_change(user, "removed", cleared[user.pk])
-        return
-    if action not in ("post_add", "post_remove") or not pk_set:
-        return
-    verb = "added" if action == "post_add" else "removed"
-    if reverse:  # group.user_set.add(...): one row per user
-        for user in User._default_manager.filter(pk__in=pk_set):
-            _record_group_change(user, verb, [instance.name])
-    else:
-        _record_group_change(instance, verb, _group_names(Group.objects.filter(pk__in=pk_set)))
-
-
-def _group_names(groups) -> list[str]:
-    return sorted(groups.values_list("name", flat=True))
-
-
-def _record_group_change(user, verb: str, names: list[str]):
-    if names:
-        # Group names hold spaces ("Billing admin"), which meta's allow-list refuses: they go
-        # into the target snapshot instead.
-        _record_role_change(user, f"groups {verb} {', '.join(names)}", ["groups"])
+# Group membership (User.groups) is recorded with the group and user permissions, before and
+# after, in audit/receivers_permissions.py.

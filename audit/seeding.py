@@ -4,6 +4,8 @@ from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
+from config.context import role_seeding
+
 # (app_label, model) pairs the group may view. Looked up by label, never imported, so audit
 # does not depend on entitlements' code; missing models are skipped.
 VIEWABLE = (
@@ -27,5 +29,6 @@ def finance_group_seed(*, using: str = "default") -> Group:
     for app_label, model in VIEWABLE:
         wanted |= Q(content_type__app_label=app_label, codename=f"view_{model}")
     permissions = Permission.objects.using(using).filter(wanted)
-    group.permissions.set(permissions)
+    with role_seeding():
+        group.permissions.set(permissions)
     return group

@@ -11,6 +11,7 @@ from audit import actions, chain, metrics
 from audit.errors import AuditError, UnknownAuditAction
 from audit.meta import clean_meta
 from audit.models import ActorRole, ActorType, AuditCheckpoint, AuditEvent, ChainHead, Outcome
+from audit.privacy import username_for_trail
 from config import context
 
 # Group name -> role, strongest first (a user in several groups gets the first match).
@@ -45,7 +46,8 @@ def actor_snapshot(actor: context.Actor, *, user=None) -> ActorSnapshot:
         user = get_user_model().objects.filter(pk=actor.user_id).first()
     if user is None:
         return ActorSnapshot(ActorType.USER, str(actor.user_id), "", ActorRole.USER)
-    return ActorSnapshot(ActorType.USER, str(user.pk), user.get_username(), _role_of(user))
+    name = username_for_trail(user.get_username())
+    return ActorSnapshot(ActorType.USER, str(user.pk), name, _role_of(user))
 
 
 def _role_of(user) -> str:

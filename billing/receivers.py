@@ -5,6 +5,8 @@ from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
+from config.context import role_seeding
+
 BILLING_ADMIN_GROUP = "Billing admin"
 # Least privilege: see the inbox and requeue dead letters, and edit the plan catalogue.
 BILLING_ADMIN_PERMISSIONS = ("view_stripeevent", "reprocess_deadletter")
@@ -25,7 +27,8 @@ def seed_billing_admin_group(sender, **kwargs):
     if len(billing_permissions) != len(BILLING_ADMIN_PERMISSIONS):
         return  # permissions are created by an earlier post_migrate receiver; not yet there
     group, _ = Group.objects.get_or_create(name=BILLING_ADMIN_GROUP)
-    group.permissions.add(*permissions)
+    with role_seeding():
+        group.permissions.add(*permissions)
 
 
 def forget_cached_endpoint_secrets(sender, **kwargs):

@@ -24,6 +24,7 @@ SYSTEM = Actor()
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _actor: ContextVar[Actor] = ContextVar("actor", default=SYSTEM)
 _client: ContextVar[tuple[str | None, str]] = ContextVar("client", default=(None, ""))
+_role_seeding: ContextVar[bool] = ContextVar("role_seeding", default=False)
 
 
 def current_request_id() -> str | None:
@@ -86,3 +87,18 @@ def from_headers(headers: dict) -> tuple[str | None, Actor]:
     actor_data = headers.get("tollgate_actor") or {}
     actor = Actor(kind=actor_data.get("kind", "system"), user_id=actor_data.get("user_id"))
     return headers.get("tollgate_request_id"), actor
+
+
+@contextmanager
+def role_seeding():
+    """migrate's seeding of the role groups (post_migrate): it only restores the documented
+    permission sets, on every migrate and every test flush, so audit does not record it."""
+    token = _role_seeding.set(True)
+    try:
+        yield
+    finally:
+        _role_seeding.reset(token)
+
+
+def in_role_seeding() -> bool:
+    return _role_seeding.get()

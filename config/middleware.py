@@ -5,7 +5,9 @@ import uuid
 
 from config import context
 
-# A caller-supplied id is kept only when it is short and harmless in logs and headers.
+# A caller-supplied id is kept only when it is short and harmless in logs and headers. It is a
+# correlation label, never a key: callers may repeat it, so nothing may assume it is unique
+# (tests/config/test_request_id.py).
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 

@@ -322,6 +322,11 @@ ENTITLEMENTS_REVOKE_ON_REFUND = env.bool("ENTITLEMENTS_REVOKE_ON_REFUND", defaul
 ENTITLEMENTS_REVOKE_ON_DISPUTE = env.bool("ENTITLEMENTS_REVOKE_ON_DISPUTE", default=True)
 # Lifetime of a cached feature set; changes replace it at once, so this only bounds memory.
 ENTITLEMENTS_CACHE_SECONDS = env.int("ENTITLEMENTS_CACHE_SECONDS", default=3600)
+# Separation of duties: staff may not grant or revoke on their own account (unless this is on),
+# and a manual grant creating more than this many entitlements (users x features) waits for a
+# second staff member's approval (0: never).
+ENTITLEMENTS_ALLOW_SELF_GRANT = env.bool("ENTITLEMENTS_ALLOW_SELF_GRANT", default=False)
+ENTITLEMENTS_BULK_APPROVAL_THRESHOLD = env.int("ENTITLEMENTS_BULK_APPROVAL_THRESHOLD", default=10)
 CELERY_BEAT_SCHEDULE["entitlements-record-lapses"] = {
     "task": "entitlements.record_lapses",
     "schedule": env.float("ENTITLEMENTS_LAPSE_INTERVAL_SECONDS", default=300.0),
@@ -342,6 +347,8 @@ CELERY_BEAT_SCHEDULE["entitlements-retry-parked-disputes"] = {
 AUDIT_FINANCE_GROUP = env.str("AUDIT_FINANCE_GROUP", default="Finance")
 # Rows per keyset chunk when verifying, exporting and archiving.
 AUDIT_CHUNK_SIZE = env.int("AUDIT_CHUNK_SIZE", default=5000)
+# Key of the HMAC that stands in for search terms in the trail; empty: derived from SECRET_KEY.
+AUDIT_SEARCH_HASH_KEY = env.str("AUDIT_SEARCH_HASH_KEY", default="")
 # Filtered admin lists count at most this many rows (COUNT over a LIMIT), never the table.
 AUDIT_ADMIN_COUNT_LIMIT = env.int("AUDIT_ADMIN_COUNT_LIMIT", default=10000)
 # How often Celery beat signs a checkpoint (bounds how many rows a tail cut could hide) and

@@ -2,6 +2,7 @@
 services and require a reason. Plans are edited by users with change permission (audited)."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -9,14 +10,15 @@ from django.urls import path, reverse
 
 from config.admin_readonly import ReadOnlyModelAdmin
 from config.context import Actor
-from entitlements import blocks, services
-from entitlements.errors import EntitlementError
+from entitlements import approvals, blocks, services
+from entitlements.errors import ApprovalRequired, EntitlementError
 from entitlements.forms import GrantForm, LiftForm, PlanForm, RevokeForm
 from entitlements.models import (
     CustomerLink,
     Entitlement,
     Feature,
     FeatureBlock,
+    GrantRequest,
     ParkedEvent,
     Plan,
     PlanFeature,
@@ -58,7 +60,16 @@ class EntitlementAdmin(ReadOnlyModelAdmin):
             self.admin_site.admin_view(self.grant_view),
             name="entitlements_entitlement_grant",
         )
-        return [grant, *super().get_urls()]
+        users = path(
+            "grant/users/",
+            self.admin_site.admin_view(self.grant_users_view),
+            name="entitlements_entitlement_grant_users",
+        )
+        return [grant, users, *super().get_urls()]
+
+    def grant_users_view(self, request):
+        """The grant form's user autocomplete (JSON, 20 users a page)."""
+        return GrantUserSearch.as_view(admin_site=self.admin_site)(request)
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "can_grant": self.has_grant_permission(request)}
@@ -71,8 +82,8 @@ class EntitlementAdmin(ReadOnlyModelAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                rows = services.entitlement_grant_manual(
-                    user=data["user"],
+                rows = services.entitlements_grant_manual(
+                    users=list(data["users"]),
                     feature_key=data["feature"].lookup_key if data["feature"] else None,
                     plan_code=data["plan"].code if data["plan"] else None,
                     expires_at=data["expires_at"],
@@ -80,6 +91,9 @@ class EntitlementAdmin(ReadOnlyModelAdmin):
                     granted_by=request.user,
                     actor=_actor(request),
                 )
+            except ApprovalRequired as pending:
+                self.message_user(request, pending.detail, level=messages.WARNING)
+                return _redirect_to_changelist()
             except EntitlementError as error:
                 form.add_error(None, error.detail)
             else:
@@ -116,6 +130,52 @@ class EntitlementAdmin(ReadOnlyModelAdmin):
             "title": "Revoke",
         }
         return TemplateResponse(request, "admin/entitlements/entitlement/revoke.html", context)
+
+
+class GrantUserSearch(AutocompleteJsonView):
+    """Django's autocomplete endpoint for Entitlement.user, allowed to whoever may grant."""
+
+    def has_perm(self, request, obj=None):
+        return request.user.has_perm("entitlements.grant_entitlement")
+
+
+@admin.register(GrantRequest)
+class GrantRequestAdmin(ReadOnlyModelAdmin):
+    """Bulk grants waiting for a second staff member: approve or reject (never your own)."""
+
+    list_display = (
+        "id",
+        "plan_code",
+        "feature_key",
+        "entitlement_count",
+        "requested_by",
+        "status",
+        "created_at",
+        "decided_by",
+    )
+    list_filter = ("status",)
+    list_select_related = ("requested_by", "decided_by")
+    actions = ["approve_selected", "reject_selected"]
+
+    def has_grant_permission(self, request):
+        return request.user.has_perm("entitlements.grant_entitlement")
+
+    @admin.action(description="Approve selected grant requests", permissions=["grant"])
+    def approve_selected(self, request, queryset):
+        self._decide(request, queryset, approvals.grant_request_approve, "Approved")
+
+    @admin.action(description="Reject selected grant requests", permissions=["grant"])
+    def reject_selected(self, request, queryset):
+        self._decide(request, queryset, approvals.grant_request_reject, "Rejected")
+
+    def _decide(self, request, queryset, decide, verb):
+        for grant_request in queryset.order_by("id"):
+            try:
+                decide(grant_request=grant_request, approver=request.user, actor=_actor(request))
+            except EntitlementError as error:
+                self.message_user(request, error.detail, level=messages.ERROR)
+            else:
+                self.message_user(request, f"{verb} grant request #{grant_request.pk}.")
 
 
 def _redirect_to_changelist():

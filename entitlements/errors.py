@@ -37,3 +37,29 @@ class NothingToRevoke(EntitlementError):
     slug = "nothing-to-revoke"
     title = "No active entitlement matches"
     status = 409
+
+
+class SelfGrantRefused(EntitlementError):
+    slug = "self-grant-refused"
+    title = "Staff cannot grant or revoke on their own account"
+    status = 403
+
+
+class ApprovalRequired(EntitlementError):
+    """Not a failure: the grant was stored as a request that another staff member approves."""
+
+    slug = "approval-required"
+    title = "This bulk grant waits for a second approver"
+    status = 202
+
+
+class SecondApproverRequired(EntitlementError):
+    slug = "second-approver-required"
+    title = "A grant request is approved by someone other than its requester"
+    status = 403
+
+
+class GrantRequestNotPending(EntitlementError):
+    slug = "grant-request-not-pending"
+    title = "The grant request was already decided"
+    status = 409

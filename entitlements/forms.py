@@ -1,13 +1,29 @@
 """Admin forms: staff grant and revoke always say why."""
 
 from django import forms
+from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 
-from entitlements.models import Feature, Plan
+from entitlements.models import Entitlement, Feature, Plan
+
+
+class GrantUserAutocomplete(AutocompleteSelectMultiple):
+    """Django admin's autocomplete (select2) over the User admin's search_fields, asking the grant
+    form's own endpoint, which needs the grant permission rather than a view permission on
+    users. Only the chosen users are ever rendered: the page never lists every account."""
+
+    def get_url(self):
+        return reverse("admin:entitlements_entitlement_grant_users")
 
 
 class GrantForm(forms.Form):
-    user = forms.ModelChoiceField(queryset=get_user_model().objects.order_by("username"))
+    users = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.all(),
+        widget=GrantUserAutocomplete(Entitlement._meta.get_field("user"), admin.site),
+        help_text="Type a username, name or email. Several users make a bulk grant.",
+    )
     feature = forms.ModelChoiceField(queryset=Feature.objects.all(), required=False)
     plan = forms.ModelChoiceField(
         queryset=Plan.objects.all(), required=False, help_text="Grants every feature of the plan."

@@ -4,6 +4,8 @@ from django.apps import apps
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
 
+from config.context import role_seeding
+
 SUPPORT_GROUP = "Support"
 SUPPORT_PERMISSIONS = (
     "view_entitlement",
@@ -15,6 +17,7 @@ SUPPORT_PERMISSIONS = (
     "view_unknownprice",
     "view_parkedevent",
     "view_featureblock",
+    "view_grantrequest",
 )
 
 
@@ -26,5 +29,6 @@ def support_group_seed() -> Group:
     permissions = Permission.objects.filter(
         content_type__app_label="entitlements", codename__in=SUPPORT_PERMISSIONS
     )
-    group.permissions.add(*permissions)
+    with role_seeding():
+        group.permissions.add(*permissions)
     return group

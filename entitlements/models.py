@@ -315,3 +315,46 @@ class UnknownPrice(models.Model):
 
     def __str__(self):
         return self.price_id
+
+
+class GrantRequest(models.Model):
+    """A manual grant too large for one person (ENTITLEMENTS_BULK_APPROVAL_THRESHOLD): stored
+    as asked, applied only when another staff member with the grant permission approves it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    user_ids = models.JSONField(help_text="ids of the users the grant is for")
+    feature_key = models.CharField(max_length=100, blank=True, default="")
+    plan_code = models.CharField(max_length=100, blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500)
+    entitlement_count = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "approved", "rejected"]),
+                name="grantrequest_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(feature_key="") | ~Q(plan_code=""),
+                name="grantrequest_has_feature_or_plan",
+            ),
+        ]
+
+    def __str__(self):
+        what = self.plan_code or self.feature_key
+        return f"grant request #{self.pk}: {what} for {len(self.user_ids)} user(s)"

@@ -6,12 +6,20 @@ records it there) and replaces the user's cached feature set when the transactio
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from config.context import Actor
 from entitlements import access, metrics, signals
-from entitlements.errors import InvalidExpiry, NothingToRevoke, ReasonRequired, UnknownFeature
+from entitlements.errors import (
+    ApprovalRequired,
+    InvalidExpiry,
+    NothingToRevoke,
+    ReasonRequired,
+    SelfGrantRefused,
+    UnknownFeature,
+)
 from entitlements.models import Entitlement, Feature, FeatureBlock, Plan, PlanFeature
 from entitlements.selectors import active_entitlements
 
@@ -157,7 +165,37 @@ def entitlement_revoke(
     return entitlement
 
 
-@transaction.atomic
+def staff_self_service_refuse(*, staff, user_ids, change: str, actor: Actor) -> None:
+    """Separation of duties: nobody grants or revokes on their own account by hand (unless
+    ENTITLEMENTS_ALLOW_SELF_GRANT). The refusal is announced (audit records it) before the
+    change's transaction starts, so the row is kept although nothing changes."""
+    if staff is None or settings.ENTITLEMENTS_ALLOW_SELF_GRANT or staff.pk not in set(user_ids):
+        return
+    signals.change_refused.send(
+        sender=Entitlement,
+        actor=actor,
+        user_id=staff.pk,
+        change=change,
+        problem=SelfGrantRefused.slug,
+    )
+    raise SelfGrantRefused(f"You cannot {change} entitlements on your own account.")
+
+
+def manual_grant_features(*, feature_key: str | None, plan_code: str | None):
+    """(plan or None, features) a manual grant names; UnknownFeature when it names nothing."""
+    if bool(feature_key) == bool(plan_code):
+        raise UnknownFeature("Give exactly one of a feature lookup key or a plan code.")
+    if plan_code:
+        plan = Plan.objects.filter(code=plan_code).first()
+        if plan is None:
+            raise UnknownFeature(f"No plan with code {plan_code!r}.")
+        return plan, list(plan.features.all())
+    features = list(Feature.objects.filter(lookup_key=feature_key))
+    if not features:
+        raise UnknownFeature(f"No feature with lookup key {feature_key!r}.")
+    return None, features
+
+
 def entitlement_grant_manual(
     *,
     user,
@@ -168,35 +206,75 @@ def entitlement_grant_manual(
     plan_code: str | None = None,
     expires_at: datetime | None = None,
 ) -> list[Entitlement]:
-    """Staff grant one feature or every feature of a plan; Stripe events never remove it."""
+    """Staff grant one feature or every feature of a plan to one user (see the bulk form)."""
+    return entitlements_grant_manual(
+        users=[user],
+        granted_by=granted_by,
+        actor=actor,
+        reason=reason,
+        feature_key=feature_key,
+        plan_code=plan_code,
+        expires_at=expires_at,
+    )
+
+
+def entitlements_grant_manual(
+    *,
+    users: list,
+    granted_by,
+    actor: Actor,
+    reason: str,
+    feature_key: str | None = None,
+    plan_code: str | None = None,
+    expires_at: datetime | None = None,
+) -> list[Entitlement]:
+    """Staff grant one feature or every feature of a plan to each user; Stripe events never
+    remove it. Refused on the granter's own account; more than
+    ENTITLEMENTS_BULK_APPROVAL_THRESHOLD entitlements become a pending GrantRequest instead
+    (ApprovalRequired, carrying its id) that another staff member approves."""
     reason = _require_reason(reason)
-    if bool(feature_key) == bool(plan_code):
-        raise UnknownFeature("Give exactly one of a feature lookup key or a plan code.")
+    plan, features = manual_grant_features(feature_key=feature_key, plan_code=plan_code)
     if expires_at is not None and expires_at <= timezone.now():
         raise InvalidExpiry()
-    plan = None
-    if plan_code:
-        plan = Plan.objects.filter(code=plan_code).first()
-        if plan is None:
-            raise UnknownFeature(f"No plan with code {plan_code!r}.")
-        features = list(plan.features.all())
-    else:
-        features = list(Feature.objects.filter(lookup_key=feature_key))
-        if not features:
-            raise UnknownFeature(f"No feature with lookup key {feature_key!r}.")
-    rows = [
-        entitlement_new(
-            user=user,
-            feature=feature,
-            source=Entitlement.Source.MANUAL,
-            plan=plan,
-            expires_at=expires_at,
+    users = list({user.pk: user for user in users}.values())
+    staff_self_service_refuse(
+        staff=granted_by, user_ids=[user.pk for user in users], change="grant", actor=actor
+    )
+    count = len(users) * len(features)
+    threshold = settings.ENTITLEMENTS_BULK_APPROVAL_THRESHOLD
+    if threshold and count > threshold:
+        from entitlements.approvals import grant_request_create
+
+        pending = grant_request_create(
+            users=users,
+            requested_by=granted_by,
+            actor=actor,
             reason=reason,
-            granted_by=granted_by,
+            feature_key=feature_key or "",
+            plan_code=plan_code or "",
+            expires_at=expires_at,
+            entitlement_count=count,
         )
-        for feature in features
-    ]
-    return entitlements_create(rows, actor=actor)
+        raise ApprovalRequired(
+            f"{count} entitlements exceed the approval threshold of {threshold}: grant request "
+            f"#{pending.pk} waits for another staff member's approval.",
+            approval_request=pending.pk,
+        )
+    with transaction.atomic():
+        rows = [
+            entitlement_new(
+                user=user,
+                feature=feature,
+                source=Entitlement.Source.MANUAL,
+                plan=plan,
+                expires_at=expires_at,
+                reason=reason,
+                granted_by=granted_by,
+            )
+            for user in users
+            for feature in features
+        ]
+        return entitlements_create(rows, actor=actor)
 
 
 def _staff_revoke(
@@ -230,7 +308,6 @@ def feature_block(
     return block
 
 
-@transaction.atomic
 def entitlements_revoke_for_user(
     *,
     user,
@@ -246,19 +323,23 @@ def entitlements_revoke_for_user(
     reason = _require_reason(reason)
     if bool(feature_key) == bool(all_manual):
         raise UnknownFeature("Give exactly one of a feature lookup key or all manual grants.")
-    live = active_entitlements(now=timezone.now()).filter(user=user)
-    if feature_key:
-        live = live.filter(feature__lookup_key=feature_key)
-    else:
-        live = live.filter(source=Entitlement.Source.MANUAL)
-    rows = list(live.select_for_update(of=("self",)).select_related("user", "feature"))
-    if not rows:
-        raise NothingToRevoke()
-    said = {"actor": actor, "reason": reason, "revoked_by": revoked_by, "block_until": block_until}
-    return [_staff_revoke(row=row, **said) for row in sorted(rows, key=lambda row: row.pk)]
+    staff_self_service_refuse(staff=revoked_by, user_ids=[user.pk], change="revoke", actor=actor)
+    with transaction.atomic():
+        live = active_entitlements(now=timezone.now()).filter(user=user)
+        if feature_key:
+            live = live.filter(feature__lookup_key=feature_key)
+        else:
+            live = live.filter(source=Entitlement.Source.MANUAL)
+        rows = list(live.select_for_update(of=("self",)).select_related("user", "feature"))
+        if not rows:
+            raise NothingToRevoke()
+        said = {"actor": actor, "reason": reason, "revoked_by": revoked_by}
+        return [
+            _staff_revoke(row=row, block_until=block_until, **said)
+            for row in sorted(rows, key=lambda row: row.pk)
+        ]
 
 
-@transaction.atomic
 def entitlements_revoke_selected(
     *,
     entitlement_ids: list[int],
@@ -271,9 +352,14 @@ def entitlements_revoke_selected(
     revoked Stripe grants are blocked as in entitlements_revoke_for_user."""
     reason = _require_reason(reason)
     rows = active_entitlements(now=timezone.now()).filter(pk__in=entitlement_ids)
-    rows = rows.select_for_update(of=("self",)).select_related("user", "feature").order_by("id")
-    said = {"actor": actor, "reason": reason, "revoked_by": revoked_by, "block_until": block_until}
-    return [_staff_revoke(row=row, **said) for row in rows]
+    owners = rows.values_list("user_id", flat=True).distinct()
+    staff_self_service_refuse(staff=revoked_by, user_ids=list(owners), change="revoke", actor=actor)
+    with transaction.atomic():
+        rows = rows.select_for_update(of=("self",)).select_related("user", "feature")
+        said = {"actor": actor, "reason": reason, "revoked_by": revoked_by}
+        return [
+            _staff_revoke(row=row, block_until=block_until, **said) for row in rows.order_by("id")
+        ]
 
 
 def entitlement_lapses_record(*, now: datetime | None = None) -> int:

@@ -19,3 +19,10 @@ plan_changed = Signal()
 # kwargs: block (FeatureBlock), actor
 feature_blocked = Signal()
 feature_unblocked = Signal()
+# Separation of duties (sent outside any transaction that rolls back, so they are kept):
+# a refused self-service change. kwargs: actor, user_id, change ("grant" or "revoke"), problem
+change_refused = Signal()
+# A bulk grant stored for a second approver / approved / rejected. kwargs: grant_request, actor
+grant_requested = Signal()
+grant_request_approved = Signal()
+grant_request_rejected = Signal()

@@ -126,7 +126,12 @@ def test_group_changes_from_either_side_are_recorded_with_the_names(staff):
         "user sid: groups removed Billing admin, Support",
     ]
     row = rows("auth.role.changed")[0]
-    assert row.meta == {"user_id": staff.pk, "changed_fields": ["groups"]}
+    assert row.meta == {
+        "user_id": staff.pk,
+        "changed_fields": ["groups"],
+        "groups_before": ["Billing admin", "Support"],
+        "groups_after": [],
+    }
     assert row.target_id == str(staff.pk)
 
 

@@ -50,6 +50,7 @@ def test_event_is_applied_once_with_the_contract_kwargs(
             "event_type": "customer.updated",
             "created": payload["created"],
             "livemode": False,
+            "account": "",
         }
     ]
     row = StripeEvent.objects.get(event_id=payload["id"])

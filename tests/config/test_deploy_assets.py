@@ -32,6 +32,14 @@ STANDARD_ENV = {
     "POSTGRES_USER",
     "POSTGRES_PASSWORD",
 }
+# Read by the deploy files themselves, not by Python: the postgres init script creates the two
+# database roles with these passwords; the migrate service runs migrations as the owner.
+INIT_SCRIPT = DEPLOY / "postgres-init" / "10-tollgate-roles.sh"
+DEPLOY_FILE_ENV = {
+    "POSTGRES_OWNER_PASSWORD": INIT_SCRIPT,
+    "POSTGRES_APP_PASSWORD": INIT_SCRIPT,
+    "MIGRATE_DATABASE_URL": None,  # the migrate service's command
+}
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or"}
 PROMQL_WORDS |= {"unless", "bool", "offset", "inf", "nan"}
 
@@ -108,7 +116,7 @@ def test_compose_has_every_service_with_image_command_and_healthcheck(compose):
 
 
 def test_compose_environment_names_exist_in_settings_and_cover_production(compose):
-    known = settings_env_names() | STANDARD_ENV
+    known = settings_env_names() | STANDARD_ENV | set(DEPLOY_FILE_ENV)
     for name, service in compose["services"].items():
         unknown = set(service.get("environment") or {}) - known
         assert not unknown, f"{name} sets variables the code never reads: {unknown}"
@@ -124,6 +132,7 @@ def test_compose_environment_names_exist_in_settings_and_cover_production(compos
         volume.split(":")[0]
         for service in compose["services"].values()
         for volume in service.get("volumes") or []
+        if not volume.startswith((".", "/"))  # bind mounts of files beside the compose file
     }
     assert used <= set(compose["volumes"])
 
@@ -209,3 +218,30 @@ def _subclasses(cls):
     for sub in cls.__subclasses__():
         yield sub
         yield from _subclasses(sub)
+
+
+def test_compose_runs_migrations_as_the_owner_and_the_app_as_its_own_role(compose):
+    services = compose["services"]
+    for name, reader in DEPLOY_FILE_ENV.items():
+        if reader is not None:
+            assert f"${name}" in reader.read_text(), f"{reader.name} does not read {name}"
+    app_url = services["web"]["environment"]["DATABASE_URL"]
+    assert app_url.startswith("postgres://tollgate_app:")
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["DATABASE_URL"] == app_url, name
+    migrate = services["migrate"]
+    assert migrate["environment"]["MIGRATE_DATABASE_URL"].startswith("postgres://tollgate_owner:")
+    steps = migrate["command"][-1].split(" && ")
+    assert steps == [
+        'DATABASE_URL="$$MIGRATE_DATABASE_URL" python manage.py migrate --noinput',
+        'DATABASE_URL="$$MIGRATE_DATABASE_URL" python manage.py db_roles --app-role tollgate_app '
+        "--apply",
+        "python manage.py check --deploy",  # as the application role: audit.W001-W003
+    ]
+    postgres = services["postgres"]
+    assert postgres["environment"]["POSTGRES_USER"] == "postgres"  # never the app's role
+    assert "./postgres-init:/docker-entrypoint-initdb.d:ro" in postgres["volumes"]
+    script = INIT_SCRIPT.read_text()
+    assert "tollgate_owner LOGIN NOSUPERUSER" in script
+    assert "tollgate_app LOGIN NOSUPERUSER" in script
+    assert (DEPLOY / "postgres-init").is_dir() and os.access(INIT_SCRIPT, os.X_OK)

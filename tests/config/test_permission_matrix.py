@@ -124,6 +124,9 @@ MATRIX: dict[str, tuple] = {
     "admin/billing/stripeevent/<path:object_id>/change/": (302, 302, 200, 403, 200, 302, 200),
     "admin/billing/stripeevent/<path:object_id>/": REDIRECT,
     "admin/entitlements/entitlement/grant/": (302, 302, 403, 200, 403, 302, 200),
+    # The grant form's user autocomplete: a GET without its query parameters is refused (403)
+    # for everyone, like Django's own admin/autocomplete/.
+    "admin/entitlements/entitlement/grant/users/": NOBODY,
     "admin/entitlements/entitlement/": (302, 302, 200, 200, 403, 302, 200),
     "admin/entitlements/entitlement/add/": NOBODY,
     "admin/entitlements/entitlement/<path:object_id>/history/": (302, 302, 200, 200, 403, 302, 200),
@@ -168,6 +171,20 @@ MATRIX: dict[str, tuple] = {
     "admin/entitlements/parkedevent/<path:object_id>/delete/": NOBODY,
     "admin/entitlements/parkedevent/<path:object_id>/change/": (302, 302, 403, 200, 403, 302, 200),
     "admin/entitlements/parkedevent/<path:object_id>/": REDIRECT,
+    "admin/entitlements/grantrequest/": (302, 302, 403, 200, 403, 302, 200),
+    "admin/entitlements/grantrequest/add/": NOBODY,
+    "admin/entitlements/grantrequest/<path:object_id>/history/": (
+        302,
+        302,
+        403,
+        200,
+        403,
+        302,
+        200,
+    ),
+    "admin/entitlements/grantrequest/<path:object_id>/delete/": NOBODY,
+    "admin/entitlements/grantrequest/<path:object_id>/change/": (302, 302, 403, 200, 403, 302, 200),
+    "admin/entitlements/grantrequest/<path:object_id>/": REDIRECT,
     "admin/entitlements/customerlink/": SUPERUSER_ONLY,
     "admin/entitlements/customerlink/add/": NOBODY,
     "admin/entitlements/customerlink/<path:object_id>/history/": SUPERUSER_ONLY,
@@ -307,6 +324,7 @@ def objects(django_user_model) -> dict[str, str]:
         Entitlement,
         Feature,
         FeatureBlock,
+        GrantRequest,
         ParkedEvent,
         Plan,
         PlanFeature,
@@ -357,6 +375,9 @@ def objects(django_user_model) -> dict[str, str]:
         "entitlements.unknownprice": UnknownPrice.objects.create(price_id="price_matrix"),
         "entitlements.parkedevent": ParkedEvent.objects.create(
             event_id="evt_parked", event_type="x", stripe_customer_id="cus_1", created=1, payload={}
+        ),
+        "entitlements.grantrequest": GrantRequest.objects.create(
+            user_ids=[owner.pk], plan_code="vip", reason="matrix", entitlement_count=5
         ),
         "entitlements.customerlink": CustomerLink.objects.create(
             stripe_customer_id="cus_matrix", user=owner, learnt_from="test"

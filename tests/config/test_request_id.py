@@ -69,3 +69,34 @@ def test_structlog_logger_carries_request_id(client, log_output):
     line = json.loads(log_output.getvalue().strip().splitlines()[-1])
     assert line["request_id"] == "rid-from-context"
     assert line["secret_token"] == "[redacted]"
+
+
+def test_a_caller_chosen_request_id_is_never_taken_as_unique(client, django_user_model):
+    """Two different writes under one caller-chosen X-Request-ID both happen and are both in
+    the trail: nothing (idempotency, audit, dedupe) keys on the request id. Idempotency is the
+    Idempotency-Key header's job alone."""
+    import base64
+
+    from django.contrib.auth.models import Group
+
+    from audit.models import AuditEvent
+    from entitlements.models import Entitlement
+
+    support = django_user_model.objects.create_user("sue", password="pw-for-sue-42", is_staff=True)
+    support.groups.add(Group.objects.get(name="Support"))
+    trader = django_user_model.objects.create_user("tom")
+    token = base64.b64encode(b"sue:pw-for-sue-42").decode()
+    statuses = [
+        client.post(
+            "/api/entitlements/grant/",
+            data=json.dumps({"user": "tom", "feature": feature, "reason": "ticket 9"}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Basic {token}",
+            HTTP_X_REQUEST_ID="same-id",
+        ).status_code
+        for feature in ("copy_trading", "vip_support")
+    ]
+    assert statuses == [201, 201]
+    assert Entitlement.objects.filter(user=trader).count() == 2
+    granted = AuditEvent.objects.filter(action="entitlements.grant.created", request_id="same-id")
+    assert granted.count() == 2

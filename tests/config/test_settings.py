@@ -6,6 +6,9 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = (
@@ -102,10 +105,32 @@ def test_production_refuses_debug_and_weak_secret_key():
     assert weak_key.returncode != 0 and "SECRET_KEY" in weak_key.stderr
 
 
-def test_check_deploy_is_clean_in_production():
-    result = run_python(
-        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **production_env()
+@pytest.fixture
+def app_role_database_url():
+    """DATABASE_URL as production uses it: a role that is no superuser and owns nothing (the
+    test server's own role is the superuser `postgres`, which audit.W001 reports)."""
+    url = production_env()["DATABASE_URL"]
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        yield url  # no server: the check finds no database to inspect
+        return
+    import psycopg
+
+    role = f"tollgate_check_{secrets.token_hex(4)}"
+    parts = urlsplit(url)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER")
+    try:
+        yield urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f"DROP ROLE {role}")
+
+
+def test_check_deploy_is_clean_in_production(app_role_database_url):
+    env = production_env(
+        **({"DATABASE_URL": app_role_database_url} if app_role_database_url else {})
     )
+    result = run_python(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 

@@ -41,7 +41,10 @@ def test_support_grants_and_revokes_only_with_a_reason(
     page.goto("/admin/entitlements/entitlement/")
     page.get_by_role("link", name="Grant by hand").click()
     page.wait_for_url(re.compile(r"/admin/entitlements/entitlement/grant/$"))
-    page.select_option("#id_user", label="carol")
+    # Users are picked by autocomplete (Django admin's select2): typing asks the server.
+    page.locator("#id_users + .select2 .select2-selection").click()
+    page.locator(".select2-search__field").fill("caro")
+    page.locator(".select2-results__option", has_text="carol").click()
     page.select_option("#id_feature", label=feature.lookup_key)
     submit_blank_reason(page, "Grant")
     shot("grant-refused-without-reason")

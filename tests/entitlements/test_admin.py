@@ -26,12 +26,12 @@ def test_support_grants_a_plan_through_the_form(client, support_user, make_user,
     staff_login(client, support_user)
     page = client.get(reverse(GRANT))
     assert page.status_code == 200
-    refused = client.post(reverse(GRANT), {"user": trader.pk, "plan": Plan.objects.get(
+    refused = client.post(reverse(GRANT), {"users": [trader.pk], "plan": Plan.objects.get(
         code="vip").pk})  # fmt: skip
     assert refused.status_code == 200 and "reason" in refused.context["form"].errors
     assert not Entitlement.objects.exists()
     response = client.post(reverse(GRANT), {
-        "user": trader.pk, "plan": Plan.objects.get(code="vip").pk,
+        "users": [trader.pk], "plan": Plan.objects.get(code="vip").pk,
         "expires_at": "2099-01-01 00:00", "reason": "partner account",
     })  # fmt: skip
     assert response.status_code == 302

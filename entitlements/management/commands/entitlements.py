@@ -1,4 +1,4 @@
-"""Support's command line: show, grant and revoke a user's entitlements."""
+"""Support's command line: show, grant and revoke a user's entitlements; lift a block."""
 
 import json
 from datetime import UTC, datetime, time
@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from config.context import Actor, acting_as
 from entitlements import blocks, selectors, services
-from entitlements.errors import EntitlementError
+from entitlements.errors import ApprovalRequired, EntitlementError
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         show = sub.add_parser("show", help="Print the user's active entitlements as JSON.")
         show.add_argument("user", help="username, email or id")
         grant = sub.add_parser("grant", help="Grant a feature or a whole plan by hand.")
-        grant.add_argument("user")
+        grant.add_argument("user", nargs="+", help="one or more users (a bulk grant)")
         what = grant.add_mutually_exclusive_group(required=True)
         what.add_argument("--feature")
         what.add_argument("--plan")
@@ -41,36 +41,37 @@ class Command(BaseCommand):
         unblock.add_argument("--feature", required=True)
         for subparser in (grant, revoke, unblock):
             subparser.add_argument("--reason", default="", help="required: kept in the audit")
-            subparser.add_argument("--by", help="username of the staff member acting")
+            subparser.add_argument(
+                "--by", help="the staff member acting (active, Staff status); else the system"
+            )
 
     def handle(self, *args, **options):
         # Refused before anything is looked up or changed.
         if options["action"] != "show" and not options["reason"].strip():
             raise CommandError("--reason is required: say why (it is kept in the audit trail).")
-        user = selectors.user_by_identifier(options["user"])
-        if user is None:
-            raise CommandError(f"No single user matches {options['user']!r}.")
+        identifiers = options["user"] if isinstance(options["user"], list) else [options["user"]]
+        users = [_user(identifier) for identifier in identifiers]
         if options["action"] == "show":
-            self._show(user)
+            self._show(users[0])
             return
-        staff = None
-        if options.get("by"):
-            staff = selectors.user_by_identifier(options["by"])
-            if staff is None:
-                raise CommandError(f"No single user matches --by {options['by']!r}.")
+        staff = _staff(options["by"]) if options.get("by") else None
         actor = Actor(kind="user", user_id=staff.pk) if staff else Actor(kind="system")
         try:
             with acting_as(actor):
-                rows = self._change(user, staff, actor, options)
+                rows = self._change(users, staff, actor, options)
+        except ApprovalRequired as pending:
+            self.stdout.write(pending.detail)
+            return
         except EntitlementError as error:
             raise CommandError(error.detail) from error
+        names = ", ".join(str(user) for user in users)
         noun = "block(s)" if options["action"] == "unblock" else "entitlement(s)"
-        self.stdout.write(f"{options['action']}: {len(rows)} {noun} for {user}")
+        self.stdout.write(f"{options['action']}: {len(rows)} {noun} for {names}")
 
-    def _change(self, user, staff, actor, options):
+    def _change(self, users, staff, actor, options):
         if options["action"] == "unblock":
             lifted = blocks.feature_unblock(
-                user=user,
+                user=users[0],
                 feature_key=options["feature"],
                 lifted_by=staff,
                 actor=actor,
@@ -78,8 +79,8 @@ class Command(BaseCommand):
             )
             return [None] * lifted
         if options["action"] == "grant":
-            return services.entitlement_grant_manual(
-                user=user,
+            return services.entitlements_grant_manual(
+                users=users,
                 feature_key=options["feature"],
                 plan_code=options["plan"],
                 expires_at=_parse_expiry(options["expires"]),
@@ -88,7 +89,7 @@ class Command(BaseCommand):
                 actor=actor,
             )
         return services.entitlements_revoke_for_user(
-            user=user,
+            user=users[0],
             feature_key=options["feature"],
             all_manual=options["all_manual"],
             reason=options["reason"],
@@ -117,6 +118,23 @@ class Command(BaseCommand):
             for block in selectors.open_blocks(user_id=user.pk, now=timezone.now())
         ]
         self.stdout.write(json.dumps({"entitlements": entitlements, "blocks": blocked}))
+
+
+def _user(identifier: str):
+    user = selectors.user_by_identifier(identifier)
+    if user is None:
+        raise CommandError(f"No single user matches {identifier!r}.")
+    return user
+
+
+def _staff(identifier: str):
+    """--by must name an active staff member: the trail names them as the actor."""
+    staff = selectors.user_by_identifier(identifier)
+    if staff is None:
+        raise CommandError(f"No single user matches --by {identifier!r}.")
+    if not (staff.is_active and staff.is_staff):
+        raise CommandError(f"--by {identifier!r} is not an active staff member.")
+    return staff
 
 
 def _parse_expiry(raw: str | None, *, flag: str = "--expires") -> datetime | None:

@@ -406,7 +406,7 @@ def main(argv=None) -> int:
     report = Report(command=" ".join(["make bench", *(["BENCH_ARGS='" + " ".join(
         sys.argv[1:]) + "'"] if sys.argv[1:] else [])]))  # fmt: skip
     setup_database(ctx)
-    from tests.fake_stripe import FakeStripe
+    from billing.simulator.fake_api import FakeStripe
 
     fake = FakeStripe().serve()
     ctx.fake = fake

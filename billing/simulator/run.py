@@ -1,11 +1,15 @@
 """One simulator run: build the scenarios for their demo users and deliver them."""
 
+import json
 import random
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from billing.simulator import local
+from billing.simulator.fake_api import CONTROL_PATH
 from billing.simulator.scenarios import Scenario, build
 from billing.simulator.sender import Sender, Summary, deliver
 
@@ -42,3 +46,30 @@ def execute(run: Run, *, sender: Sender, progress: Callable[[int], object] = lam
             progress=progress,
         )
     return run.summary
+
+
+def register(run: Run, *, api_url: str, wait: float = 0) -> int:
+    """Hand the fake Stripe API every object of the run before any event is delivered, so
+    dj-stripe's mirror finds each one at its latest state (as Stripe's API would answer).
+    Retries for up to `wait` seconds while the fake starts; returns the objects handed over."""
+    items = [obj for scenario in run.scenarios for obj in scenario.objects]
+    items += sorted(
+        (event for scenario in run.scenarios for event in scenario.events),
+        key=lambda event: event["created"],
+    )
+    request = urllib.request.Request(  # noqa: S310 - the URL is checked by the command
+        api_url.rstrip("/") + CONTROL_PATH,
+        data=json.dumps(items).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with opener.open(request, timeout=10):
+                return len(items)
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)

@@ -11,9 +11,10 @@ machine.
 
 Failure modes switch at run time: `fake.mode = "500"` or `"429"` answers every call with that
 error; `fake.refuse()` closes the socket (connection refused) until `fake.serve()` opens it
-again on the same port. A process other than the fake's own (the simulator, next to
-`make run`'s fake) hands it events with `POST /_fake/events` (a JSON list of events, and of
-objects an event only refers to, such as a customer).
+again on the same port. Another process (the simulator next to `make run`'s fake, the bench)
+drives a fake served by `manage.py stripe_fake_api` with `hand_over` (`POST /_fake/events`: a
+JSON list of events, and of objects no event carries, such as a customer) and `set_mode`
+(`POST /_fake/mode`).
 
     with FakeStripe() as fake:
         fake.record_event(payload)
@@ -23,6 +24,9 @@ objects an event only refers to, such as a customer).
 
 import json
 import threading
+import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -30,6 +34,7 @@ from billing.simulator.examples import example
 
 HOST = "127.0.0.1"
 CONTROL_PATH = "/_fake/events"
+MODE_PATH = "/_fake/mode"
 # URL collection -> the `object` name of what it holds.
 COLLECTIONS = {
     "customers": "customer",
@@ -278,6 +283,8 @@ def _handler_for(fake: FakeStripe):
             url = urlsplit(self.path)
             if url.path == CONTROL_PATH and self.command == "POST":
                 status, answer = self._record(body)
+            elif url.path == MODE_PATH and self.command == "POST":
+                status, answer = self._mode(body)
             else:
                 status, answer = fake.answer(self.command, url.path, url.query)
             payload = json.dumps(answer).encode()
@@ -300,9 +307,45 @@ def _handler_for(fake: FakeStripe):
                 return 400, {"error": {"type": "invalid_request_error", "message": "Bad events"}}
             return 200, {"recorded": len(items)}
 
+        def _mode(self, body: bytes) -> tuple[int, dict]:
+            mode = body.decode(errors="replace").strip()
+            if mode not in {"ok", *ERRORS}:
+                return 400, {"error": {"type": "invalid_request_error", "message": "Bad mode"}}
+            fake.mode = mode
+            return 200, {"mode": mode}
+
         do_GET = do_POST = do_DELETE = _respond
 
         def log_message(self, *args):  # quiet: the demo's terminal shows the simulator
             pass
 
     return Handler
+
+
+def _post(url: str, body: bytes, *, wait: float) -> None:
+    request = urllib.request.Request(  # noqa: S310 - the fake's own http:// URL
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with opener.open(request, timeout=30):
+                return
+        except urllib.error.HTTPError:
+            raise
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)
+
+
+def hand_over(api_url: str, items: list[dict], *, wait: float = 0) -> None:
+    """Hand events (and objects no event carries) to a fake served by another process,
+    retrying for up to `wait` seconds while it starts."""
+    _post(api_url.rstrip("/") + CONTROL_PATH, json.dumps(items).encode(), wait=wait)
+
+
+def set_mode(api_url: str, mode: str) -> None:
+    """Switch a fake served by another process to "ok", "500" or "429"."""
+    _post(api_url.rstrip("/") + MODE_PATH, mode.encode(), wait=0)

@@ -1,15 +1,11 @@
 """One simulator run: build the scenarios for their demo users and deliver them."""
 
-import json
 import random
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from billing.simulator import local
-from billing.simulator.fake_api import CONTROL_PATH
+from billing.simulator import fake_api, local
 from billing.simulator.scenarios import Scenario, build
 from billing.simulator.sender import Sender, Summary, deliver
 
@@ -57,19 +53,5 @@ def register(run: Run, *, api_url: str, wait: float = 0) -> int:
         (event for scenario in run.scenarios for event in scenario.events),
         key=lambda event: event["created"],
     )
-    request = urllib.request.Request(  # noqa: S310 - the URL is checked by the command
-        api_url.rstrip("/") + CONTROL_PATH,
-        data=json.dumps(items).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            with opener.open(request, timeout=10):
-                return len(items)
-        except (urllib.error.URLError, OSError):
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.25)
+    fake_api.hand_over(api_url, items, wait=wait)
+    return len(items)

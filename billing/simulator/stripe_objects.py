@@ -268,8 +268,8 @@ class Customer:
         )
 
     def dispute(self, *, at: int) -> dict:
-        # Stripe sends the charge's id; it is expanded here because the offline demo has no
-        # dj-stripe mirror of the charge to find its customer through.
+        # Stripe sends the charge's id; it is expanded here so that the customer is found even
+        # when the demo runs without dj-stripe's mirror of the charge (no fake Stripe API).
         return example(
             "dispute",
             id=stripe_id(self.rng, "dp"),

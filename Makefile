@@ -15,17 +15,27 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 ## run: install, migrate the embedded SQLite database, seed demo data, serve on 127.0.0.1:8000
 ## The offline Stripe simulator fills the admin with subscriptions, entitlements and an audit
-## trail while the server starts. The demo relaxes the admin's second factor (DEBUG is on).
+## trail while the server starts; a fake Stripe API on 127.0.0.1:12111 answers dj-stripe's
+## mirror, so its customers, subscriptions and invoices fill too (nothing leaves the machine).
+## The demo relaxes the admin's second factor (DEBUG is on).
+RUN_PORT ?= 8000
+STRIPE_FAKE_PORT ?= 12111
 run: export ADMIN_REQUIRE_2FA ?= false
 run: export LOG_LEVEL ?= WARNING
+run: export STRIPE_API_HOST = http://127.0.0.1:$(STRIPE_FAKE_PORT)
+# Well-formed (dj-stripe checks the shape), and only ever sent to the fake above.
+run: export STRIPE_SECRET_KEY = sk_test_51TollgateOfflineDemo0000000000
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_seed
-	@$(BIN)/python manage.py runserver --noreload 127.0.0.1:8000 & server=$$!; \
-	trap 'kill $$server 2>/dev/null' INT TERM EXIT; \
+	@$(BIN)/python manage.py stripe_fake_api --port $(STRIPE_FAKE_PORT) & fake=$$!; \
+	$(BIN)/python manage.py runserver --noreload 127.0.0.1:$(RUN_PORT) & server=$$!; \
+	trap 'kill $$server $$fake 2>/dev/null' INT TERM EXIT; \
 	$(BIN)/python manage.py stripe_simulate all --customers 2 --seed 1 --wait 60 \
+	  --base-url http://127.0.0.1:$(RUN_PORT) --stripe-api $$STRIPE_API_HOST \
 	  || echo "stripe_simulate reported lost deliveries (see above)"; \
-	echo "Tollgate is serving on http://127.0.0.1:8000/admin/ (Ctrl-C to stop)"; \
+	kill -0 $$fake 2>/dev/null || echo "The fake Stripe API did not start (see above)"; \
+	echo "Tollgate is serving on http://127.0.0.1:$(RUN_PORT)/admin/ (Ctrl-C to stop)"; \
 	wait $$server
 
 ## test: lint, then the whole suite on throwaway PostgreSQL and Redis servers

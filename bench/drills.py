@@ -84,7 +84,7 @@ def run_drill(ctx, *, name: str, fault, repair=None, repair_after_s: float = 10.
     from bench.run import lifecycle_payloads, rows_for_events
     from billing.models import StripeEvent
 
-    payloads = lifecycle_payloads(int(RATE * DURATION_S / 2))
+    payloads = lifecycle_payloads(int(RATE * DURATION_S / 2), fake=ctx.fake)
     ids = [payload["id"] for payload in payloads]
     requests = [events.sign(payload, ctx.secret, ctx.webhook_path) for payload in payloads]
 
@@ -157,12 +157,12 @@ def drill_stripe_api(ctx, report) -> None:
     ctx.restart(BILLING_STRIPE_MIRROR_ENABLED="true")
 
     def outage():
-        fake.mode = "500"
+        fake.set_mode("500")
         time.sleep(30)
-        fake.mode = "429"
+        fake.set_mode("429")
 
     def recover():
-        fake.mode = "ok"
+        fake.set_mode("ok")
 
     figures = run_drill(
         ctx, name="stripe api 500/429", fault=outage, repair=recover, repair_after_s=30

@@ -29,6 +29,7 @@ class Result:
     latencies_ms: list = field(default_factory=list)
     errors: int = 0
     elapsed_s: float = 0.0
+    total: int = 0  # requests given; those not sent before the time limit count as errors
 
     def record(self, status: int, latency_ms: float) -> None:
         self.statuses[status] = self.statuses.get(status, 0) + 1
@@ -37,6 +38,12 @@ class Result:
     @property
     def ok(self) -> int:
         return sum(count for status, count in self.statuses.items() if 200 <= status < 300)
+
+    @property
+    def error_rate(self) -> float:
+        """Share of the requests given that did not end in a 2xx (unsent ones included)."""
+        total = self.total or self.sent
+        return round(1 - self.ok / total, 4) if total else 0.0
 
     @property
     def rate(self) -> float:
@@ -57,6 +64,7 @@ class Result:
             "ok": self.ok,
             "statuses": dict(sorted(self.statuses.items())),
             "errors": self.errors,
+            "error_rate": self.error_rate,
             "elapsed_s": round(self.elapsed_s, 3),
             "rate_per_s": round(self.rate, 1),
             "p50_ms": round(self.percentile(50), 2),
@@ -127,7 +135,7 @@ async def _one(conn: _Connection, request: Request, result: Result, retries: int
 
 
 async def closed_loop(host, port, requests, *, concurrency=32, time_limit=60.0, retries=0):
-    result = Result(sent=len(requests))
+    result = Result(sent=len(requests), total=len(requests))
     queue = list(reversed(requests))
     deadline = time.perf_counter() + time_limit
 
@@ -145,7 +153,7 @@ async def closed_loop(host, port, requests, *, concurrency=32, time_limit=60.0, 
 
 
 async def open_loop(host, port, requests, *, rate=200.0, time_limit=60.0, pool=64, retries=0):
-    result = Result(sent=0)
+    result = Result(sent=0, total=len(requests))
     idle = [_Connection(host, port) for _ in range(pool)]
     tasks = []
     started = time.perf_counter()

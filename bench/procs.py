@@ -84,3 +84,30 @@ def celery_worker(env: dict, logdir: Path, *, concurrency: int = 2, name: str = 
         "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "-n", f"{name}@%h",
     ]  # fmt: skip
     return Proc(name, argv, env, logdir).start()
+
+
+class FakeStripeProc(Proc):
+    """The fake Stripe API (manage.py stripe_fake_api) in its own process, so its CPU is
+    counted apart from ours and the load generator's, driven over loopback HTTP."""
+
+    def __init__(self, env: dict, logdir: Path, *, port: int):
+        argv = [sys.executable, "manage.py", "stripe_fake_api", "--port", str(port)]
+        super().__init__("stripe-fake", argv, env, logdir)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self) -> "FakeStripeProc":
+        super().start()
+        wait_http(f"{self.url}/v1/account")
+        return self
+
+    def record(self, payloads: list[dict], *, chunk: int = 500) -> None:
+        """Hand events over: the fake answers for their objects (dj-stripe fetches them)."""
+        from billing.simulator.fake_api import hand_over
+
+        for start in range(0, len(payloads), chunk):
+            hand_over(self.url, payloads[start : start + chunk])
+
+    def set_mode(self, mode: str) -> None:
+        from billing.simulator.fake_api import set_mode
+
+        set_mode(self.url, mode)

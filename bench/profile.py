@@ -60,7 +60,7 @@ def summary(raw: Path, *, top: int = 16) -> dict:
 
 
 ROLES = (("gunicorn", "gunicorn"), ("celery", "celery"), ("postgres", "postgres"),
-         ("redis-server", "redis"))  # fmt: skip
+         ("redis-server", "redis"), ("stripe_fake_api", "stripe_fake"))  # fmt: skip
 
 
 def cpu_seconds_by_role() -> dict[str, float]:

@@ -16,8 +16,14 @@ RATIOS = [
      "acks/s with the worker stopped vs one-INSERT view (web tier alone)"),
     (("tiers", "acks_rate_per_s"), ("djstripe", "rate_per_s"),
      "acks/s with the worker stopped vs stock dj-stripe"),
+    (("mirror", "mirror_on_end_to_end_per_s"), ("djstripe", "rate_per_s"),
+     "processed end to end/s, mirror on, vs stock dj-stripe (which mirrors synchronously)"),
 ]  # fmt: skip
 
+
+# A ratio is printed only when both sides answered at least this share of their requests 2xx;
+# otherwise the report says which side failed and how often, instead of a meaningless ratio.
+MAX_ERROR_RATE = 0.01
 
 RATIO = "ratio"  # a target on the ratio of two figures: ((section, figure), (section, figure))
 
@@ -78,16 +84,37 @@ class Report:
         section = self.sections.get(key)
         return None if section is None else section[1].get(name)
 
+    def error_rate(self, key: str, name: str) -> float | None:
+        """The error rate behind a figure: its section's own, or its phase's (`acks_...`,
+        `mirror_on_...`); None when the section does not record one."""
+        prefix = next((p for p in ("acks_", "mirror_on_", "mirror_off_") if name.startswith(p)), "")
+        rate = self.figure(key, f"{prefix}error_rate")
+        if rate is None and self.figure(key, "sent"):  # runs from before error_rate existed
+            return round(1 - self.figure(key, "ok") / self.figure(key, "sent"), 4)
+        return rate
+
+    def refusal(self, *figures: tuple[str, str]) -> str | None:
+        """Why no ratio of these figures: a side whose error rate is MAX_ERROR_RATE or more."""
+        for key, name in figures:
+            rate = self.error_rate(key, name)
+            if rate is not None and rate >= MAX_ERROR_RATE:
+                return f"no ratio: `{key}` failed {rate:.1%} of its requests"
+        return None
+
     def ratio(self, figure: tuple[str, str], base: tuple[str, str]) -> float | None:
         value, base_value = self.figure(*figure), self.figure(*base)
+        if self.refusal(figure, base):
+            return None
         return round(value / base_value, 2) if value and base_value else None
 
-    def ratios(self) -> list[tuple[str, float]]:
+    def ratios(self) -> list[tuple[str, str]]:
         rows = []
-        for (key, name), (base_key, base_name), meaning in RATIOS:
-            value, base = self.figure(key, name), self.figure(base_key, base_name)
-            if value and base:
-                rows.append((meaning, round(value / base, 2)))
+        for figure, base, meaning in RATIOS:
+            value, base_value = self.figure(*figure), self.figure(*base)
+            if not (value and base_value):
+                continue
+            refusal = self.refusal(figure, base)
+            rows.append((meaning, refusal or f"{round(value / base_value, 2)}x"))
         return rows
 
     def write(self, path: Path, *, machine: str) -> None:
@@ -117,7 +144,7 @@ class Report:
         ratios = self.ratios()
         if ratios:
             lines += ["## Ratios", "", "| ratio | value |", "| --- | --- |"]
-            lines += [f"| {meaning} | {value}x |" for meaning, value in ratios]
+            lines += [f"| {meaning} | {value} |" for meaning, value in ratios]
             lines.append("")
         for key, (title, figures, command, date) in self.sections.items():
             lines += [f"## {title}", "", f"Scenario `{key}`: `{command}`, {date}.", "",

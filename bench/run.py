@@ -124,13 +124,17 @@ def make_users(prefix: str, count: int) -> list[int]:
     )
 
 
-def lifecycle_payloads(count: int) -> list[dict]:
+def lifecycle_payloads(count: int, *, fake=None) -> list[dict]:
+    """`count` lifecycles (2 events each); handed to the fake Stripe API when given, so stock
+    dj-stripe and our mirror find every object they fetch."""
     run = events.new_run_id()
     users = make_users(f"bench{run}", count)
     created = events.now()
     payloads = []
     for n, user_id in enumerate(users):
         payloads += events.subscription_lifecycle(user_id=user_id, n=n, run=run, created=created)
+    if fake is not None:
+        fake.record(payloads)
     return payloads
 
 
@@ -138,9 +142,10 @@ STALL_SECONDS = 90
 
 
 def wait_applied(
-    event_ids: list[str], *, timeout: float, label: str, ctx=None
+    event_ids: list[str], *, timeout: float, label: str, ctx=None, mirrored: bool = False
 ) -> tuple[int, float]:
-    """Poll the inbox until every event is applied; returns (applied, when).
+    """Poll the inbox until every event is applied (and mirrored, when asked); returns
+    (done, when).
 
     Gives up after `timeout`, or when nothing progressed for STALL_SECONDS, or when the Celery
     worker died (its log is in the run's log folder).
@@ -152,9 +157,12 @@ def wait_applied(
     last_progress = time.monotonic()
     with tqdm(total=total, desc=f"{label}: applied", unit="ev", mininterval=1) as bar:
         while time.monotonic() < deadline:
-            now = StripeEvent.objects.filter(
+            done = StripeEvent.objects.filter(
                 event_id__in=event_ids, status=StripeEvent.Status.APPLIED
-            ).count()
+            )
+            if mirrored:
+                done = done.filter(mirror_status=StripeEvent.MirrorStatus.SYNCED)
+            now = done.count()
             if now > applied:
                 last_progress = time.monotonic()
             applied = now
@@ -206,12 +214,12 @@ def bench_ingest(ctx: Context, report: Report) -> None:
     ids = [p["id"] for p in payloads]
     requests = [events.sign(p, SECRET, ctx.webhook_path) for p in payloads]
     started = time.time()
-    result = send_closed(ctx, requests, concurrency=32, label="ingest")
+    result = send_closed(ctx, requests, concurrency=CLIENTS, label="ingest")
     applied, finished = wait_applied(ids, timeout=600, label="ingest", ctx=ctx)
     rows = rows_for_events(ids)
     report.section(
         "ingest",
-        "Webhook ingest: distinct signed events, 32 connections (closed loop)",
+        f"Webhook ingest: distinct signed events, {CLIENTS} connections (closed loop)",
         {
             **result.summary(),
             "events": len(ids),
@@ -244,7 +252,7 @@ def bench_tiers(ctx: Context, report: Report) -> None:
         web_spy = profile.record(profile.children(ctx.web.popen.pid)[0], 5, ctx.logdir / "web.spy")
     cpu_before_acks = profile.cpu_seconds_by_role()
     try:
-        acks = send_closed(ctx, requests, concurrency=32, label="acks, worker stopped")
+        acks = send_closed(ctx, requests, concurrency=CLIENTS, label="acks, worker stopped")
     finally:
         cpu_acks = profile.cpu_ms_per_event(
             cpu_before_acks, profile.cpu_seconds_by_role(), len(requests)
@@ -285,22 +293,64 @@ def bench_tiers(ctx: Context, report: Report) -> None:
             report.section(key, title + ", % of samples inside", profile.summary(out))
 
 
+CLIENTS = 32  # every closed-loop comparison (ours, one-INSERT, stock dj-stripe) uses these
+
+
 def bench_baselines(ctx: Context, report: Report) -> None:
     payloads = lifecycle_payloads(ctx.n(1500))
     bodies = [events.sign(p, SECRET, "/bench/one-insert") for p in payloads]
-    one_insert = send_closed(ctx, bodies, concurrency=32, label="one-INSERT view")
+    one_insert = send_closed(ctx, bodies, concurrency=CLIENTS, label="one-INSERT view")
     report.section(
         "one_insert", "Baseline: minimal Django view, one INSERT per request", one_insert.summary()
     )
-    stock = lifecycle_payloads(ctx.n(400))
+    # The same lifecycles as `ingest`, as many, with as many clients, on the same gunicorn; the
+    # fake Stripe API knows every object stock dj-stripe fetches (checkout session, customer,
+    # subscription, price, product...), so a non-2xx here is stock's own failure.
+    stock = lifecycle_payloads(ctx.n(1500), fake=ctx.fake)
     stock_requests = [events.sign(p, SECRET, ctx.djstripe_path) for p in stock]
-    stock_result = send_closed(ctx, stock_requests, concurrency=16, label="stock dj-stripe")
+    stock_result = send_closed(
+        ctx, stock_requests, concurrency=CLIENTS, label="stock dj-stripe", time_limit=600
+    )
     report.section(
         "djstripe",
         "Baseline: stock dj-stripe webhook view (synchronous, Stripe API answered by the fake)",
-        stock_result.summary(),
+        {**stock_result.summary(), "clients": CLIENTS},
     )
     report.section("pgbench", "Baseline: PostgreSQL single-row INSERT commits", pgbench_inserts())
+
+
+def bench_mirror(ctx: Context, report: Report) -> None:
+    """End to end with dj-stripe's mirror off, then on (every event also re-fetched from the
+    fake Stripe API into dj-stripe's tables), same payloads and clients, in the same run."""
+    figures = {}
+    for label, enabled in (("off", "false"), ("on", "true")):
+        ctx.restart(BILLING_STRIPE_MIRROR_ENABLED=enabled)
+        payloads = lifecycle_payloads(ctx.n(1000), fake=ctx.fake)
+        ids = [p["id"] for p in payloads]
+        requests = [events.sign(p, SECRET, ctx.webhook_path) for p in payloads]
+        cpu_before = profile.cpu_seconds_by_role()
+        started = time.time()
+        acks = send_closed(ctx, requests, concurrency=CLIENTS, label=f"mirror {label}")
+        done, finished = wait_applied(
+            ids, timeout=900, label=f"mirror {label}", ctx=ctx, mirrored=label == "on"
+        )
+        cpu = profile.cpu_ms_per_event(cpu_before, profile.cpu_seconds_by_role(), max(1, done))
+        figures.update({
+            f"mirror_{label}_events": len(ids),
+            f"mirror_{label}_done": done,
+            f"mirror_{label}_acks_error_rate": acks.error_rate,
+            f"mirror_{label}_acks_per_s": acks.summary()["rate_per_s"],
+            f"mirror_{label}_end_to_end_per_s": round(done / (finished - started), 1),
+            **{f"mirror_{label}_{name}": value for name, value in cpu.items()},
+        })  # fmt: skip
+    off, on = figures["mirror_off_end_to_end_per_s"], figures["mirror_on_end_to_end_per_s"]
+    figures["mirror_on_vs_off_end_to_end"] = round(on / off, 2) if off else None
+    ctx.restart(BILLING_STRIPE_MIRROR_ENABLED="false")
+    report.section(
+        "mirror",
+        "End to end with dj-stripe's mirror off and on (the fake Stripe API in its own process)",
+        figures,
+    )
 
 
 def pgbench_inserts() -> dict:
@@ -375,6 +425,7 @@ SCENARIOS = {
     "ingest": bench_ingest,
     "tiers": bench_tiers,
     "baselines": bench_baselines,
+    "mirror": bench_mirror,
     "sql": bench_sql_per_event,
     "dupstorm": bench_dupstorm,
     **inprocess.SCENARIOS,
@@ -406,11 +457,8 @@ def main(argv=None) -> int:
     report = Report(command=" ".join(["make bench", *(["BENCH_ARGS='" + " ".join(
         sys.argv[1:]) + "'"] if sys.argv[1:] else [])]))  # fmt: skip
     setup_database(ctx)
-    from tests.fake_stripe import FakeStripe
-
-    fake = FakeStripe().serve()
-    ctx.fake = fake
-    ctx.env["STRIPE_API_HOST"] = fake.url
+    ctx.fake = procs.FakeStripeProc(ctx.env, ctx.logdir, port=procs.free_port()).start()
+    ctx.env["STRIPE_API_HOST"] = ctx.fake.url
     try:
         ctx.start_web()
         ctx.start_worker()
@@ -419,7 +467,7 @@ def main(argv=None) -> int:
             SCENARIOS[name](ctx, report)
     finally:
         ctx.stop()
-        fake.refuse()
+        ctx.fake.stop()
     if args.only:
         report.merge_previous(Path(args.out))
     report.write(Path(args.out), machine=machine_description())

@@ -4,6 +4,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html_join
+from djstripe.models import Customer, Event
 
 from billing import services
 from billing.errors import DeadLetterNotReprocessable
@@ -24,7 +27,21 @@ class StripeEventAdmin(ReadOnlyModelAdmin):
     list_filter = ("status", "livemode", "mirror_status", "type")
     search_fields = ("event_id", "customer_id")
     actions = ["reprocess_dead_letters"]
-    readonly_fields = [f.name for f in StripeEvent._meta.fields]
+    readonly_fields = [*(f.name for f in StripeEvent._meta.fields), "in_djstripe"]
+
+    @admin.display(description="In dj-stripe's mirror")
+    def in_djstripe(self, obj: StripeEvent):
+        """Links to what dj-stripe's mirror made of the event: its Event and the customer (whose
+        page lists the subscriptions); the linked pages keep their own view permissions."""
+        links = []
+        for model, object_id in ((Event, obj.event_id), (Customer, obj.customer_id)):
+            row = model.objects.filter(id=object_id).only("pk").first() if object_id else None
+            if row is not None:
+                url = reverse(f"admin:djstripe_{model._meta.model_name}_change", args=[row.pk])
+                links.append((url, model._meta.verbose_name, object_id))
+        if not links:
+            return "not mirrored"
+        return format_html_join(", ", '<a href="{}">{} {}</a>', links)
 
     def has_reprocess_deadletter_permission(self, request):
         return request.user.has_perm("billing.reprocess_deadletter")

@@ -73,3 +73,21 @@ def _clear_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture
+def fake_stripe(settings, monkeypatch):
+    """The fake Stripe API (billing/simulator/fake_api.py) with dj-stripe's mirror pointed at
+    it; it answers only for what the test hands it (`fake_stripe.record_event(payload)`)."""
+    import stripe
+
+    from billing.simulator.fake_api import FakeStripe
+
+    with FakeStripe() as fake:
+        monkeypatch.setattr(stripe, "api_base", fake.url)
+        # Our Celery retries are the retry policy; the SDK's own sleeps would only slow tests.
+        monkeypatch.setattr(stripe, "max_network_retries", 0)
+        settings.STRIPE_SECRET_KEY = "sk_test_FakeKey0123456789abcdefXYZ"
+        settings.BILLING_STRIPE_MIRROR_ENABLED = True
+        settings.BILLING_MIRROR_MAX_RETRIES = 2
+        yield fake

@@ -1,39 +1,21 @@
 """Realistic Stripe payloads for tests, built from Stripe's own example objects.
 
-The examples come from Stripe's OpenAPI fixtures (`../shared/stripe/fixtures3.json`, beside
-this checkout; TOLLGATE_STRIPE_FIXTURES overrides the path). Tests take a resource, set the
-fields their scenario needs, and wrap it in an `event` envelope. Webhooks are signed with the
-official stripe SDK's own helper, never with a signer of ours.
+The examples are the ones the simulator and the fake Stripe API use
+(billing/simulator/stripe_examples.json, read by billing.simulator.examples). Tests take a
+resource, set the fields their scenario needs, and wrap it in an `event` envelope. Webhooks are
+signed with the official stripe SDK's own helper, never with a signer of ours.
 """
 
-import copy
-import functools
 import itertools
 import json
 import os
 import time
-from pathlib import Path
 
 import stripe
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES_PATH = Path(
-    os.environ.get("TOLLGATE_STRIPE_FIXTURES", ROOT.parent / "shared" / "stripe" / "fixtures3.json")
-)
+from billing.simulator.examples import example as resource
+
 _sequence = itertools.count(1)
-
-
-@functools.cache
-def _resources() -> dict:
-    with open(FIXTURES_PATH, encoding="utf-8") as handle:
-        return json.load(handle)["resources"]
-
-
-def resource(name: str, **overrides) -> dict:
-    """A deep copy of Stripe's example `name` object with top-level fields overridden."""
-    obj = copy.deepcopy(_resources()[name])
-    obj.update(overrides)
-    return obj
 
 
 def unique_id(prefix: str) -> str:

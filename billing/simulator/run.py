@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from billing.simulator import local
+from billing.simulator import fake_api, local
 from billing.simulator.scenarios import Scenario, build
 from billing.simulator.sender import Sender, Summary, deliver
 
@@ -42,3 +42,16 @@ def execute(run: Run, *, sender: Sender, progress: Callable[[int], object] = lam
             progress=progress,
         )
     return run.summary
+
+
+def register(run: Run, *, api_url: str, wait: float = 0) -> int:
+    """Hand the fake Stripe API every object of the run before any event is delivered, so
+    dj-stripe's mirror finds each one at its latest state (as Stripe's API would answer).
+    Retries for up to `wait` seconds while the fake starts; returns the objects handed over."""
+    items = [obj for scenario in run.scenarios for obj in scenario.objects]
+    items += sorted(
+        (event for scenario in run.scenarios for event in scenario.events),
+        key=lambda event: event["created"],
+    )
+    fake_api.hand_over(api_url, items, wait=wait)
+    return len(items)

@@ -25,6 +25,8 @@ class Scenario:
     events: list[dict]
     deliveries: list[dict]
     concurrency: int = 1
+    # Objects Stripe's API knows but no event carries (the customers), for the fake Stripe API.
+    objects: tuple[dict, ...] = ()
 
 
 Story = Callable[[Customer, int], None]
@@ -204,17 +206,19 @@ SCENARIO_NAMES = (*STORIES, *PATTERNS)
 def build(name: str, *, user_ids: list[int], rng: random.Random, now: int) -> Scenario:
     """The events of scenario `name` for one customer per user, and how to deliver them."""
     story = STORIES.get(name) or PATTERNS[name]
-    events = []
+    events, objects = [], []
     for user_id in user_ids:
         customer = Customer(rng=rng, user_id=user_id, plan="premium", period_start=now)
         story(customer, now)
         events.extend(customer.events)
+        objects.append(customer.customer())
+    objects = tuple(objects)
     if name == "duplicate-storm":
         deliveries = [event for event in events for _ in range(STORM_COPIES)]
         rng.shuffle(deliveries)
-        return Scenario(name, events, deliveries, concurrency=STORM_CONCURRENCY)
+        return Scenario(name, events, deliveries, STORM_CONCURRENCY, objects)
     if name == "out-of-order":
         # Newest first: every event arrives before the ones it follows (same-second ones too).
         newest_first = sorted(reversed(events), key=lambda e: -e["created"])
-        return Scenario(name, events, newest_first)
-    return Scenario(name, events, list(events))
+        return Scenario(name, events, newest_first, 1, objects)
+    return Scenario(name, events, list(events), 1, objects)

@@ -7,34 +7,19 @@ parent.subscription_details.
 """
 
 import copy
-import functools
-import json
 import random
 import string
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.conf import settings
 
-EXAMPLES_PATH = Path(__file__).with_name("stripe_examples.json")
+from billing.simulator.examples import example
+
 DAY = 86400
 PERIOD = 30 * DAY
 # Monthly prices of the demo plans, in cents; the price's lookup_key is the plan code.
 PLAN_AMOUNTS = {"free": 0, "premium": 2900, "vip": 9900, "enterprise": 49900}
 _ID_ALPHABET = string.ascii_letters + string.digits
-
-
-@functools.cache
-def _examples() -> dict:
-    with open(EXAMPLES_PATH, encoding="utf-8") as handle:
-        return json.load(handle)["resources"]
-
-
-def example(name: str, **overrides) -> dict:
-    """A deep copy of Stripe's example `name` object with top-level fields overridden."""
-    obj = copy.deepcopy(_examples()[name])
-    obj.update(overrides)
-    return obj
 
 
 def stripe_id(rng: random.Random, prefix: str) -> str:
@@ -117,6 +102,27 @@ class Customer:
         return envelope
 
     # --- Objects --------------------------------------------------------------------------
+
+    def customer(self) -> dict:
+        """The customer as Stripe's API answers it (no event carries it in these stories).
+        dj-stripe links its mirrored Customer to the user through `djstripe_subscriber`."""
+        return example(
+            "customer",
+            id=self.customer_id,
+            email=f"demo-customer-{self.user_id}@example.com",
+            name=f"Demo user {self.user_id}",
+            created=self.period_start,
+            discount=None,
+            default_source=None,
+            invoice_settings={
+                "custom_fields": None,
+                "default_payment_method": None,
+                "footer": None,
+                "rendering_options": None,
+            },
+            livemode=False,
+            metadata={"user_id": str(self.user_id), "djstripe_subscriber": str(self.user_id)},
+        )
 
     def checkout_session(self, *, at: int) -> dict:
         return example(
@@ -265,8 +271,8 @@ class Customer:
         )
 
     def dispute(self, *, at: int) -> dict:
-        # Stripe sends the charge's id; it is expanded here because the offline demo has no
-        # dj-stripe mirror of the charge to find its customer through.
+        # Stripe sends the charge's id; it is expanded here so that the customer is found even
+        # when the demo runs without dj-stripe's mirror of the charge (no fake Stripe API).
         return example(
             "dispute",
             id=stripe_id(self.rng, "dp"),

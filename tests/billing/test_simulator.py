@@ -114,6 +114,35 @@ def test_every_scenario_answers_2xx_and_fills_the_inbox(server):
 
 
 @served
+def test_the_fake_stripe_api_fills_dj_stripes_mirror_consistently(server, fake_stripe, capsys):
+    """What `make run` does: the simulator hands its objects to the fake Stripe API, and
+    dj-stripe's mirror, fetching them from it, fills with each object's latest state."""
+    from djstripe.models import Customer, Invoice, Subscription
+
+    call_command(
+        "stripe_simulate", "all", "--base-url", server.url, "--stripe-api", fake_stripe.url,
+        "--seed", "3", verbosity=0,
+    )  # fmt: skip
+
+    assert "Every delivery was answered 2xx." in capsys.readouterr().out
+    rows = StripeEvent.objects.all()
+    assert rows.count() > 50
+    assert set(rows.values_list("mirror_status", flat=True)) == {"synced"}
+    mirrored = {sub.id: sub for sub in Subscription.objects.select_related("customer")}
+    assert len(mirrored) == len(scenarios.SCENARIO_NAMES)
+    for sub_id, sub in mirrored.items():
+        latest = fake_stripe.get(sub_id)
+        assert (sub.status, sub.customer.id) == (latest["status"], latest["customer"])
+    assert {sub.status for sub in mirrored.values()} >= {"active", "canceled"}
+    lapsed = user("demo-payment-failure-lapse-1")
+    assert Customer.objects.get(subscriber=lapsed).subscriptions.get().status == "canceled"
+    assert Invoice.objects.count() >= len(scenarios.SCENARIO_NAMES)
+    # Nothing was asked of the fake that it had not been handed.
+    assert not [path for _, path in fake_stripe.requests if fake_stripe.get(path.split("/")[-1])
+                is None and path.count("/") == 3 and path != "/v1/account"]  # fmt: skip
+
+
+@served
 def test_duplicate_storm_stores_one_row_per_event_id(server):
     simulation = simulate(server, "duplicate-storm", customers=2)
 

@@ -1,7 +1,7 @@
 """A Stripe API outage never fails or loses a webhook; dj-stripe's mirror catches up later.
 
-Only Stripe's HTTP API is faked (tests/fake_stripe.py, a real local server); everything of
-ours runs for real.
+Only Stripe's HTTP API is faked (billing/simulator/fake_api.py, a real local server, through
+the `fake_stripe` fixture of tests/conftest.py); everything of ours runs for real.
 """
 
 import pytest
@@ -11,19 +11,6 @@ from djstripe.models import Customer, Event, WebhookEventTrigger
 
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_event, deliver, metric
-from tests.fake_stripe import FakeStripe
-
-
-@pytest.fixture
-def fake_stripe(settings, monkeypatch):
-    with FakeStripe() as fake:
-        monkeypatch.setattr(stripe, "api_base", fake.url)
-        # Our Celery retries are the retry policy; the SDK's own sleeps would only slow tests.
-        monkeypatch.setattr(stripe, "max_network_retries", 0)
-        settings.STRIPE_SECRET_KEY = "sk_test_FakeKey0123456789abcdefXYZ"
-        settings.BILLING_STRIPE_MIRROR_ENABLED = True
-        settings.BILLING_MIRROR_MAX_RETRIES = 2
-        yield fake
 
 
 @pytest.mark.parametrize("failure", ["500", "429", "refused"])
@@ -35,6 +22,7 @@ def test_events_are_applied_during_an_outage_and_mirrored_after(
     else:
         fake_stripe.mode = failure
     payload = customer_event("customer.updated", customer_id="cus_outage")
+    fake_stripe.record_event(payload)
     failed = metric("billing_mirror_syncs_total", outcome="failed")
     with django_capture_on_commit_callbacks(execute=True):
         response = deliver(client, endpoint, payload)
@@ -75,8 +63,9 @@ def test_events_are_applied_during_an_outage_and_mirrored_after(
 def test_mirror_sync_runs_with_the_event_when_stripe_is_up(
     client, endpoint, fake_stripe, django_capture_on_commit_callbacks
 ):
-    fake_stripe.objects["cus_up"] = {"email": "up@example.com"}
     payload = customer_event("customer.updated", customer_id="cus_up")
+    payload["data"]["object"]["email"] = "up@example.com"
+    fake_stripe.record_event(payload)
     with django_capture_on_commit_callbacks(execute=True):
         deliver(client, endpoint, payload)
     assert StripeEvent.objects.get(event_id=payload["id"]).mirror_status == "synced"

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing import services as billing_services
+from billing.simulator.fake_api import FakeStripe
 from entitlements.models import Entitlement, Plan, SubscriptionState
 from tests.entitlements.conftest import DAY, T0, Customer, deliver
-from tests.fake_stripe import FakeStripe
 
 pytestmark = pytest.mark.django_db
 
@@ -243,7 +243,7 @@ def settle_like_the_background_task(truth: Truth, fake: FakeStripe) -> None:
     """What billing's fetch_subscription task does for every unsettled subscription, against a
     Stripe whose answer is the true final object."""
     for sub in truth.subs:
-        fake.objects[sub.stripe.subscription_id] = sub.object_event("updated", 0)["data"]["object"]
+        fake.put(sub.object_event("updated", 0)["data"]["object"], version=2**62)
     unsettled = SubscriptionState.objects.filter(unsettled_second__isnull=False)
     for subscription_id in unsettled.values_list("stripe_subscription_id", flat=True):
         billing_services.subscription_fetch(subscription_id=subscription_id)

@@ -1,11 +1,10 @@
 """Stripe's habits beyond ordering: a same-second tie the payloads cannot settle is fetched in
 the background, support's revokes stick, trials and pauses, and events of the other mode or of
-a connected account. Only Stripe's HTTP API is faked (tests/fake_stripe.py)."""
+a connected account. Only Stripe's HTTP API is faked (billing/simulator/fake_api.py)."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import stripe
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -18,7 +17,6 @@ from entitlements.models import Entitlement, FeatureBlock, SubscriptionState
 from entitlements.stripe_sync import FETCH_REASON
 from tests.billing.conftest import metric
 from tests.entitlements.conftest import DAY, T0, deliver
-from tests.fake_stripe import FakeStripe
 
 pytestmark = pytest.mark.django_db
 
@@ -33,16 +31,6 @@ def live(user) -> dict:
 
 def when(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-@pytest.fixture
-def fake_stripe(settings, monkeypatch):
-    with FakeStripe() as fake:
-        monkeypatch.setattr(stripe, "api_base", fake.url)
-        monkeypatch.setattr(stripe, "max_network_retries", 0)
-        settings.BILLING_STRIPE_MIRROR_ENABLED = True
-        settings.BILLING_MIRROR_MAX_RETRIES = 2
-        yield fake
 
 
 def _dunning_flip(customer, *, at):
@@ -78,7 +66,7 @@ def test_an_undecidable_tie_keeps_the_best_guess_then_the_fetch_settles_it(
     # Stripe's own copy says the other thing: it wins, in the background task after commit.
     truth = "past_due" if guess == "active" else "active"
     obj = customer.subscription("updated", created=T0, status=truth)["data"]["object"]
-    fake_stripe.objects[customer.subscription_id] = obj
+    fake_stripe.put(obj, version=2**62)
     assert callbacks
     for callback in callbacks:
         callback()
@@ -120,7 +108,7 @@ def test_while_stripe_is_unreachable_the_best_guess_stands_and_the_fetch_retries
     # Stripe answers again: the next fetch settles it.
     fake_stripe.mode = "ok"
     truth = customer.subscription("updated", created=T0, status="past_due")["data"]["object"]
-    fake_stripe.objects[customer.subscription_id] = truth
+    fake_stripe.put(truth, version=2**62)
     billing_tasks.fetch_subscription.delay(customer.subscription_id)
     state.refresh_from_db()
     assert (state.value("status"), state.unsettled_second) == ("past_due", None)

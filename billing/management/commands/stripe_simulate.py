@@ -40,6 +40,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--wait", type=float, default=0, help="Seconds to wait for the server's /healthz."
         )
+        parser.add_argument(
+            "--stripe-api",
+            default="",
+            help="A fake Stripe API (manage.py stripe_fake_api) to hand every object to first, "
+            "so dj-stripe's mirror can fetch them.",
+        )
 
     def handle(self, *args, **options):
         if not 1 <= options["customers"] <= MAX_CUSTOMERS:
@@ -51,9 +57,18 @@ class Command(BaseCommand):
             sender = Sender(url=url, secret=secret, retries=options["retries"])
         except ValueError as error:
             raise CommandError(str(error)) from None
+        api_url = options["stripe_api"]
+        if api_url and urllib.parse.urlsplit(api_url).scheme != "http":
+            raise CommandError("--stripe-api must be the fake's http:// URL.")
         _wait_for(url, seconds=options["wait"])
         names = list(SCENARIO_NAMES) if options["scenario"] == "all" else [options["scenario"]]
         simulation = run.plan(names=names, customers=options["customers"], seed=options["seed"])
+        if api_url:
+            try:
+                handed = run.register(simulation, api_url=api_url, wait=options["wait"])
+            except (urllib.error.URLError, OSError) as error:
+                raise CommandError(f"No fake Stripe API at {api_url}: {error}") from None
+            self.stdout.write(f"Handed {handed} objects to the fake Stripe API at {api_url}")
         self.stdout.write(
             f"Sending {simulation.deliveries} deliveries ({', '.join(names)}) to {url}"
         )

@@ -1,11 +1,11 @@
 """Recompute Stripe-granted entitlements from stored subscription state; report or fix drift."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
 
 from config.context import Actor, acting_as
-from entitlements import metrics, stripe_sync, subscriptions
+from entitlements import metrics, mirror_drift, stripe_sync, subscriptions
 from entitlements.models import SubscriptionState
 
 RECONCILER = Actor(kind="system")
@@ -28,8 +28,16 @@ class Command(BaseCommand):
             help="first re-merge billing's stored, applied events into the subscription state",
         )
         parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        parser.add_argument(
+            "--mirror",
+            action="store_true",
+            help="instead, report where dj-stripe's mirrored subscriptions (status, plan, "
+            "period end) and our stored state disagree (report only)",
+        )
 
     def handle(self, *args, **options):
+        if options["mirror"]:
+            return self._mirror(options)
         if options["replay_events"]:
             with acting_as(RECONCILER):
                 replayed = stripe_sync.state_replay(customer_ids=options["customer"] or None)
@@ -63,3 +71,18 @@ class Command(BaseCommand):
                         )  # fmt: skip
         verb = "fixed" if options["fix"] else "found"
         self.stdout.write(f"{drifted} subscription(s) with drift {verb}.")
+
+    def _mirror(self, options) -> None:
+        if options["fix"] or options["replay_events"]:
+            raise CommandError(
+                "--mirror only reports: refresh the mirror with billing_mirror_sync, or re-merge "
+                "our events with --replay-events (without --mirror)."
+            )
+        disagreeing = 0
+        for subscription_id, drift in mirror_drift.mirror_disagreements(
+            customer_ids=options["customer"] or None
+        ):
+            disagreeing += 1
+            for line in drift:
+                self.stdout.write(f"{subscription_id}: {line}")
+        self.stdout.write(f"{disagreeing} subscription(s) disagree with dj-stripe's mirror.")

@@ -186,6 +186,38 @@ def test_recorded_headers_hide_the_signature(client, endpoint):
     assert endpoint.secret not in json.dumps(trigger.headers) + trigger.body
 
 
+def test_only_stripes_headers_are_recorded_and_secret_values_masked(client, endpoint):
+    # Credentials a proxy or a confused sender adds: none of them may reach the stored row,
+    # which Finance can read.
+    live_key = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
+    response = deliver(
+        client,
+        endpoint,
+        customer_event(),
+        HTTP_PROXY_AUTHORIZATION="Basic cHJveHk6c2VjcmV0",
+        HTTP_X_API_KEY=live_key,
+        HTTP_X_AUTH_TOKEN="opaque-session-token-123",
+        HTTP_AUTHORIZATION="Bearer abc.def.ghi",
+        HTTP_COOKIE="sessionid=s3cr3t",
+        HTTP_USER_AGENT=f"Stripe/1.0 (+https://stripe.com/docs/webhooks) {live_key} Bearer xyz",
+        HTTP_ACCEPT="*/*; q=0.5, application/xml",
+    )
+    assert response.status_code == 200
+    trigger = WebhookEventTrigger.objects.get()
+    stored = json.dumps(trigger.headers)
+    leaks = (live_key, "cHJveHk6c2VjcmV0", "opaque-session-token", "abc.def", "s3cr3t", "xyz")
+    for leaked in leaks:
+        assert leaked not in stored
+    assert {name.lower() for name in trigger.headers} <= {
+        "accept", "accept-encoding", "cache-control", "content-length", "content-type", "host",
+        "stripe-signature", "user-agent", "x-request-id",
+    }  # fmt: skip
+    assert trigger.headers["Accept"] == "*/*; q=0.5, application/xml"
+    assert trigger.headers["User-Agent"].startswith(
+        "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
+    )
+
+
 @pytest.mark.parametrize(
     "body",
     [

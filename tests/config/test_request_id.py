@@ -7,7 +7,7 @@ import logging
 import pytest
 import structlog
 
-from config.logging import redact_secrets
+from config.logging import redact_secrets, redact_text
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +69,20 @@ def test_structlog_logger_carries_request_id(client, log_output):
     line = json.loads(log_output.getvalue().strip().splitlines()[-1])
     assert line["request_id"] == "rid-from-context"
     assert line["secret_token"] == "[redacted]"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+        "rk_live_51Habc",
+        "pk_live_51Habc",
+        "pk_test_51Habc",
+        "whsec_with_underscores_1",
+        "Bearer eyJhbGciOi.eyJzdWIi.sig-_+/=",
+        "bearer lowercase.token",
+    ],
+)
+def test_redaction_masks_every_stripe_key_and_bearer_token(secret):
+    out = redact_text(f"calling with {secret} now")
+    assert out == "calling with [redacted] now"

@@ -49,6 +49,8 @@ ALLOWED_KEYS = frozenset(
         "page",
         "rows",
         "count",
+        "count_incomplete",
+        "minute",
         "sequence_from",
         "sequence_to",
         "head_sequence",

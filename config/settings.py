@@ -314,6 +314,25 @@ CELERY_BEAT_SCHEDULE["billing-dead-letter-gauge"] = {
     "task": "billing.tasks.refresh_dead_letter_gauge",
     "schedule": 60.0,
 }
+# Refused webhook deliveries cost constant storage (billing/rejections.py): each client
+# address may be refused this many times per window before it gets 429 and its refusals leave
+# no delivery row; refused delivery rows (never their bodies) are kept this long; the audit
+# trail gets one row per address, problem and minute from the flush task.
+BILLING_WEBHOOK_REJECTION_LIMIT = env.int("BILLING_WEBHOOK_REJECTION_LIMIT", default=60)
+BILLING_WEBHOOK_REJECTION_WINDOW_SECONDS = env.int(
+    "BILLING_WEBHOOK_REJECTION_WINDOW_SECONDS", default=60
+)
+BILLING_REJECTED_DELIVERY_RETENTION_HOURS = env.int(
+    "BILLING_REJECTED_DELIVERY_RETENTION_HOURS", default=168
+)
+CELERY_BEAT_SCHEDULE["billing-flush-rejection-counts"] = {
+    "task": "billing.tasks.flush_rejection_counts",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["billing-purge-rejected-deliveries"] = {
+    "task": "billing.tasks.purge_rejected_deliveries",
+    "schedule": 3600.0,
+}
 
 
 # === entitlements =============================================================================

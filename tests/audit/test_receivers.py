@@ -1,16 +1,19 @@
 """billing's signals become audit rows, in the sender's transaction; payloads are Stripe's own."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from audit.models import AuditEvent
 from billing import services as billing_services
 from billing import signals as billing_signals
 from billing.models import StripeEvent
+from billing.rejections import rejection_counts_flush
 from config.context import Actor, acting_as
 from tests.stripe_fixtures import event, resource, signed, unique_id
 
@@ -142,28 +145,32 @@ def test_work_in_a_task_is_attributed_to_whoever_caused_it(db, django_user_model
     assert (row.actor_role, row.request_id) == ("ADMIN", "req-staff-1")
 
 
-def test_rejected_webhook_is_recorded_although_the_request_failed(client, db):
+def test_rejected_webhooks_are_recorded_once_per_address_problem_and_minute(client, db):
     endpoint = billing_services.webhook_endpoint_configure(
         secrets=["whsec_" + "a" * 32], tolerance=300, url=""
     )
     payload = event("invoice.paid", stripe_object("invoice"))
     body, signature = signed(payload, "whsec_" + "b" * 32)  # signed with the wrong secret
-    response = client.post(
-        f"/stripe/webhook/{endpoint.djstripe_uuid}/",
-        data=body,
-        content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=signature,
-        HTTP_USER_AGENT="Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-    )
-    assert response.status_code == 400
+    for _ in range(3):
+        response = client.post(
+            f"/stripe/webhook/{endpoint.djstripe_uuid}/",
+            data=body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=signature,
+            HTTP_USER_AGENT="Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        )
+        assert response.status_code == 400
+    # Nothing is written per request; the beat task reports the closed minute.
+    assert not AuditEvent.objects.filter(action="billing.webhook.rejected").exists()
+    rejection_counts_flush(now=timezone.now() + timedelta(minutes=3))
     row = AuditEvent.objects.get(action="billing.webhook.rejected")
-    assert (row.outcome, row.actor_type) == ("failure", "stripe")
-    assert row.request_id == response["X-Request-ID"]
-    assert (row.ip, row.user_agent) == (
-        "127.0.0.1",
-        "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-    )
-    assert row.meta == {"problem": response.json()["type"].rsplit("/", 1)[1], "http_status": 400}
+    assert (row.outcome, row.actor_type, row.ip) == ("failure", "stripe", "127.0.0.1")
+    problem = response.json()["type"].rsplit("/", 1)[1]
+    assert {key: row.meta[key] for key in ("problem", "http_status", "count")} == {
+        "problem": problem,
+        "http_status": 400,
+        "count": 3,
+    }
     assert signature not in json.dumps(row.meta) + row.reason
 
 

@@ -71,3 +71,6 @@ LOGIN_LOCKED_OUT = register("auth.login.locked_out", "Sign-in locked out", "acce
 SECOND_FACTOR_ENROLLED = register("auth.second_factor.enrolled", "Second factor enrolled", "access")
 SECOND_FACTOR_RESET = register("auth.second_factor.reset", "Second factor reset", "access")
 ROLE_CHANGED = register("auth.role.changed", "Role changed", "access")
+API_TOKEN_CREATED = register("auth.api_token.created", "Staff API token created", "access")
+API_TOKEN_REVOKED = register("auth.api_token.revoked", "Staff API token revoked", "access")
+API_TOKEN_REFUSED = register("auth.api_token.refused", "Staff API token refused", "access")

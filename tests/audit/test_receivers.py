@@ -135,6 +135,23 @@ def test_meta_keeps_no_card_data_names_emails_or_secrets(db):
     assert json.loads(stored)["amount_refunded"] == 1900
 
 
+def test_free_text_keeps_no_stripe_keys_or_bearer_tokens(db):
+    # A reason typed by staff, a sender's user agent, a target's label: all stored for years.
+    from audit.services import Target, audit_event_record
+
+    row = audit_event_record(
+        action="audit.chain.verified",
+        reason="ticket 5, the customer pasted sk_live_51Hxyzabc in the chat",
+        user_agent="curl/8 Bearer eyJhbGciOi.payload.sig",
+        target=Target("user", "1", "user sam: API token whsec_abc123"),
+    )
+    row.refresh_from_db()
+    stored = row.reason + row.user_agent + row.target_repr
+    for leaked in ("sk_live_51Hxyzabc", "eyJhbGciOi", "whsec_abc123"):
+        assert leaked not in stored
+    assert row.reason == "ticket 5, the customer pasted [redacted] in the chat"
+
+
 def test_work_in_a_task_is_attributed_to_whoever_caused_it(db, django_user_model):
     staff = django_user_model.objects.create_user("sam", "sam@example.com", is_staff=True)
     staff.groups.add(Group.objects.get_or_create(name="Billing admin")[0])

@@ -99,3 +99,6 @@ GROUP_PERMISSIONS_CHANGED = register(
 USER_PERMISSIONS_CHANGED = register(
     "auth.user_permissions.changed", "User permissions changed", "access"
 )
+API_TOKEN_CREATED = register("auth.api_token.created", "Staff API token created", "access")
+API_TOKEN_REVOKED = register("auth.api_token.revoked", "Staff API token revoked", "access")
+API_TOKEN_REFUSED = register("auth.api_token.refused", "Staff API token refused", "access")

@@ -64,6 +64,8 @@ ALLOWED_KEYS = frozenset(
         "search_length",
         "rows",
         "count",
+        "count_incomplete",
+        "minute",
         "sequence_from",
         "sequence_to",
         "head_sequence",

@@ -1,7 +1,8 @@
 """Signal receivers: each parses what billing or entitlements sent and calls one service.
 
 billing and entitlements send inside the transaction of the change, so the row commits or
-rolls back with it. webhook_rejected is sent outside any transaction that is rolled back.
+rolls back with it. webhook_rejected comes from billing's beat task, once per address, problem and
+minute.
 """
 
 from django.db.models.signals import post_migrate
@@ -56,18 +57,26 @@ def record_other_mode(sender, *, event_id, event_type, livemode, account="", **k
 
 
 @receiver(billing_signals.webhook_rejected, dispatch_uid="audit.webhook_rejected")
-def record_webhook_rejected(sender, *, problem, status, detail, event_id=None, **kwargs):
+def record_webhook_rejected(sender, *, problem, status, count, remote_ip, minute, **kwargs):
+    # One row per address, problem and minute (billing/rejections.py), never one per request.
+    incomplete = bool(kwargs.get("count_incomplete"))
+    at_least = "at least " if incomplete else ""
     audit_event_record(
         action=actions.WEBHOOK_REJECTED.name,
         actor=STRIPE,
-        target=Target("webhook", event_id or "", "webhook delivery"),
+        target=Target("webhook", "", "webhook delivery"),
         outcome=Outcome.FAILURE,
-        reason=detail,
-        stripe_event_id=event_id or "",
-        request_id=kwargs.get("request_id"),
-        ip=kwargs.get("remote_ip"),
-        user_agent=kwargs.get("user_agent"),
-        meta={"problem": problem, "http_status": status},
+        reason=f"{at_least}{count} deliveries refused ({problem}) in the minute from "
+        f"{minute:%Y-%m-%d %H:%M} UTC",
+        ip=remote_ip,
+        user_agent="",
+        meta={
+            "problem": problem,
+            "http_status": status,
+            "count": count,
+            "count_incomplete": incomplete,
+            "minute": minute.isoformat(),
+        },
     )
 
 

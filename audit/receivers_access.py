@@ -94,6 +94,33 @@ def _record_second_factor(action, user, actor, reason):
     )
 
 
+@receiver(staff_signals.api_token_created, dispatch_uid="audit.access.api_token_created")
+def record_api_token_created(sender, *, token, actor, **kwargs):
+    _record_api_token(actions.API_TOKEN_CREATED, token, actor)
+
+
+@receiver(staff_signals.api_token_revoked, dispatch_uid="audit.access.api_token_revoked")
+def record_api_token_revoked(sender, *, token, actor, **kwargs):
+    _record_api_token(actions.API_TOKEN_REVOKED, token, actor)
+
+
+@receiver(staff_signals.api_token_refused, dispatch_uid="audit.access.api_token_refused")
+def record_api_token_refused(sender, *, token, actor, reason="", **kwargs):
+    _record_api_token(actions.API_TOKEN_REFUSED, token, actor, reason, Outcome.FAILURE)
+
+
+def _record_api_token(action, token, actor, reason="", outcome=Outcome.SUCCESS):
+    # The token's name and prefix identify it; its digest and text never reach the trail.
+    audit_event_record(
+        action=action.name,
+        actor=actor,
+        target=_user_target(token.user, f"API token {token.prefix}... {token.name}"),
+        outcome=outcome,
+        reason=reason,
+        meta={"user_id": token.user_id, "expires_at": token.expires_at.isoformat()},
+    )
+
+
 def _record_role_change(user, detail: str, changed: list[str]):
     audit_event_record(
         action=actions.ROLE_CHANGED.name,

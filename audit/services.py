@@ -13,6 +13,7 @@ from audit.meta import clean_meta
 from audit.models import ActorRole, ActorType, AuditCheckpoint, AuditEvent, ChainHead, Outcome
 from audit.privacy import username_for_trail
 from config import context
+from config.logging import redact_text
 
 # Group name -> role, strongest first (a user in several groups gets the first match).
 GROUP_ROLES = (
@@ -180,15 +181,18 @@ def audit_event_record(
         "ip": _text(ip if ip is not None else client_ip, 45),
         "meta": clean_meta(meta),
         "outcome": outcome,
-        "reason": _text(reason, 1000),
+        # Free text (typed by staff, or sent by anyone): secret-shaped values are masked.
+        "reason": _text(redact_text(reason or ""), 1000),
         "request_id": _text(
             request_id if request_id is not None else context.current_request_id(), 64
         ),
         "stripe_event_id": _text(stripe_event_id, 255),
         "target_id": _text(target.id, 255),
-        "target_repr": _text(target.repr, 255),
+        "target_repr": _text(redact_text(str(target.repr or "")), 255),
         "target_type": _text(target.type, 64),
-        "user_agent": _text(user_agent if user_agent is not None else client_agent, 512),
+        "user_agent": _text(
+            redact_text(str(user_agent if user_agent is not None else client_agent or "")), 512
+        ),
     }
     # No savepoint inside the caller's transaction: if this write fails, the change it records
     # must not commit either, so the caller's whole transaction rolls back with it.

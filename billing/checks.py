@@ -14,6 +14,13 @@ def check_billing_settings(app_configs=None, **kwargs):
         issues.append(
             checks.Error("BILLING_WEBHOOK_DEDUP_TTL must be at least 1.", id="billing.E002")
         )
+    for name in (
+        "BILLING_WEBHOOK_REJECTION_LIMIT",
+        "BILLING_WEBHOOK_REJECTION_WINDOW_SECONDS",
+        "BILLING_REJECTED_DELIVERY_RETENTION_HOURS",
+    ):
+        if getattr(settings, name) < 1:
+            issues.append(checks.Error(f"{name} must be at least 1.", id="billing.E003"))
     if getattr(settings, "PRODUCTION", False) and settings.CELERY_TASK_ALWAYS_EAGER:
         issues.append(
             checks.Warning(

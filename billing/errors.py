@@ -47,6 +47,12 @@ class WebhookMethodNotAllowed(WebhookError):
     status = 405
 
 
+class WebhookThrottled(WebhookError):
+    slug = "throttled"
+    title = "Too many requests"
+    status = 429
+
+
 class IdempotencyKeyInvalid(ProblemError):
     slug = "idempotency-key-invalid"
     title = "Idempotency-Key header invalid"

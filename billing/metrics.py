@@ -33,6 +33,10 @@ webhook_events_received = Counter(
 webhook_rejected = Counter(
     "billing_webhook_rejected", "Webhook deliveries refused, by problem type.", ["problem"]
 )
+webhook_throttled = Counter(
+    "billing_webhook_throttled",
+    "Refused webhook deliveries answered 429 because their address exceeded the refusal limit.",
+)
 events_processed = Counter(
     "billing_events_processed",
     "Event application attempts by outcome (applied, retry, dead, skipped, other_mode).",

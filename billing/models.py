@@ -105,3 +105,32 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self):
         return f"{self.operation} key of user {self.user_id} ({self.status})"
+
+
+class RejectionBucket(models.Model):
+    """Refused webhook deliveries of one client address, problem and minute, until the minute
+    has closed and its count is in the audit trail (billing/rejections.py).
+
+    At most one row per bucket, written by the bucket's first rejection; the count itself lives
+    in Redis (`counted_in_cache`) and, only while Redis is unavailable, in `extra_count`.
+    """
+
+    minute = models.DateTimeField()
+    remote_ip = models.GenericIPAddressField(help_text="The address (an IPv6 /64 network).")
+    problem = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField()
+    counted_in_cache = models.BooleanField(default=False)
+    extra_count = models.PositiveIntegerField(default=0)
+    incomplete = models.BooleanField(
+        default=False, help_text="Redis lost some of this bucket's count (flushed, restarted)."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["minute", "remote_ip", "problem"], name="billing_rejection_bucket_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.problem} from {self.remote_ip} at {self.minute:%Y-%m-%d %H:%M}"

@@ -1,7 +1,6 @@
 """Writes of billing: recording deliveries, the inbox, applying events, dead letters, endpoints."""
 
 import ipaddress
-import re
 import secrets as secrets_module
 import time
 from dataclasses import dataclass
@@ -22,13 +21,31 @@ from billing.db import advisory_xact_lock, insert_with_parent_ignoring_conflict
 from billing.errors import DeadLetterNotReprocessable
 from billing.models import StripeEvent, WebhookSecret
 from billing.selectors import dead_letter_count
+from config.logging import REDACTED, redact_text
 
 log = structlog.get_logger(__name__)
 
-# Headers that carry credentials: their values never reach the database.
-REDACTED_HEADERS = frozenset({"stripe-signature", "authorization", "cookie"})
-# Dropped entirely: dj-stripe honours it as a secret override in DEBUG; we never do.
-DROPPED_HEADERS = frozenset({"x-djstripe-webhook-secret"})
+# The headers a Stripe delivery carries, the only ones recorded: anything else a sender adds
+# (Authorization, Proxy-Authorization, X-Api-Key, cookies, dj-stripe's secret override) never
+# reaches the database, whatever its name. Values are masked by config.logging.redact_text and
+# cut to a bounded length.
+RECORDED_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "cache-control",
+        "content-length",
+        "content-type",
+        "host",
+        "stripe-signature",
+        "user-agent",
+        "x-request-id",
+    }
+)
+# Kept by name only: the signature is checked while the request is served and is worth nothing
+# afterwards, except to replay the stored body within the tolerance.
+REDACTED_HEADERS = frozenset({"stripe-signature"})
+MAX_HEADER_VALUE_LENGTH = 512
 MAX_ERROR_LENGTH = 1000
 LOCAL_ENDPOINT_PREFIX = "we_local_"  # endpoints made by stripe_webhook_endpoint, not by Stripe
 
@@ -51,9 +68,12 @@ def delivery_from_request(request, *, body: bytes) -> Delivery:
     headers = {}
     for name, value in request.headers.items():
         lowered = name.lower()
-        if lowered in DROPPED_HEADERS:
+        if lowered not in RECORDED_HEADERS:
             continue
-        headers[_text(name)] = "[redacted]" if lowered in REDACTED_HEADERS else _text(value)
+        if lowered in REDACTED_HEADERS:
+            headers[name] = REDACTED
+        else:
+            headers[name] = redact_text(_text(value))[:MAX_HEADER_VALUE_LENGTH]
     remote_ip = request.META.get("REMOTE_ADDR", "")
     try:
         remote_ip = str(ipaddress.ip_address(remote_ip))
@@ -282,12 +302,9 @@ def subscription_fetch(*, subscription_id: str) -> dict:
     return subscription
 
 
-# Stripe keys and webhook secrets, should an error message quote one (dj-stripe's do).
-SECRET_PATTERN = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_\w+|\bwhsec_\w+")
-
-
 def _error_text(error: BaseException) -> str:
-    text = SECRET_PATTERN.sub("[redacted]", f"{type(error).__name__}: {error}")
+    # Stripe keys and webhook secrets, should an error message quote one (dj-stripe's do).
+    text = redact_text(f"{type(error).__name__}: {error}")
     return text[:MAX_ERROR_LENGTH]
 
 

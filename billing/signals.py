@@ -13,10 +13,12 @@ from django.dispatch import Signal
 #         account (str: a connected account's id, "" for the platform's own events)
 stripe_event_processed = Signal()
 
-# A webhook delivery was refused (bad signature, stale timestamp, malformed body, ...).
-# Sent after the rejection is decided, outside any transaction that is rolled back.
-# kwargs: problem (str, the problem slug), status (int), detail (str), event_id (str | None),
-#         remote_ip (str | None), user_agent (str), request_id (str | None)
+# Webhook deliveries were refused (bad signature, unknown endpoint, malformed body, ...): sent
+# once per client address, problem and minute, with the count, by the beat task that closes
+# the minute (billing/rejections.py), inside the transaction that deletes the bucket.
+# kwargs: problem (str, the problem slug), status (int), count (int), count_incomplete (bool:
+#         Redis lost part of the count, which is then a lower bound), remote_ip (str, an IPv6
+#         address stands for its /64), minute (aware datetime, the minute's start)
 webhook_rejected = Signal()
 
 # Staff reprocessed a dead-lettered event. Sent in the transaction that requeues it.

@@ -1,10 +1,13 @@
 """Celery tasks of billing: thin wrappers over services, queued with transaction.on_commit."""
 
+from datetime import timedelta
+
 from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
+from django.utils import timezone
 
-from billing import services
+from billing import rejections, services
 
 
 def _countdown(retries: int) -> int:
@@ -77,4 +80,17 @@ def refresh_dead_letter_gauge() -> int:
 def requeue_stale_events() -> int:
     return services.event_requeue_stale(
         older_than_seconds=settings.BILLING_REQUEUE_STALE_AFTER_SECONDS
+    )
+
+
+@shared_task
+def flush_rejection_counts() -> int:
+    return rejections.rejection_counts_flush(now=timezone.now())
+
+
+@shared_task
+def purge_rejected_deliveries() -> int:
+    return rejections.rejected_deliveries_purge(
+        older_than=timedelta(hours=settings.BILLING_REJECTED_DELIVERY_RETENTION_HOURS),
+        now=timezone.now(),
     )

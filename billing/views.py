@@ -10,9 +10,10 @@ import time
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from billing import errors, metrics, selectors, services, signals
+from billing import errors, metrics, rejections, selectors, services
 from billing.verification import verify_signature
 from config import context
 from config.problems import render_problem
@@ -22,50 +23,62 @@ MAX_ID_LENGTH = 255
 
 @csrf_exempt
 def stripe_webhook(request, uuid):
-    body, endpoint_id, event_id = b"", None, None
+    # Cheapest first, and nothing parsed before the signature: the endpoint (cached) and the
+    # signature decide whether the body is worth reading as JSON at all.
+    body, endpoint_id = None, None
     try:
         if request.method != "POST":
             raise errors.WebhookMethodNotAllowed("Stripe webhooks are delivered with POST.")
-        body = _read_body(request)
+        _refuse_declared_oversize(request)
         header = request.headers.get("Stripe-Signature", "")
         if not header:
             raise errors.WebhookSignatureMissing("The Stripe-Signature header is required.")
-        event = _parse_event(body)
-        event_id = event["id"]
         auth = selectors.endpoint_auth(uuid=uuid)
         if auth is None:
             raise errors.WebhookEndpointUnknown(f"No webhook endpoint {uuid}.")
         endpoint_id = auth.endpoint_id
+        body = _read_body(request)
         verify_signature(
             header=header, body=body, secrets=auth.secrets, tolerance=auth.tolerance,
             now=time.time(),
         )  # fmt: skip
+        event = _parse_event(body)
     except errors.WebhookError as error:
-        return _reject(request, error, body=body, endpoint_id=endpoint_id, event_id=event_id)
+        return _reject(request, error, body=body, endpoint_id=endpoint_id)
 
     delivery = services.delivery_from_request(request, body=body)
     accepted = services.event_receive(event=event, endpoint_id=endpoint_id, delivery=delivery)
+    event_id = event["id"]
     return JsonResponse({"status": "accepted" if accepted else "duplicate", "event_id": event_id})
 
 
-def _read_body(request) -> bytes:
+def _too_large() -> errors.WebhookPayloadTooLarge:
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    too_large = errors.WebhookPayloadTooLarge(
+    return errors.WebhookPayloadTooLarge(
         f"The request body is larger than the {limit} bytes this endpoint accepts."
     )
+
+
+def _declared_length(request) -> int:
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
     except ValueError:
-        declared = 0
+        return 0
+
+
+def _refuse_declared_oversize(request) -> None:
     # Refused before reading, so an oversized body never reaches memory.
-    if declared > limit:
-        raise too_large
+    if _declared_length(request) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        raise _too_large()
+
+
+def _read_body(request) -> bytes:
     try:
         body = request.body
     except RequestDataTooBig:
-        raise too_large from None
-    if len(body) > limit:
-        raise too_large
+        raise _too_large() from None
+    if len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        raise _too_large()
     return body
 
 
@@ -108,31 +121,42 @@ def _parse_event(body: bytes) -> dict:
     return event
 
 
-def _reject(request, error: errors.WebhookError, *, body: bytes, endpoint_id, event_id):
-    """Record the attempt, count it, tell audit, answer problem+json."""
-    if event_id is not None:
-        error.extensions.setdefault("event_id", event_id)
+def _count(error: errors.WebhookError) -> None:
+    # Every refusal, throttled or not: the counters are the full picture, the stores are not.
     if isinstance(error, errors.WebhookSignatureMissing | errors.WebhookSignatureInvalid):
         metrics.webhook_invalid_sig.inc()
     if isinstance(error, errors.WebhookTimestampOutOfTolerance):
         metrics.webhook_replay_block.labels(reason="stale_timestamp").inc()
     metrics.webhook_rejected.labels(problem=error.slug).inc()
-    remote_ip, user_agent = context.current_client()
-    if request.method == "POST":
-        delivery = services.delivery_from_request(request, body=body)
+
+
+def _reject(request, error: errors.WebhookError, *, body: bytes | None, endpoint_id):
+    """Count the refusal, keep a bounded trace of it, answer problem+json (docs/webhooks.md).
+
+    Constant storage per client address: the audit trail gets one row per address, problem and
+    minute (billing/rejections.py); a delivery row without the body is kept only while the
+    address is under the refusal limit, and beyond it the answer is 429 `throttled`.
+    """
+    _count(error)
+    address = rejections.client_address(context.current_client()[0])
+    rejections.rejection_count(
+        address=address, problem=error.slug, status=error.status, now=timezone.now()
+    )
+    allowance = rejections.rejection_allowance(address=address, now=time.time())
+    if allowance.retry_after is not None:
+        metrics.webhook_throttled.inc()
+        throttled = errors.WebhookThrottled(
+            f"Too many refused deliveries from this address; retry in {allowance.retry_after} s."
+        )
+        response = render_problem(request, throttled)
+        response["Retry-After"] = str(allowance.retry_after)
+        return response
+    if request.method == "POST" and allowance.record:
+        summary = rejections.body_summary(body=body, declared_length=_declared_length(request))
+        delivery = services.delivery_from_request(request, body=summary.encode())
         services.webhook_trigger_record(
             delivery=delivery, endpoint_id=endpoint_id, valid=False, exception=error.slug
         )
-    signals.webhook_rejected.send(
-        sender=stripe_webhook,
-        problem=error.slug,
-        status=error.status,
-        detail=error.detail,
-        event_id=event_id,
-        remote_ip=remote_ip,
-        user_agent=user_agent,
-        request_id=getattr(request, "request_id", None),
-    )
     response = render_problem(request, error)
     if isinstance(error, errors.WebhookMethodNotAllowed):
         response["Allow"] = "POST"

@@ -16,12 +16,20 @@ SENSITIVE_KEY = re.compile(
     r"number|exp_month|exp_year|iban|account_number|sessionid|csrf)",
     re.IGNORECASE,
 )
-# Values that look like Stripe secrets or card numbers, wherever they appear in a message.
+# Values that look like Stripe keys (secret, restricted, publishable; live and test), webhook
+# secrets, bearer tokens, webhook signatures or card numbers, wherever they appear in a text.
 SENSITIVE_VALUE = re.compile(
-    r"(whsec_[A-Za-z0-9]+|sk_(live|test)_[A-Za-z0-9_]+|rk_(live|test)_[A-Za-z0-9_]+|"
+    r"(whsec_[A-Za-z0-9_]+|\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9_]+|"
+    r"\b(?i:bearer)\s+[A-Za-z0-9\-._~+/]+=*|"
     r"t=\d+,v1=[0-9a-f]+[^\s\"']*|\b(?:\d[ -]?){13,19}\b)"
 )
 REDACTED = "[redacted]"
+
+
+def redact_text(text: str) -> str:
+    """The text with every secret-shaped value replaced: the one masking function for logs and
+    for anything stored from a request (delivery headers, error texts)."""
+    return SENSITIVE_VALUE.sub(REDACTED, text)
 
 
 def _redact(value, depth=0):
@@ -35,7 +43,7 @@ def _redact(value, depth=0):
     if isinstance(value, list | tuple):
         return [_redact(item, depth + 1) for item in value]
     if isinstance(value, str):
-        return SENSITIVE_VALUE.sub(REDACTED, value)
+        return redact_text(value)
     return value
 
 

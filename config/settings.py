@@ -210,6 +210,8 @@ ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=True)
 OTP_TOTP_ISSUER = "Tollgate"
 STAFF_SESSION_IDLE_SECONDS = env.int("STAFF_SESSION_IDLE_SECONDS", default=15 * 60)
 STAFF_SESSION_MAX_SECONDS = env.int("STAFF_SESSION_MAX_SECONDS", default=8 * 3600)
+# Staff API tokens (the API's second factor, made in the admin): their longest lifetime.
+STAFF_API_TOKEN_MAX_DAYS = env.int("STAFF_API_TOKEN_MAX_DAYS", default=90)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -255,7 +257,10 @@ AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="dev-audit-checkp
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # The token class first: DRF answers 401 with its WWW-Authenticate when credentials are
+    # missing or wrong (403 would follow from the session class, which has no challenge).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "config.staff.api_auth.StaffTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
     ],
@@ -313,6 +318,25 @@ CELERY_BEAT_SCHEDULE["billing-requeue-stale-events"] = {
 CELERY_BEAT_SCHEDULE["billing-dead-letter-gauge"] = {
     "task": "billing.tasks.refresh_dead_letter_gauge",
     "schedule": 60.0,
+}
+# Refused webhook deliveries cost constant storage (billing/rejections.py): each client
+# address may be refused this many times per window before it gets 429 and its refusals leave
+# no delivery row; refused delivery rows (never their bodies) are kept this long; the audit
+# trail gets one row per address, problem and minute from the flush task.
+BILLING_WEBHOOK_REJECTION_LIMIT = env.int("BILLING_WEBHOOK_REJECTION_LIMIT", default=60)
+BILLING_WEBHOOK_REJECTION_WINDOW_SECONDS = env.int(
+    "BILLING_WEBHOOK_REJECTION_WINDOW_SECONDS", default=60
+)
+BILLING_REJECTED_DELIVERY_RETENTION_HOURS = env.int(
+    "BILLING_REJECTED_DELIVERY_RETENTION_HOURS", default=168
+)
+CELERY_BEAT_SCHEDULE["billing-flush-rejection-counts"] = {
+    "task": "billing.tasks.flush_rejection_counts",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["billing-purge-rejected-deliveries"] = {
+    "task": "billing.tasks.purge_rejected_deliveries",
+    "schedule": 3600.0,
 }
 
 

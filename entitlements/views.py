@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from billing.idempotency import idempotent
 from config import context
+from config.staff.api_auth import StaffSecondFactor
 from entitlements import selectors, services
 from entitlements.errors import UnknownUser
 from entitlements.serializers import (
@@ -78,7 +79,7 @@ class EntitlementListView(ActorBoundAPIView):
 
 
 class GrantView(ActorBoundAPIView):
-    permission_classes = [_has_perm("entitlements.grant_entitlement")]
+    permission_classes = [StaffSecondFactor, _has_perm("entitlements.grant_entitlement")]
 
     @extend_schema(
         request=GrantIn,
@@ -103,7 +104,7 @@ class GrantView(ActorBoundAPIView):
 
 
 class RevokeView(ActorBoundAPIView):
-    permission_classes = [_has_perm("entitlements.revoke_entitlement")]
+    permission_classes = [StaffSecondFactor, _has_perm("entitlements.revoke_entitlement")]
 
     @extend_schema(
         request=RevokeIn,

@@ -7,3 +7,8 @@ lockouts = Counter("staff_lockouts", "Accounts or addresses locked out after rep
 second_factor_failures = Counter(
     "staff_second_factor_failures", "Wrong one-time codes entered by signed-in staff."
 )
+api_token_refusals = Counter(
+    "staff_api_token_refusals",
+    "Bearer tokens refused by the API.",
+    ["reason"],  # unknown | revoked | expired | inactive
+)

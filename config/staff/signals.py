@@ -9,3 +9,11 @@ from django.dispatch import Signal
 second_factor_enrolled = Signal()
 # An operator removed a staff member's devices (lost phone); their sessions were ended too.
 second_factor_reset = Signal()
+
+# Staff API tokens (config/staff/api_tokens.py). kwargs: token (StaffApiToken), actor (Actor),
+# and for refusals reason (str: "revoked", "expired" or "inactive").
+api_token_created = Signal()
+api_token_revoked = Signal()
+# A known token was presented but refused. Unknown tokens are only counted (metrics and log):
+# anyone can send one, and the trail must not grow per anonymous request.
+api_token_refused = Signal()

@@ -1,16 +1,19 @@
 """billing's signals become audit rows, in the sender's transaction; payloads are Stripe's own."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from audit.models import AuditEvent
 from billing import services as billing_services
 from billing import signals as billing_signals
 from billing.models import StripeEvent
+from billing.rejections import rejection_counts_flush
 from config.context import Actor, acting_as
 from tests.stripe_fixtures import event, resource, signed, unique_id
 
@@ -132,6 +135,23 @@ def test_meta_keeps_no_card_data_names_emails_or_secrets(db):
     assert json.loads(stored)["amount_refunded"] == 1900
 
 
+def test_free_text_keeps_no_stripe_keys_or_bearer_tokens(db):
+    # A reason typed by staff, a sender's user agent, a target's label: all stored for years.
+    from audit.services import Target, audit_event_record
+
+    row = audit_event_record(
+        action="audit.chain.verified",
+        reason="ticket 5, the customer pasted sk_live_51Hxyzabc in the chat",
+        user_agent="curl/8 Bearer eyJhbGciOi.payload.sig",
+        target=Target("user", "1", "user sam: API token whsec_abc123"),
+    )
+    row.refresh_from_db()
+    stored = row.reason + row.user_agent + row.target_repr
+    for leaked in ("sk_live_51Hxyzabc", "eyJhbGciOi", "whsec_abc123"):
+        assert leaked not in stored
+    assert row.reason == "ticket 5, the customer pasted [redacted] in the chat"
+
+
 def test_work_in_a_task_is_attributed_to_whoever_caused_it(db, django_user_model):
     staff = django_user_model.objects.create_user("sam", "sam@example.com", is_staff=True)
     staff.groups.add(Group.objects.get_or_create(name="Billing admin")[0])
@@ -142,28 +162,32 @@ def test_work_in_a_task_is_attributed_to_whoever_caused_it(db, django_user_model
     assert (row.actor_role, row.request_id) == ("ADMIN", "req-staff-1")
 
 
-def test_rejected_webhook_is_recorded_although_the_request_failed(client, db):
+def test_rejected_webhooks_are_recorded_once_per_address_problem_and_minute(client, db):
     endpoint = billing_services.webhook_endpoint_configure(
         secrets=["whsec_" + "a" * 32], tolerance=300, url=""
     )
     payload = event("invoice.paid", stripe_object("invoice"))
     body, signature = signed(payload, "whsec_" + "b" * 32)  # signed with the wrong secret
-    response = client.post(
-        f"/stripe/webhook/{endpoint.djstripe_uuid}/",
-        data=body,
-        content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=signature,
-        HTTP_USER_AGENT="Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-    )
-    assert response.status_code == 400
+    for _ in range(3):
+        response = client.post(
+            f"/stripe/webhook/{endpoint.djstripe_uuid}/",
+            data=body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=signature,
+            HTTP_USER_AGENT="Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        )
+        assert response.status_code == 400
+    # Nothing is written per request; the beat task reports the closed minute.
+    assert not AuditEvent.objects.filter(action="billing.webhook.rejected").exists()
+    rejection_counts_flush(now=timezone.now() + timedelta(minutes=3))
     row = AuditEvent.objects.get(action="billing.webhook.rejected")
-    assert (row.outcome, row.actor_type) == ("failure", "stripe")
-    assert row.request_id == response["X-Request-ID"]
-    assert (row.ip, row.user_agent) == (
-        "127.0.0.1",
-        "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-    )
-    assert row.meta == {"problem": response.json()["type"].rsplit("/", 1)[1], "http_status": 400}
+    assert (row.outcome, row.actor_type, row.ip) == ("failure", "stripe", "127.0.0.1")
+    problem = response.json()["type"].rsplit("/", 1)[1]
+    assert {key: row.meta[key] for key in ("problem", "http_status", "count")} == {
+        "problem": problem,
+        "http_status": 400,
+        "count": 3,
+    }
     assert signature not in json.dumps(row.meta) + row.reason
 
 

@@ -3,11 +3,14 @@
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from billing import services, signals
+from billing.rejections import rejection_counts_flush
 from tests.stripe_fixtures import event, resource, signed
 
 
@@ -67,8 +70,15 @@ def received(signal):
 
 @pytest.fixture
 def rejections():
+    """Call it for the webhook_rejected reports so far: it closes every bucket (as the beat task
+    does three minutes later) and returns what was sent."""
     with received(signals.webhook_rejected) as seen:
-        yield seen
+
+        def flush() -> list[dict]:
+            rejection_counts_flush(now=timezone.now() + timedelta(minutes=3))
+            return seen
+
+        yield flush
 
 
 @pytest.fixture

@@ -74,3 +74,11 @@ def test_system_checks_flag_bad_settings(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     found = sorted(issue.id for issue in check_billing_settings())
     assert found == ["billing.E001", "billing.W001"]
+
+
+def test_system_checks_refuse_a_zero_rejection_window(settings):
+    # The throttle divides by the window: 0 would make every refusal a 500.
+    from billing.checks import check_billing_settings
+
+    settings.BILLING_WEBHOOK_REJECTION_WINDOW_SECONDS = 0
+    assert [issue.id for issue in check_billing_settings()] == ["billing.E003"]

@@ -1,5 +1,7 @@
 """The webhook endpoint: every rejection is problem+json, counted, recorded and signalled."""
 
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -74,8 +76,7 @@ def test_missing_signature(client, endpoint, rejections):
     response = client.post(endpoint.path, data=json.dumps(payload), content_type="application/json")
     assert_problem(response, 400, "webhook-signature-missing")
     assert metric("billing_webhook_invalid_sig_total") == before + 1
-    assert rejections[0]["problem"] == "webhook-signature-missing"
-    assert rejections[0]["request_id"] == response["X-Request-ID"]
+    assert rejections()[0]["problem"] == "webhook-signature-missing"
     assert not StripeEvent.objects.exists()
     trigger = WebhookEventTrigger.objects.get()
     assert not trigger.valid and trigger.exception == "webhook-signature-missing"
@@ -102,9 +103,10 @@ def test_bad_signature(client, endpoint, rejections, mangle):
         content_type="application/json",
         HTTP_STRIPE_SIGNATURE=mangle(header),
     )
-    assert_problem(response, 400, "webhook-signature-invalid", event_id=payload["id"])
+    # Nothing is parsed before the signature matches, so the answer cannot name the event.
+    assert_problem(response, 400, "webhook-signature-invalid")
     assert metric("billing_webhook_invalid_sig_total") == before + 1
-    assert rejections[0]["event_id"] == payload["id"]
+    assert rejections()[0]["problem"] == "webhook-signature-invalid"
     assert not StripeEvent.objects.exists()
 
 
@@ -112,13 +114,13 @@ def test_wrong_secret_and_body_tampering(client, endpoint):
     payload = customer_event()
     before = metric("billing_webhook_invalid_sig_total")
     response = deliver(client, endpoint, payload, secret=new_secret())
-    assert_problem(response, 400, "webhook-signature-invalid", event_id=payload["id"])
+    assert_problem(response, 400, "webhook-signature-invalid")
     body, header = signed(payload, endpoint.secret)
     tampered = body.replace('"cus_t1"', '"cus_t2"')
     response = client.post(
         endpoint.path, data=tampered, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
     )
-    assert_problem(response, 400, "webhook-signature-invalid", event_id=payload["id"])
+    assert_problem(response, 400, "webhook-signature-invalid")
     assert metric("billing_webhook_invalid_sig_total") == before + 2
 
 
@@ -142,10 +144,10 @@ def test_timestamp_outside_tolerance(client, endpoint, rejections, offset):
     stale = metric("billing_webhook_replay_block_total", reason="stale_timestamp")
     invalid = metric("billing_webhook_invalid_sig_total")
     response = deliver(client, endpoint, payload, timestamp=int(time.time()) + offset)
-    assert_problem(response, 400, "webhook-timestamp-out-of-tolerance", event_id=payload["id"])
+    assert_problem(response, 400, "webhook-timestamp-out-of-tolerance")
     assert metric("billing_webhook_replay_block_total", reason="stale_timestamp") == stale + 1
     assert metric("billing_webhook_invalid_sig_total") == invalid
-    assert rejections[0]["problem"] == "webhook-timestamp-out-of-tolerance"
+    assert rejections()[0]["problem"] == "webhook-timestamp-out-of-tolerance"
     assert not StripeEvent.objects.exists()
 
 
@@ -167,7 +169,7 @@ def test_djstripe_secret_header_has_no_effect(client, endpoint, settings, debug)
         secret=forged_secret,
         HTTP_X_DJSTRIPE_WEBHOOK_SECRET=forged_secret,
     )
-    assert_problem(response, 400, "webhook-signature-invalid", event_id=payload["id"])
+    assert_problem(response, 400, "webhook-signature-invalid")
     # Nor is it ever stored: the header is dropped from the recorded delivery.
     trigger = WebhookEventTrigger.objects.get()
     assert forged_secret not in json.dumps(trigger.headers)
@@ -186,6 +188,38 @@ def test_recorded_headers_hide_the_signature(client, endpoint):
     assert endpoint.secret not in json.dumps(trigger.headers) + trigger.body
 
 
+def test_only_stripes_headers_are_recorded_and_secret_values_masked(client, endpoint):
+    # Credentials a proxy or a confused sender adds: none of them may reach the stored row,
+    # which Finance can read.
+    live_key = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
+    response = deliver(
+        client,
+        endpoint,
+        customer_event(),
+        HTTP_PROXY_AUTHORIZATION="Basic cHJveHk6c2VjcmV0",
+        HTTP_X_API_KEY=live_key,
+        HTTP_X_AUTH_TOKEN="opaque-session-token-123",
+        HTTP_AUTHORIZATION="Bearer abc.def.ghi",
+        HTTP_COOKIE="sessionid=s3cr3t",
+        HTTP_USER_AGENT=f"Stripe/1.0 (+https://stripe.com/docs/webhooks) {live_key} Bearer xyz",
+        HTTP_ACCEPT="*/*; q=0.5, application/xml",
+    )
+    assert response.status_code == 200
+    trigger = WebhookEventTrigger.objects.get()
+    stored = json.dumps(trigger.headers)
+    leaks = (live_key, "cHJveHk6c2VjcmV0", "opaque-session-token", "abc.def", "s3cr3t", "xyz")
+    for leaked in leaks:
+        assert leaked not in stored
+    assert {name.lower() for name in trigger.headers} <= {
+        "accept", "accept-encoding", "cache-control", "content-length", "content-type", "host",
+        "stripe-signature", "user-agent", "x-request-id",
+    }  # fmt: skip
+    assert trigger.headers["Accept"] == "*/*; q=0.5, application/xml"
+    assert trigger.headers["User-Agent"].startswith(
+        "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
+    )
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -197,13 +231,15 @@ def test_recorded_headers_hide_the_signature(client, endpoint):
     ],
 )
 def test_not_a_stripe_event(client, endpoint, rejections, body):
-    body_text = body.decode("latin-1")
-    _, header = signed(body_text, endpoint.secret)
+    # Signed over the raw bytes, as Stripe would (the SDK helper only signs text).
+    timestamp = int(time.time())
+    digest = hmac.new(endpoint.secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    header = f"t={timestamp},v1={digest.hexdigest()}"
     response = client.post(
         endpoint.path, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
     )
     assert_problem(response, 400, "webhook-malformed-event")
-    assert rejections[0]["problem"] == "webhook-malformed-event"
+    assert rejections()[0]["problem"] == "webhook-malformed-event"
     assert WebhookEventTrigger.objects.filter(valid=False).count() == 1
 
 
@@ -237,8 +273,8 @@ def test_unknown_endpoint(client, endpoint, rejections):
         content_type="application/json",
         HTTP_STRIPE_SIGNATURE=header,
     )
-    assert_problem(response, 404, "webhook-endpoint-unknown", event_id=payload["id"])
-    assert rejections[0]["status"] == 404
+    assert_problem(response, 404, "webhook-endpoint-unknown")
+    assert rejections()[0]["status"] == 404
     assert WebhookEventTrigger.objects.get().webhook_endpoint_id is None
 
 
@@ -255,7 +291,7 @@ def test_wrong_method(client, endpoint, rejections, method):
     response = getattr(client, method)(endpoint.path)
     assert_problem(response, 405, "method-not-allowed")
     assert response["Allow"] == "POST"
-    assert rejections[0]["status"] == 405
+    assert rejections()[0]["status"] == 405
 
 
 def test_declared_body_over_1_mib(client, endpoint, rejections):
@@ -267,8 +303,9 @@ def test_declared_body_over_1_mib(client, endpoint, rejections):
         CONTENT_LENGTH=str(1024 * 1024 + 1),
     )
     assert_problem(response, 413, "payload-too-large")
-    assert rejections[0]["problem"] == "payload-too-large"
-    assert WebhookEventTrigger.objects.get().body == ""
+    assert rejections()[0]["problem"] == "payload-too-large"
+    stored = WebhookEventTrigger.objects.get().body
+    assert stored == "[not stored: 1048577 bytes declared, not read]"
 
 
 def test_real_body_over_1_mib(client, endpoint):
@@ -323,7 +360,7 @@ def test_a_removed_secret_is_refused_at_once_by_this_process(client, endpoint):
     WebhookSecret.objects.create(endpoint=endpoint.model, secret=new_secret())
     refused = customer_event()
     response = deliver(client, endpoint, refused)
-    assert_problem(response, 400, "webhook-signature-invalid", event_id=refused["id"])
+    assert_problem(response, 400, "webhook-signature-invalid")
 
 
 def test_other_processes_see_a_secret_change_within_the_cache_ttl(
@@ -341,7 +378,7 @@ def test_other_processes_see_a_secret_change_within_the_cache_ttl(
     monkeypatch.setattr(selectors, "monotonic", lambda: later)
     refused = customer_event()
     response = deliver(client, endpoint, refused)
-    assert_problem(response, 400, "webhook-signature-invalid", event_id=refused["id"])
+    assert_problem(response, 400, "webhook-signature-invalid")
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,8 @@ keeps the two equal). A URL the resolver knows but MATRIX does not list fails th
 new page cannot ship without deciding who may see it.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
@@ -257,9 +259,20 @@ MATRIX: dict[str, tuple] = {
     "admin/<anything else>": (302, 302, 404, 404, 404, 302, 404),
     "api/schema/": (200, 200, 200, 200, 200, 200, 200),
     "stripe/webhook/<uuid:uuid>/": (405, 405, 405, 405, 405, 405, 405),
-    "api/entitlements/": (403, 200, 200, 200, 200, 200, 200),
-    "api/entitlements/grant/": (403, 403, 403, 405, 403, 405, 405),
-    "api/entitlements/revoke/": (403, 403, 403, 405, 403, 405, 405),
+    # Anonymous API callers get 401 (the bearer-token challenge); staff actions need a second
+    # factor, so the superuser signed in with the password only is refused (403).
+    "api/entitlements/": (401, 200, 200, 200, 200, 200, 200),
+    "api/entitlements/grant/": (401, 403, 403, 405, 403, 403, 405),
+    "api/entitlements/revoke/": (401, 403, 403, 405, 403, 403, 405),
+    # Staff API tokens: every staff member lists and creates their own; only superusers see
+    # others' (the matrix's token belongs to a customer, so staff are sent back: 302).
+    "admin/staff/": ALL_STAFF,
+    "admin/staff/staffapitoken/": ALL_STAFF,
+    "admin/staff/staffapitoken/add/": ALL_STAFF,
+    "admin/staff/staffapitoken/<path:object_id>/history/": (302, 302, 302, 302, 302, 302, 200),
+    "admin/staff/staffapitoken/<path:object_id>/delete/": NOBODY,
+    "admin/staff/staffapitoken/<path:object_id>/change/": (302, 302, 302, 302, 302, 302, 200),
+    "admin/staff/staffapitoken/<path:object_id>/": REDIRECT,
     **_djstripe_mirror_rows(),
 }
 
@@ -319,6 +332,7 @@ def objects(django_user_model) -> dict[str, str]:
 
     from audit.services import audit_checkpoint_create, audit_event_record
     from billing.models import StripeEvent
+    from config.staff.api_tokens import api_token_create
     from entitlements.models import (
         CustomerLink,
         Entitlement,
@@ -390,6 +404,9 @@ def objects(django_user_model) -> dict[str, str]:
         ),
         "audit.auditevent": audit_event_record(action="audit.chain.verified"),
         "audit.auditcheckpoint": audit_checkpoint_create(),
+        "staff.staffapitoken": api_token_create(
+            user=owner, name="matrix", lifetime=timedelta(days=1), now=timezone.now()
+        )[0],
     }
     found = {label: str(row.pk) for label, row in rows.items()}
     found["contenttype"] = str(ContentType.objects.get_for_model(django_user_model).pk)

@@ -3,11 +3,12 @@
 import io
 import json
 import logging
+from datetime import timedelta
 
 import pytest
 import structlog
 
-from config.logging import redact_secrets
+from config.logging import redact_secrets, redact_text
 
 pytestmark = pytest.mark.django_db
 
@@ -75,23 +76,24 @@ def test_a_caller_chosen_request_id_is_never_taken_as_unique(client, django_user
     """Two different writes under one caller-chosen X-Request-ID both happen and are both in
     the trail: nothing (idempotency, audit, dedupe) keys on the request id. Idempotency is the
     Idempotency-Key header's job alone."""
-    import base64
-
     from django.contrib.auth.models import Group
+    from django.utils import timezone
 
     from audit.models import AuditEvent
+    from config.staff.api_tokens import api_token_create
     from entitlements.models import Entitlement
 
     support = django_user_model.objects.create_user("sue", password="pw-for-sue-42", is_staff=True)
     support.groups.add(Group.objects.get(name="Support"))
     trader = django_user_model.objects.create_user("tom")
-    token = base64.b64encode(b"sue:pw-for-sue-42").decode()
+    _, token = api_token_create(user=support, name="tests", lifetime=timedelta(days=1),
+                                now=timezone.now())  # fmt: skip
     statuses = [
         client.post(
             "/api/entitlements/grant/",
             data=json.dumps({"user": "tom", "feature": feature, "reason": "ticket 9"}),
             content_type="application/json",
-            HTTP_AUTHORIZATION=f"Basic {token}",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
             HTTP_X_REQUEST_ID="same-id",
         ).status_code
         for feature in ("copy_trading", "vip_support")
@@ -100,3 +102,20 @@ def test_a_caller_chosen_request_id_is_never_taken_as_unique(client, django_user
     assert Entitlement.objects.filter(user=trader).count() == 2
     granted = AuditEvent.objects.filter(action="entitlements.grant.created", request_id="same-id")
     assert granted.count() == 2
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+        "rk_live_51Habc",
+        "pk_live_51Habc",
+        "pk_test_51Habc",
+        "whsec_with_underscores_1",
+        "Bearer eyJhbGciOi.eyJzdWIi.sig-_+/=",
+        "bearer lowercase.token",
+    ],
+)
+def test_redaction_masks_every_stripe_key_and_bearer_token(secret):
+    out = redact_text(f"calling with {secret} now")
+    assert out == "calling with [redacted] now"

@@ -2,14 +2,21 @@
 boundaries, Idempotency-Key and the OpenAPI schema."""
 
 import base64
+import hashlib
 import json
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from audit.models import AuditEvent
 from billing.idempotency import request_fingerprint
 from billing.models import IdempotencyRecord
+from config.staff.api_tokens import api_token_create, api_token_revoke
+from config.staff.models import StaffApiToken
 from entitlements.models import Entitlement
+from tests.staff import staff_login
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a-long-test-password-42"
@@ -40,11 +47,151 @@ def finance(finance_user):
     return finance_user
 
 
-def post(client, name, body, user, **headers):
+def bearer(user, *, lifetime=timedelta(days=1)) -> dict:
+    _, raw = api_token_create(user=user, name="tests", lifetime=lifetime, now=timezone.now())
+    return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+
+
+def credentials(user) -> dict:
+    # Staff act with a staff API token (their second factor); other users sign in with Basic.
+    return bearer(user) if user.is_staff else basic(user)
+
+
+def post(client, name, body, user=None, **headers):
+    auth = credentials(user) if user is not None else {}
     return client.post(
         reverse(name), data=json.dumps(body), content_type="application/json",
-        **basic(user), **headers,
+        **auth, **headers,
     )  # fmt: skip
+
+
+def grant_body(user) -> dict:
+    return {"user": user.username, "plan": "enterprise", "reason": "ticket 99"}
+
+
+def assert_refused(response, status: int, slug: str):
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"] == f"https://tollgate.dev/problems/{slug}"
+
+
+def test_basic_with_a_support_password_cannot_grant(client, make_user, support):
+    trader = make_user()
+    response = client.post(
+        reverse("entitlements-grant"), data=json.dumps(grant_body(trader)),
+        content_type="application/json", **basic(support),
+    )  # fmt: skip
+    assert_refused(response, 403, "forbidden")
+    assert "second factor" in response.json()["detail"]
+    assert not Entitlement.objects.exists()
+
+
+def test_session_waiting_for_its_second_factor_cannot_grant(client, make_user, support):
+    trader = make_user()
+    client.force_login(support)  # password accepted, no code entered yet
+    assert_refused(post(client, "entitlements-grant", grant_body(trader)), 403, "forbidden")
+    assert not Entitlement.objects.exists()
+
+
+def test_verified_session_grants(client, make_user, support):
+    trader = make_user()
+    staff_login(client, support)
+    assert post(client, "entitlements-grant", grant_body(trader)).status_code == 201
+    assert Entitlement.objects.filter(user=trader).exists()
+
+
+def test_valid_token_grants_and_is_audited_without_the_token(client, make_user, support):
+    trader = make_user()
+    headers = bearer(support)
+    raw = headers["HTTP_AUTHORIZATION"].split()[1]
+    response = client.post(
+        reverse("entitlements-grant"), data=json.dumps(grant_body(trader)),
+        content_type="application/json", **headers,
+    )  # fmt: skip
+    assert response.status_code == 201
+    created = AuditEvent.objects.get(action="auth.api_token.created")
+    assert raw not in json.dumps(created.meta) + created.target_repr + created.reason
+    stored = StaffApiToken.objects.get(user=support)
+    assert stored.digest == hashlib.sha256(raw.encode()).hexdigest() and raw not in stored.prefix
+
+
+@pytest.mark.parametrize(
+    ("flag", "status", "slug"),
+    [
+        # Staff status removed: still authenticated, but refused.
+        ("is_staff", 403, "forbidden"),
+        # Account disabled: its tokens no longer authenticate at all.
+        ("is_active", 401, "not-authenticated"),
+    ],
+)
+def test_offboarded_support_member_cannot_grant(client, make_user, support, flag, status, slug):
+    trader = make_user()
+    headers = bearer(support)
+    setattr(support, flag, False)
+    support.save()
+    response = client.post(
+        reverse("entitlements-grant"), data=json.dumps(grant_body(trader)),
+        content_type="application/json", **headers,
+    )  # fmt: skip
+    assert_refused(response, status, slug)
+    assert not Entitlement.objects.exists()
+
+
+def test_staff_status_removed_refuses_a_verified_session_too(client, make_user, support):
+    trader = make_user()
+    staff_login(client, support)
+    support.is_staff = False
+    support.save()
+    assert_refused(post(client, "entitlements-grant", grant_body(trader)), 403, "forbidden")
+
+
+@pytest.mark.parametrize("state", ["revoked", "expired"])
+def test_revoked_or_expired_token_is_401_and_audited(client, make_user, support, state):
+    trader = make_user()
+    headers = bearer(support)
+    token = StaffApiToken.objects.get(user=support)
+    if state == "revoked":
+        assert api_token_revoke(token=token, now=timezone.now())
+        assert AuditEvent.objects.filter(action="auth.api_token.revoked").count() == 1
+    else:
+        StaffApiToken.objects.filter(pk=token.pk).update(
+            expires_at=timezone.now() - timedelta(seconds=1)
+        )
+    response = client.post(
+        reverse("entitlements-grant"), data=json.dumps(grant_body(trader)),
+        content_type="application/json", **headers,
+    )  # fmt: skip
+    assert_refused(response, 401, "not-authenticated")
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    refused = AuditEvent.objects.get(action="auth.api_token.refused")
+    assert (refused.outcome, refused.reason) == ("failure", state)
+    assert refused.actor_id == str(support.pk)
+    assert not Entitlement.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        pytest.param("Basic " + base64.b64encode(b"nobody:wrong").decode(), id="basic-unknown"),
+        pytest.param("Bearer tgt_not-a-token", id="bearer-unknown"),
+        pytest.param("Bearer", id="bearer-malformed"),
+    ],
+)
+def test_wrong_credentials_are_401_with_a_challenge(client, support, authorization):
+    audit_rows = AuditEvent.objects.count()
+    response = client.get(reverse("entitlements-list"), HTTP_AUTHORIZATION=authorization)
+    assert_refused(response, 401, "not-authenticated")
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    if authorization.startswith("Bearer"):
+        # Anyone can send a made-up token: counted, never stored per request.
+        assert AuditEvent.objects.count() == audit_rows
+
+
+def test_wrong_basic_password_of_a_real_account_is_401(client, support):
+    token = base64.b64encode(f"{support.username}:wrong-password".encode()).decode()
+    response = client.get(reverse("entitlements-list"), HTTP_AUTHORIZATION=f"Basic {token}")
+    assert_refused(response, 401, "not-authenticated")
+    assert response.has_header("WWW-Authenticate")
 
 
 def test_list_returns_the_callers_active_features(client, make_user, support):
@@ -64,8 +211,8 @@ def test_list_returns_the_callers_active_features(client, make_user, support):
 def test_anonymous_gets_401_problem_json(client):
     for name, method in [("entitlements-list", client.get), ("entitlements-grant", client.post)]:
         response = method(reverse(name))
-        assert response.status_code in (401, 403)
-        assert response["Content-Type"] == "application/problem+json"
+        assert_refused(response, 401, "not-authenticated")
+        assert response["WWW-Authenticate"] == 'Bearer realm="api"'
 
 
 def test_support_grants_and_revokes_with_actor_and_reason(client, make_user, support, sent):

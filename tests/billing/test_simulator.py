@@ -62,15 +62,17 @@ def test_checkout_command_grants_premium_through_real_http(server, capsys):
     )  # fmt: skip
 
     out = capsys.readouterr().out
-    assert re.search(r"^HTTP 200\s+6$", out, re.MULTILINE)
+    # A checkout is four events in one second: session, created (incomplete), invoice, active.
+    assert re.search(r"^HTTP 200\s+8$", out, re.MULTILINE)
     assert re.search(r"^lost\s+0$", out, re.MULTILINE)
     assert "Every delivery was answered 2xx." in out
     assert f"{server.url}/admin/entitlements/entitlement/ (entitlements)" in out
     rows = StripeEvent.objects.order_by("created", "event_id")
-    assert rows.count() == 6
+    assert rows.count() == 8
     assert set(rows.values_list("status", flat=True)) == {StripeEvent.Status.APPLIED}
     assert Counter(rows.values_list("type", flat=True)) == {
         "checkout.session.completed": 2, "customer.subscription.created": 2, "invoice.paid": 2,
+        "customer.subscription.updated": 2,
     }  # fmt: skip
     for number in (1, 2):
         customer = user(f"demo-checkout-{number}")
@@ -163,21 +165,21 @@ def test_wrong_secret_is_lost_and_reported_by_problem_type(server):
     simulation = simulate(server, "checkout", secret="whsec_not_the_endpoints_secret", retries=1)
 
     summary = simulation.summary
-    assert len(summary.lost) == 3
+    assert len(summary.lost) == 4
     assert {answer.attempts for answer in summary.answers} == {2}
-    assert summary.by_status() == {"400": 3}
-    assert summary.by_problem() == {"webhook-signature-invalid": 3}
+    assert summary.by_status() == {"400": 4}
+    assert summary.by_problem() == {"webhook-signature-invalid": 4}
     assert StripeEvent.objects.count() == 0
 
 
 def test_command_exits_non_zero_when_the_server_is_unreachable(db, capsys):
-    with pytest.raises(CommandError, match="3 deliveries were lost"):
+    with pytest.raises(CommandError, match="4 deliveries were lost"):
         call_command(
             "stripe_simulate", "checkout", "--base-url", f"http://127.0.0.1:{free_port()}",
             "--retries", "0", verbosity=0,
         )  # fmt: skip
     out = capsys.readouterr().out
-    assert re.search(r"^HTTP no answer\s+3$", out, re.MULTILINE)
+    assert re.search(r"^HTTP no answer\s+4$", out, re.MULTILINE)
     assert re.search(r"^  ConnectionRefusedError\s+3$", out, re.MULTILINE)
     assert re.search(r"^lost\s+3$", out, re.MULTILINE)
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.client import trusted_proxies_parse
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -193,14 +195,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# django-axes counts failed sign-ins (admin and API) and locks the account and the address.
+# The proxies in front of Tollgate (addresses or CIDRs, one per hop, the hop nearest the client
+# first): X-Forwarded-For is believed only through them (config/client.py). Empty: REMOTE_ADDR.
+try:
+    TRUSTED_PROXIES = trusted_proxies_parse(env.list("TRUSTED_PROXIES", default=[]))
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from None
+# django-axes counts failed sign-ins (admin and API). A name that is an account locks that
+# account, from any address; unknown names throttle only the address they come from, so a
+# stranger's guesses never lock real staff out (config/staff/lockout.py).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(seconds=env.int("AXES_COOLOFF_SECONDS", default=900))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = "config.staff.lockout.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "config.client.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "config.staff.views.locked_out"
 AXES_VERBOSE = False

@@ -216,8 +216,13 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "config.staff.views.locked_out"
 AXES_VERBOSE = False
 # Staff must verify a second factor (TOTP or a backup code) in every session. Only a local
-# demo with DEBUG on may relax it (system check staff.E001).
+# demo with DEBUG on may relax it: refused here, since gunicorn never runs system checks.
 ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=True)
+if not ADMIN_REQUIRE_2FA and not DEBUG:
+    raise ImproperlyConfigured(
+        "ADMIN_REQUIRE_2FA=false is only allowed with DEBUG on (a local demo): staff must "
+        "verify a second factor everywhere else"
+    )
 OTP_TOTP_ISSUER = "Tollgate"
 STAFF_SESSION_IDLE_SECONDS = env.int("STAFF_SESSION_IDLE_SECONDS", default=15 * 60)
 STAFF_SESSION_MAX_SECONDS = env.int("STAFF_SESSION_MAX_SECONDS", default=8 * 3600)
@@ -237,6 +242,10 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# /metrics (config/health.py): with a token, only a request bearing it is served; without one,
+# it is served only where enabled (development by default), else it answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=not PRODUCTION or bool(METRICS_TOKEN))
 
 # Stripe webhooks are at most a few KiB; anything over 1 MiB is refused with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

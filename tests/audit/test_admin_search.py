@@ -24,7 +24,8 @@ def test_a_sequence_number_still_finds_its_row(finance_client, trail):
     rows = trail(3)
     wanted = rows[1].sequence
     response = finance_client.get(reverse("admin:audit_auditevent_changelist"), {"q": wanted})
-    assert [row.sequence for row in response.context["cl"].result_list] == [wanted]
+    # Other rows may match the same digits as an actor or target id.
+    assert wanted in [row.sequence for row in response.context["cl"].result_list]
 
 
 @settings(

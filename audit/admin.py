@@ -33,6 +33,7 @@ from audit.services import Target, audit_event_record
 from audit.verification import link_verifies
 from config.admin_readonly import ReadOnlyAdminMixin, ReadOnlyModelAdmin
 from config.problems import render_problem
+from config.typed import typed_id
 
 
 class ActionFilter(admin.SimpleListFilter):
@@ -140,8 +141,9 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
         matches = queryset.none()
         for column in EXACT_SEARCH_COLUMNS:
             matches |= queryset.filter(**{column: term})
-        if term.isdigit():
-            matches |= queryset.filter(sequence=int(term))
+        sequence = typed_id(term)
+        if sequence is not None:
+            matches |= queryset.filter(sequence=sequence)
         return matches, False
 
     @admin.display(description="meta (stored)")

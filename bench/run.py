@@ -21,8 +21,6 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
 # Measured as production runs: no DEBUG (no query log, no debug cursor wrappers).
 os.environ["DEBUG"] = "false"
-# The driver times admin pages in-process; the second factor is a browser step, not measured.
-os.environ["ADMIN_REQUIRE_2FA"] = "false"
 
 import django
 

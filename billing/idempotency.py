@@ -12,7 +12,8 @@ A request carrying `Idempotency-Key: <key>` runs once per (user, key, operation)
 - the same key with the same method, path and body replays the stored response (header
   `Idempotent-Replayed: true`) and counts `idempotent_hits_total{operation}`;
 - the same key with a different request answers 422 `idempotency-key-reused`;
-- the same key while the first request still runs answers 409 `idempotency-key-in-progress`.
+- the same key while the first request still runs answers 409 `idempotency-key-in-progress`
+  (also when the first request failed while this one was looking: retrying runs it again).
 Responses of 5xx (or an exception) are not stored: the key is released so the client can retry.
 Records are kept at least 24 hours (BILLING_IDEMPOTENCY_RETENTION_HOURS), then purged hourly.
 The in-progress record is committed before the handler runs, so do not wrap the view in an
@@ -101,9 +102,15 @@ def idempotent(*, operation: str, required: bool = False):
 
 
 def _replay(request, record: IdempotencyRecord, *, operation: str) -> HttpResponse:
-    stored = IdempotencyRecord.objects.get(
+    stored = IdempotencyRecord.objects.filter(
         user=record.user, key=record.key, operation=record.operation
-    )
+    ).first()
+    if stored is None:
+        # Between our insert and this read the first request failed and released the key: it
+        # is free again, and a retry runs the request.
+        raise IdempotencyKeyInProgress(
+            f"The first request with this {HEADER} has just failed; retry to run it again."
+        )
     if stored.fingerprint != record.fingerprint:
         raise IdempotencyKeyReused(
             f"This {HEADER} was used for a different request; use a new key."

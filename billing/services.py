@@ -1,6 +1,5 @@
 """Writes of billing: recording deliveries, the inbox, applying events, dead letters, endpoints."""
 
-import ipaddress
 import secrets as secrets_module
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from billing.db import advisory_xact_lock, insert_with_parent_ignoring_conflict
 from billing.errors import DeadLetterNotReprocessable
 from billing.models import StripeEvent, WebhookSecret
 from billing.selectors import dead_letter_count
+from config.client import client_ip
 from config.logging import REDACTED, redact_text
 
 log = structlog.get_logger(__name__)
@@ -74,11 +74,8 @@ def delivery_from_request(request, *, body: bytes) -> Delivery:
             headers[name] = REDACTED
         else:
             headers[name] = redact_text(_text(value))[:MAX_HEADER_VALUE_LENGTH]
-    remote_ip = request.META.get("REMOTE_ADDR", "")
-    try:
-        remote_ip = str(ipaddress.ip_address(remote_ip))
-    except ValueError:
-        remote_ip = "0.0.0.0"  # noqa: S104 - a placeholder value, not a bind address
+    # The client behind the trusted proxies, as axes and the trail see it (config/client.py).
+    remote_ip = client_ip(request) or "0.0.0.0"  # noqa: S104 - a placeholder, not a bind address
     return Delivery(
         headers=headers, body=_text(body.decode("utf-8", errors="replace")), remote_ip=remote_ip
     )

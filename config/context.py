@@ -46,6 +46,8 @@ def start_request(request_id: str, *, remote_ip: str | None = None, user_agent: 
     _actor.set(SYSTEM)
     _client.set((remote_ip, user_agent[:512]))
     bind(request_id=request_id, actor=SYSTEM)
+    # Every log line of the request names the client (config/client.py), never the proxy.
+    structlog.contextvars.bind_contextvars(client_ip=remote_ip)
 
 
 def bind(*, request_id: str | None = None, actor: Actor | None = None) -> list:
@@ -66,6 +68,8 @@ def reset(tokens: list) -> None:
     structlog.contextvars.clear_contextvars()
     if _request_id.get() is not None:
         structlog.contextvars.bind_contextvars(request_id=_request_id.get())
+    if _client.get()[0] is not None:
+        structlog.contextvars.bind_contextvars(client_ip=_client.get()[0])
 
 
 @contextmanager

@@ -1,12 +1,16 @@
-"""Liveness and readiness probes for load balancers and orchestrators."""
+"""Liveness and readiness probes for load balancers and orchestrators, and the metrics scrape."""
+
+import hmac
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.views.decorators.http import require_GET
+from django_prometheus import exports
 
 from config.celery import app as celery_app
+from config.problems import problem_response
 
 
 @require_GET
@@ -58,3 +62,28 @@ def readyz(request):
         {"status": "unavailable" if failing else "ok", "failing": failing, "checks": results},
         status=status,
     )
+
+
+def _bearer_token(request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+@require_GET
+def metrics(request):
+    """Prometheus scrape. Absent (404) unless METRICS_ENABLED; with METRICS_TOKEN set, only a
+    request bearing that token is served: the numbers describe traffic, failures and staff
+    sign-ins, which is nobody's business outside monitoring."""
+    if not settings.METRICS_ENABLED:
+        raise Http404
+    expected = settings.METRICS_TOKEN
+    if expected and not hmac.compare_digest(_bearer_token(request).encode(), expected.encode()):
+        return problem_response(
+            request,
+            slug="metrics-token-required",
+            title="Metrics token required",
+            status=401,
+            detail="Send the metrics token as 'Authorization: Bearer <METRICS_TOKEN>'.",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    return exports.ExportToDjangoView(request)

@@ -4,6 +4,7 @@ import re
 import uuid
 
 from config import context
+from config.client import client_ip
 
 # A caller-supplied id is kept only when it is short and harmless in logs and headers. It is a
 # correlation label, never a key: callers may repeat it, so nothing may assume it is unique
@@ -26,7 +27,7 @@ class RequestIdMiddleware:
         # must carry the id too. The next request on this thread starts from a clean slate.
         context.start_request(
             request_id,
-            remote_ip=request.META.get("REMOTE_ADDR"),
+            remote_ip=client_ip(request),
             user_agent=request.headers.get("User-Agent", ""),
         )
         response = self.get_response(request)

@@ -12,6 +12,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.client import trusted_proxies_parse
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -193,20 +195,34 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# django-axes counts failed sign-ins (admin and API) and locks the account and the address.
+# The proxies in front of Tollgate (addresses or CIDRs, one per hop, the hop nearest the client
+# first): X-Forwarded-For is believed only through them (config/client.py). Empty: REMOTE_ADDR.
+try:
+    TRUSTED_PROXIES = trusted_proxies_parse(env.list("TRUSTED_PROXIES", default=[]))
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from None
+# django-axes counts failed sign-ins (admin and API). A name that is an account locks that
+# account, from any address; unknown names throttle only the address they come from, so a
+# stranger's guesses never lock real staff out (config/staff/lockout.py).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(seconds=env.int("AXES_COOLOFF_SECONDS", default=900))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = "config.staff.lockout.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "config.client.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "config.staff.views.locked_out"
 AXES_VERBOSE = False
 # Staff must verify a second factor (TOTP or a backup code) in every session. Only a local
-# demo with DEBUG on may relax it (system check staff.E001).
+# demo with DEBUG on may relax it: refused here, since gunicorn never runs system checks.
 ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=True)
+if not ADMIN_REQUIRE_2FA and not DEBUG:
+    raise ImproperlyConfigured(
+        "ADMIN_REQUIRE_2FA=false is only allowed with DEBUG on (a local demo): staff must "
+        "verify a second factor everywhere else"
+    )
 OTP_TOTP_ISSUER = "Tollgate"
 STAFF_SESSION_IDLE_SECONDS = env.int("STAFF_SESSION_IDLE_SECONDS", default=15 * 60)
 STAFF_SESSION_MAX_SECONDS = env.int("STAFF_SESSION_MAX_SECONDS", default=8 * 3600)
@@ -228,6 +244,10 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# /metrics (config/health.py): with a token, only a request bearing it is served; without one,
+# it is served only where enabled (development by default), else it answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=not PRODUCTION or bool(METRICS_TOKEN))
 
 # Stripe webhooks are at most a few KiB; anything over 1 MiB is refused with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

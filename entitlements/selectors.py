@@ -5,6 +5,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
+from config.typed import typed_id
 from entitlements.models import CustomerLink, Entitlement, FeatureBlock
 
 
@@ -44,8 +45,9 @@ def user_for_customer(*, customer_id: str):
 def user_by_identifier(identifier: str):
     """A user by username, email or numeric id (support tools); None when not exactly one."""
     users = get_user_model().objects.filter(Q(username=identifier) | Q(email__iexact=identifier))
-    if identifier.isdigit():
-        users = users | get_user_model().objects.filter(pk=int(identifier))
+    user_id = typed_id(identifier)
+    if user_id is not None:
+        users = users | get_user_model().objects.filter(pk=user_id)
     found = list(users.distinct()[:2])
     return found[0] if len(found) == 1 else None
 

@@ -127,11 +127,15 @@ def test_repeated_failures_lock_the_account_and_are_counted(client, staff_with_d
     assert metric("staff_lockouts_total") >= lockouts_before + 1
 
 
-def test_repeated_failures_from_one_address_lock_the_address(client, django_user_model, settings):
+def test_repeated_unknown_names_throttle_the_address_but_not_real_accounts(
+    client, django_user_model, settings
+):
     for n in range(settings.AXES_FAILURE_LIMIT):
         sign_in(client, username=f"nobody-{n}", password="guess")
+    assert sign_in(client, username="nobody-else", password="guess").status_code == 429
     django_user_model.objects.create_user(username="fresh", password=PASSWORD, is_staff=True)
-    assert sign_in(client, username="fresh").status_code == 429
+    response = sign_in(client, username="fresh")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/2fa/")
 
 
 def test_idle_staff_session_ends(client, staff_with_device, settings):

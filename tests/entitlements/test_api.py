@@ -61,11 +61,16 @@ def test_list_returns_the_callers_active_features(client, make_user, support):
     assert client.get(reverse("entitlements-list"), **basic(support)).json() == {"entitlements": []}
 
 
-def test_anonymous_gets_401_problem_json(client):
+def test_anonymous_gets_403_forbidden_problem_json(client):
+    # What the API answers today without credentials: DRF's 403, no WWW-Authenticate challenge
+    # (the first authentication class is the session). A 401 would be a deliberate change.
     for name, method in [("entitlements-list", client.get), ("entitlements-grant", client.post)]:
         response = method(reverse(name))
-        assert response.status_code in (401, 403)
+        assert response.status_code == 403
         assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/forbidden")
+        assert response.json()["detail"] == "Authentication credentials were not provided."
+        assert not response.has_header("WWW-Authenticate")
 
 
 def test_support_grants_and_revokes_with_actor_and_reason(client, make_user, support, sent):

@@ -157,3 +157,22 @@ def test_openapi_schema_lists_the_endpoints(admin_client):
     for path in ("/api/entitlements/", "/api/entitlements/grant/", "/api/entitlements/revoke/"):
         assert path in text
     assert "Idempotency-Key" in text
+
+
+@pytest.mark.parametrize("expires_at", ["2020-01-01T00:00:00Z", "now"])
+def test_a_grant_expiring_now_or_in_the_past_is_invalid_expiry(
+    client, make_user, support, expires_at
+):
+    from django.utils import timezone
+
+    trader = make_user()
+    if expires_at == "now":
+        expires_at = timezone.now().isoformat()  # past by the time the service compares
+    body = {"user": trader.username, "feature": "copy_trading", "expires_at": expires_at}
+    response = post(client, "entitlements-grant", {**body, "reason": "t"}, support)
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "https://tollgate.dev/problems/invalid-expiry"
+    assert problem["title"] == "The expiry must be in the future"
+    assert not Entitlement.objects.filter(user=trader).exists()

@@ -132,7 +132,9 @@ def test_meta_keeps_no_card_data_names_emails_or_secrets(db):
     assert json.loads(stored)["amount_refunded"] == 1900
 
 
-def test_work_in_a_task_is_attributed_to_whoever_caused_it(db, django_user_model):
+def test_work_done_on_someones_behalf_is_attributed_to_them(db, django_user_model):
+    # Inline, in the caller's context; through a real Celery worker, the same attribution is
+    # tested in tests/billing/test_worker.py.
     staff = django_user_model.objects.create_user("sam", "sam@example.com", is_staff=True)
     staff.groups.add(Group.objects.get_or_create(name="Billing admin")[0])
     with acting_as(Actor(kind="user", user_id=staff.pk), request_id="req-staff-1"):

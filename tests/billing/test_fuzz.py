@@ -9,6 +9,7 @@ signature. The second mutates Stripe's example objects and applies them for real
 
 import json
 
+import hypothesis
 import pytest
 from django.test import TestCase
 from hypothesis import HealthCheck, given, settings
@@ -194,7 +195,7 @@ def _hot(path: str) -> tuple:
 
 
 @settings(
-    max_examples=150,  # about 30 s: each example is a delivery applied through every receiver
+    max_examples=250,  # about 10 s: each example is a delivery applied through every receiver
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -235,11 +236,13 @@ def test_every_accepted_event_is_applied_parked_or_a_dead_letter(
     assert response.status_code < 500, response.content
     if response.status_code != 200:
         assert response["Content-Type"] == "application/problem+json"
+        hypothesis.event(f"refused {response.status_code}")
         return
     assert response.json()["status"] == "accepted"
     row = StripeEvent.objects.get(event_id=payload["id"])
     # Never left half way: applied (parked events are applied too), or dead with its error.
     assert row.status in ("applied", "dead"), (row.status, row.last_error)
+    hypothesis.event(f"{event_type}: {row.status}")  # --hypothesis-show-statistics
     if row.status == "dead":
         assert row.last_error and row.attempts == 2
         FUZZ_DEAD_LETTERS.append(row.last_error)

@@ -1,6 +1,9 @@
 """Liveness, readiness and metrics endpoints."""
 
 import pytest
+from django.db import connection
+
+from tests.services import require_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -19,9 +22,8 @@ def test_readyz_names_each_dependency(client):
     assert body["failing"] == []
 
 
-def test_readyz_names_redis_when_it_is_really_down(client, redis_server, settings):
-    if not settings.REDIS_URL:
-        pytest.skip("embedded cache has no Redis to stop")
+def test_readyz_names_redis_when_it_is_really_down(client, redis_server):
+    require_postgres(connection, needs_redis=True)
     redis_server.stop()
     try:
         down = client.get("/readyz")
@@ -47,10 +49,6 @@ def broker_for_real():
 def test_readyz_checks_the_broker_and_names_it_when_redis_is_down(
     client, redis_server, broker_for_real
 ):
-    from django.db import connection
-
-    from tests.services import require_postgres
-
     require_postgres(connection, needs_redis=True)
     up = client.get("/readyz")
     assert up.status_code == 200, up.content

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench mutation clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ test: $(STAMP)
 ## (not part of make test); writes docs/benchmarks.md. BENCH_ARGS="--only ingest --scale 0.2"
 bench: $(STAMP)
 	TOLLGATE_PG_DURABLE=1 bash .ci/with-services.sh $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## mutation: mutmut on the pure decision modules (not part of make test); score and survivors
+## in mutants/report.md, recorded in docs/testing.md. Fast unit tests on SQLite: no services.
+mutation: $(STAMP)
+	env -u CI -u DATABASE_URL -u REDIS_URL $(BIN)/python .ci/mutation.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

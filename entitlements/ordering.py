@@ -33,8 +33,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "trialing": frozenset({"active", "past_due", "paused", "unpaid", "canceled"}),
     "active": frozenset({"past_due", "unpaid", "paused", "canceled"}),
     "past_due": frozenset({"active", "unpaid", "paused", "canceled"}),
-    "unpaid": frozenset({"active", "past_due", "canceled"}),
-    "paused": frozenset({"active", "trialing", "canceled"}),
+    "unpaid": frozenset({"active", "canceled"}),
+    "paused": frozenset({"active", "canceled"}),
     "canceled": frozenset(),
     "incomplete_expired": frozenset(),
 }

@@ -4,7 +4,7 @@ Every change sends its entitlements.signals signal inside the transaction of the
 records it there) and replaces the user's cached feature set when the transaction commits.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -126,6 +126,11 @@ def entitlement_extend(
     # A lapse already recorded no longer holds once the grant runs again.
     entitlement.lapse_recorded_at = None
     update_fields = ["expires_at", "lapse_recorded_at"]
+    if entitlement.starts_at >= expires_at:
+        # Moved to before it started (late events of a lapsed subscription): as when such a
+        # grant is created, it starts just before it ends, consistent and simply inactive.
+        entitlement.starts_at = expires_at - timedelta(seconds=1)
+        update_fields.append("starts_at")
     if plan is not None and plan.pk != entitlement.plan_id:
         entitlement.plan = plan
         update_fields.append("plan")

@@ -1,7 +1,7 @@
 """Finance sees everything and changes nothing; nobody changes the trail through the admin."""
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from djstripe.models import Event, WebhookEventTrigger
 
@@ -38,6 +38,20 @@ def test_finance_group_seed_is_idempotent(db):
     finance_group_seed()
     assert set(Group.objects.get(name="Finance").permissions.all()) == before
     assert Group.objects.filter(name="Finance").count() == 1
+
+
+def test_migrate_removes_permissions_given_to_finance_by_hand(db):
+    from django.core.management import call_command
+
+    finance = Group.objects.get(name="Finance")
+    seeded = set(finance.permissions.values_list("codename", flat=True))
+    extra = Permission.objects.filter(
+        codename__in=["change_entitlement", "delete_auditevent", "add_user"]
+    )
+    assert extra.count() == 3
+    finance.permissions.add(*extra)
+    call_command("migrate", verbosity=0, interactive=False)
+    assert set(finance.permissions.values_list("codename", flat=True)) == seeded
 
 
 @pytest.mark.parametrize(

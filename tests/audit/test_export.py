@@ -3,8 +3,12 @@
 import csv
 import hashlib
 import io
+import tempfile
+import time
+from datetime import UTC, timedelta, timezone
 
-from django.core.management import call_command
+import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from audit.models import AuditEvent
@@ -102,3 +106,42 @@ def test_export_with_a_filter_the_list_does_not_have_is_a_problem(finance_client
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["type"] == "https://tollgate.dev/problems/audit-export-invalid"
     assert not AuditEvent.objects.filter(action="audit.export.created").exists()
+
+
+@pytest.fixture(params=["America/New_York", "Asia/Tokyo"])
+def server_zone(request, monkeypatch):
+    """The process's local zone is not UTC (as on a server set to local time)."""
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
+
+
+def exported(*args) -> list[int]:
+    with tempfile.TemporaryDirectory() as directory:
+        out = f"{directory}/export.csv"
+        # Each export writes its own audit row, in this transaction's clock: filtered out.
+        call_command("audit_export", "--out", out, "--action", "billing.payment.completed", *args)
+        with open(out, encoding="utf-8") as handle:
+            rows, _, _ = split_manifest(handle.read())
+    return [int(row["sequence"]) for row in rows]
+
+
+def test_export_since_and_until_read_naive_times_as_utc(trail, server_zone):
+    (row,) = trail(1)
+    at = row.occurred_at.astimezone(UTC).replace(tzinfo=None)
+    assert exported("--since", at.isoformat()) == [row.sequence]  # inclusive
+    assert exported("--since", (at + timedelta(microseconds=1)).isoformat()) == []
+    assert exported("--until", at.isoformat()) == []  # exclusive
+    assert exported("--until", (at + timedelta(microseconds=1)).isoformat()) == [row.sequence]
+    # A date alone is midnight UTC; an explicit offset is honoured.
+    assert exported("--since", at.date().isoformat(), "--until", "2999-01-01") == [row.sequence]
+    tokyo = row.occurred_at.astimezone(timezone(timedelta(hours=9)))
+    assert exported("--until", tokyo.isoformat()) == []
+    assert exported("--since", tokyo.isoformat()) == [row.sequence]
+
+
+def test_export_refuses_a_time_that_is_not_iso(db):
+    with pytest.raises(CommandError, match="not an ISO date/time: 'yesterday'"):
+        call_command("audit_export", "--since", "yesterday", stdout=io.StringIO())

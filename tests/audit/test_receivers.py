@@ -152,7 +152,9 @@ def test_free_text_keeps_no_stripe_keys_or_bearer_tokens(db):
     assert row.reason == "ticket 5, the customer pasted [redacted] in the chat"
 
 
-def test_work_in_a_task_is_attributed_to_whoever_caused_it(db, django_user_model):
+def test_work_done_on_someones_behalf_is_attributed_to_them(db, django_user_model):
+    # Inline, in the caller's context; through a real Celery worker, the same attribution is
+    # tested in tests/billing/test_worker.py.
     staff = django_user_model.objects.create_user("sam", "sam@example.com", is_staff=True)
     staff.groups.add(Group.objects.get_or_create(name="Billing admin")[0])
     with acting_as(Actor(kind="user", user_id=staff.pk), request_id="req-staff-1"):

@@ -82,3 +82,19 @@ def test_system_checks_refuse_a_zero_rejection_window(settings):
 
     settings.BILLING_WEBHOOK_REJECTION_WINDOW_SECONDS = 0
     assert [issue.id for issue in check_billing_settings()] == ["billing.E003"]
+
+
+def test_tolerance_is_at_most_an_hour(db):
+    assert PATH.match(run("--secret", new_secret(), "--tolerance", "3600")[-1])
+    assert WebhookEndpoint.objects.get().djstripe_tolerance == 3600
+    with pytest.raises(CommandError, match=r"^--tolerance must be between 1 and 3600 seconds\.$"):
+        run("--secret", new_secret(), "--tolerance", "3601")
+    assert WebhookEndpoint.objects.count() == 1
+
+
+@pytest.mark.parametrize(("ttl", "found"), [(1, []), (0, ["billing.E002"]), (-5, ["billing.E002"])])
+def test_dedup_ttl_below_one_second_is_billing_e002(settings, ttl, found):
+    from billing.checks import check_billing_settings
+
+    settings.BILLING_WEBHOOK_DEDUP_TTL = ttl
+    assert [issue.id for issue in check_billing_settings()] == found

@@ -231,3 +231,33 @@ def test_events_whose_task_was_lost_are_queued_again(client, endpoint, processed
     assert StripeEvent.objects.get(event_id=lost["id"]).status == "applied"
     assert StripeEvent.objects.get(event_id=recent["id"]).status == "received"
     assert tasks.requeue_stale_events.delay().get() == 0
+
+
+def test_retries_back_off_exponentially_with_full_jitter(
+    client, endpoint, settings, failing_receiver, django_capture_on_commit_callbacks
+):
+    from celery import signals as celery_signals
+
+    settings.BILLING_EVENT_MAX_RETRIES = 6
+    settings.BILLING_RETRY_BACKOFF_SECONDS = 2
+    settings.BILLING_RETRY_BACKOFF_MAX_SECONDS = 20
+    delays = []
+
+    def on_retry(sender=None, reason=None, **kwargs):
+        delays.append(reason.when)
+
+    celery_signals.task_retry.connect(on_retry, weak=False, dispatch_uid="test-backoff")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            deliver(client, endpoint, customer_event())
+    finally:
+        celery_signals.task_retry.disconnect(dispatch_uid="test-backoff")
+    # One delay per retry, each at most 2 s doubled per retry and never above the cap.
+    assert len(delays) == 6
+    caps = [min(20, 2 * 2**retry) for retry in range(6)]
+    assert all(0 <= delay <= cap for delay, cap in zip(delays, caps, strict=True)), delays
+    # Full jitter: anywhere from 0 to the cap, not the cap itself every time.
+    samples = [tasks._countdown(5) for _ in range(400)]
+    assert set(samples) <= set(range(21))
+    assert len(set(samples)) > 10 and min(samples) < 5 and max(samples) > 15
+    assert max(tasks._countdown(0) for _ in range(100)) <= 2

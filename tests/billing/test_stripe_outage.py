@@ -4,11 +4,15 @@ Only Stripe's HTTP API is faked (billing/simulator/fake_api.py, a real local ser
 the `fake_stripe` fixture of tests/conftest.py); everything of ours runs for real.
 """
 
+from datetime import timedelta
+
 import pytest
 import stripe
 from django.core.management import call_command
+from django.utils import timezone
 from djstripe.models import Customer, Event, WebhookEventTrigger
 
+from billing import services, tasks
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_event, deliver, metric
 
@@ -70,3 +74,26 @@ def test_mirror_sync_runs_with_the_event_when_stripe_is_up(
         deliver(client, endpoint, payload)
     assert StripeEvent.objects.get(event_id=payload["id"]).mirror_status == "synced"
     assert Customer.objects.get(id="cus_up").email == "up@example.com"
+
+
+def test_the_stale_sweep_queues_a_lost_mirror_sync_again(
+    client, endpoint, fake_stripe, processed, settings
+):
+    # The test transaction never commits: the tasks queued on commit never ran, as when the
+    # broker was down. The event is applied by hand; only its mirror sync is left pending.
+    settings.BILLING_REQUEUE_STALE_AFTER_SECONDS = 900
+    lost, recent = (customer_event(customer_id=c) for c in ("cus_lost", "cus_recent"))
+    for payload in (lost, recent):
+        deliver(client, endpoint, payload)
+        services.event_apply(event_id=payload["id"], customer_id=payload["data"]["object"]["id"])
+    StripeEvent.objects.filter(event_id=lost["id"]).update(
+        updated_at=timezone.now() - timedelta(seconds=901)
+    )
+    assert StripeEvent.objects.get(event_id=lost["id"]).mirror_status == "pending"
+    assert tasks.requeue_stale_events.delay().get() == 0  # nothing to apply again
+    row = StripeEvent.objects.get(event_id=lost["id"])
+    assert (row.status, row.mirror_status, row.mirror_attempts) == ("applied", "synced", 1)
+    assert Customer.objects.filter(id="cus_lost").exists()
+    assert StripeEvent.objects.get(event_id=recent["id"]).mirror_status == "pending"
+    assert not Customer.objects.filter(id="cus_recent").exists()
+    assert len(processed) == 2  # applied once each, never again by the sweep

@@ -1,6 +1,9 @@
 """Liveness, readiness and metrics endpoints."""
 
 import pytest
+from django.db import connection
+
+from tests.services import require_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -19,9 +22,8 @@ def test_readyz_names_each_dependency(client):
     assert body["failing"] == []
 
 
-def test_readyz_names_redis_when_it_is_really_down(client, redis_server, settings):
-    if not settings.REDIS_URL:
-        pytest.skip("embedded cache has no Redis to stop")
+def test_readyz_names_redis_when_it_is_really_down(client, redis_server):
+    require_postgres(connection, needs_redis=True)
     redis_server.stop()
     try:
         down = client.get("/readyz")
@@ -32,6 +34,36 @@ def test_readyz_names_redis_when_it_is_really_down(client, redis_server, setting
         redis_server.start()
     up = client.get("/readyz")
     assert up.status_code == 200, up.content
+
+
+@pytest.fixture
+def broker_for_real():
+    """Tasks published to Redis, as in production (make test runs them eagerly otherwise)."""
+    from config.celery import app as celery_app
+
+    eager, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
+    yield
+    celery_app.conf.task_always_eager = eager
+
+
+def test_readyz_checks_the_broker_and_names_it_when_redis_is_down(
+    client, redis_server, broker_for_real
+):
+    require_postgres(connection, needs_redis=True)
+    up = client.get("/readyz")
+    assert up.status_code == 200, up.content
+    assert up.json()["checks"]["broker"] == {"status": "ok"}
+    redis_server.stop()
+    try:
+        down = client.get("/readyz")
+    finally:
+        redis_server.start()
+    assert down.status_code == 503
+    body = down.json()
+    assert (body["status"], body["failing"]) == ("unavailable", ["cache", "broker"])
+    assert body["checks"]["broker"]["status"] == "down"
+    assert body["checks"]["database"] == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
 
 
 def test_metrics_include_database_and_cache_instrumentation(client):

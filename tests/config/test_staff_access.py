@@ -1,11 +1,13 @@
 """Staff access: a second factor in every session, throttled sign-in, bounded sessions."""
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -125,6 +127,23 @@ def test_repeated_failures_lock_the_account_and_are_counted(client, staff_with_d
     assert locked.json()["type"].endswith("/login-locked-out")
     assert metric("staff_login_failures_total") >= failures_before + settings.AXES_FAILURE_LIMIT
     assert metric("staff_lockouts_total") >= lockouts_before + 1
+
+
+def test_a_lockout_ends_by_itself_after_the_cooloff(client, staff_with_device, settings):
+    from axes.models import AccessAttempt
+
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(client, password="wrong-password")
+    cooloff = settings.AXES_COOLOFF_TIME
+    assert cooloff.total_seconds() == 900  # AXES_COOLOFF_SECONDS' documented default
+    assert AccessAttempt.objects.exists()
+    # The clock is the database's: the failures are made older instead of waiting.
+    AccessAttempt.objects.update(attempt_time=timezone.now() - cooloff + timedelta(seconds=60))
+    assert sign_in(client).status_code == 429  # a minute before the end: still locked
+    AccessAttempt.objects.update(attempt_time=timezone.now() - cooloff - timedelta(seconds=1))
+    response = sign_in(client)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/2fa/verify/")
 
 
 def test_repeated_unknown_names_throttle_the_address_but_not_real_accounts(

@@ -208,7 +208,8 @@ def test_list_returns_the_callers_active_features(client, make_user, support):
     assert client.get(reverse("entitlements-list"), **basic(support)).json() == {"entitlements": []}
 
 
-def test_anonymous_gets_401_problem_json(client):
+def test_anonymous_gets_401_with_a_challenge(client):
+    # No credentials at all: 401 with the token class's challenge (docs/errors.md).
     for name, method in [("entitlements-list", client.get), ("entitlements-grant", client.post)]:
         response = method(reverse(name))
         assert_refused(response, 401, "not-authenticated")
@@ -299,3 +300,22 @@ def test_openapi_schema_lists_the_endpoints(admin_client):
     for path in ("/api/entitlements/", "/api/entitlements/grant/", "/api/entitlements/revoke/"):
         assert path in text
     assert "Idempotency-Key" in text
+
+
+@pytest.mark.parametrize("expires_at", ["2020-01-01T00:00:00Z", "now"])
+def test_a_grant_expiring_now_or_in_the_past_is_invalid_expiry(
+    client, make_user, support, expires_at
+):
+    from django.utils import timezone
+
+    trader = make_user()
+    if expires_at == "now":
+        expires_at = timezone.now().isoformat()  # past by the time the service compares
+    body = {"user": trader.username, "feature": "copy_trading", "expires_at": expires_at}
+    response = post(client, "entitlements-grant", {**body, "reason": "t"}, support)
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "https://tollgate.dev/problems/invalid-expiry"
+    assert problem["title"] == "The expiry must be in the future"
+    assert not Entitlement.objects.filter(user=trader).exists()

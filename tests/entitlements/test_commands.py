@@ -1,16 +1,23 @@
 """Support's command line and reconciliation."""
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from entitlements.models import Entitlement, SubscriptionState
 from tests.entitlements.conftest import DAY, T0, deliver
+from tests.services import database_url_of, require_postgres
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args) -> str:
@@ -46,21 +53,27 @@ def test_grant_and_revoke_refuse_without_a_reason(make_user, reason):
     assert Entitlement.objects.filter(user=trader, revoked_at__isnull=True).count() == 1
 
 
-def test_refusal_exits_non_zero_from_the_command_line(make_user):
-    import os
-    import subprocess
-    import sys
-
-    make_user(username="carl")
-    result = subprocess.run(
-        [sys.executable, "manage.py", "entitlements", "grant", "carl",
-         "--feature", "copy_trading"],
-        capture_output=True, text=True, env=os.environ.copy(),
-        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+def _manage(*args: str) -> subprocess.CompletedProcess:
+    """manage.py in a new process, on pytest-django's test database (committed rows only)."""
+    require_postgres(connection)
+    env = {**os.environ, "DATABASE_URL": database_url_of(connection), "LOG_LEVEL": "WARNING"}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], capture_output=True, text=True, env=env, cwd=ROOT,
+        check=False,
     )  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refusal_exits_non_zero_from_the_command_line(make_user):
+    carl = make_user(username="carl")
+    result = _manage("entitlements", "grant", "carl", "--feature", "copy_trading")
     assert result.returncode != 0
     assert "--reason is required" in result.stderr
-    assert not Entitlement.objects.exists()
+    assert not Entitlement.objects.filter(user=carl).exists()
+    # The same process with a reason writes to this database: the check above could fail.
+    granted = _manage("entitlements", "grant", "carl", "--feature", "copy_trading", "--reason", "t")
+    assert granted.returncode == 0, granted.stderr
+    assert Entitlement.objects.filter(user=carl).count() == 1
 
 
 def test_revoke_all_manual_leaves_stripe_grants(make_user, customer, support_user):

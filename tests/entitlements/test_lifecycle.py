@@ -121,6 +121,23 @@ def test_payment_failure_keeps_access_through_grace_then_lapses(make_user, custo
     assert live(user) == {key: when(T0 + 63 * DAY) for key in PREMIUM}
 
 
+def test_a_late_payment_failure_from_before_the_grant_lapses_it_without_failing(
+    make_user, customer
+):
+    # Found by the processing fuzz test: the grant started now, the failure (delivered late,
+    # from 10 days ago) moves its end before its start; the row used to break its CHECK
+    # constraint and the event became a dead letter instead of ending the access.
+    user = make_user()
+    deliver(customer.checkout(user))
+    deliver(customer.subscription(period_end=T0 + 30 * DAY))
+    failed_at = T0 - 10 * DAY
+    deliver(customer.invoice("payment_failed", created=failed_at))
+    rows = Entitlement.objects.filter(user=user, revoked_at__isnull=True)
+    assert {row.expires_at for row in rows} == {when(failed_at + 3 * DAY)}
+    assert all(row.starts_at < row.expires_at for row in rows)
+    assert not has_feature(user, "signals_basic")
+
+
 def test_deletion_revokes_stripe_grants_and_leaves_manual_grants(make_user, customer, sent):
     user = make_user()
     deliver(customer.checkout(user))

@@ -2,7 +2,7 @@
 
 import contextlib
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -52,4 +52,5 @@ def _parse(value: str) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError as error:
         raise CommandError(f"not an ISO date/time: {value!r}") from error
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.now().astimezone().tzinfo)
+    # A date or time without an offset is UTC, as the help says, whatever the server's zone.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -11,6 +11,7 @@ from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
+from django.db.models import F
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -70,8 +71,9 @@ INDEXED_LOOKUPS = frozenset(
 
 class AuditChangeList(ChangeList):
     def get_ordering(self, request, queryset):
-        # The primary key only: a crafted ?o= sorting by another column would scan the table.
-        return ["-sequence"]
+        # The chain position only (rows not sealed yet on top): a crafted ?o= sorting by another
+        # column would scan the table. DESC NULLS FIRST is a backward scan of the indexes.
+        return [F("sequence").desc(nulls_first=True)]
 
 
 @admin.register(AuditEvent)
@@ -99,6 +101,7 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
     search_help_text = "Exact id: actor id, target id, Stripe event id, request id or sequence."
     fields = (
         "sequence",
+        "id",
         "occurred_at",
         "action",
         "outcome",
@@ -149,7 +152,10 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="chain link")
     def chain_link(self, obj):
-        if link_verifies(obj):
+        verifies = link_verifies(obj)
+        if verifies is None:
+            return "not sealed yet: the sealer gives it a sequence and hash after its commit"
+        if verifies:
             return "verifies: hash matches this row and the previous row's hash"
         return format_html("<strong>{}</strong>", "DOES NOT VERIFY: run audit_verify")
 

@@ -77,7 +77,8 @@ def _checkpoints(key: str) -> tuple[dict[int, str], int, VerificationResult | No
 def _start(checkpoints: dict[int, str]) -> tuple[str, int, int]:
     """Where the walk starts: the genesis, or after a pruned prefix that a signed checkpoint
     anchors (the first remaining row's prev_hash is the checkpointed hash of the row before)."""
-    first = AuditEvent.objects.order_by("sequence").values_list("sequence", "prev_hash").first()
+    sealed = AuditEvent.objects.filter(sequence__isnull=False)
+    first = sealed.order_by("sequence").values_list("sequence", "prev_hash").first()
     if first and first[0] > 1 and checkpoints.get(first[0] - 1) == first[1]:
         return first[1], first[0], 0
     return chain.GENESIS_HASH, 1, 0
@@ -158,8 +159,11 @@ def chain_verify(
     return VerificationResult(True, walk.rows, last, first_sequence=first_sequence)
 
 
-def link_verifies(event: AuditEvent) -> bool:
-    """Whether one row's hash matches its content and its predecessor's hash (2 cheap reads)."""
+def link_verifies(event: AuditEvent) -> bool | None:
+    """Whether one row's hash matches its content and its predecessor's hash (2 cheap reads);
+    None for a row not sealed yet (it has no link to check)."""
+    if event.sequence is None:
+        return None
     if event.sequence == 1:
         previous_hash = chain.GENESIS_HASH
     else:

@@ -209,14 +209,16 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
         if row.status == StripeEvent.Status.APPLIED:
             metrics.events_processed.labels(type=type_label, outcome="skipped").inc()
             return False
-        signals.stripe_event_processed.send(
-            sender=StripeEvent,
-            event=row.payload,
-            event_id=row.event_id,
-            event_type=row.type,
-            created=row.created,
-            livemode=row.livemode,
-        )
+        details = {
+            "event": row.payload,
+            "event_id": row.event_id,
+            "event_type": row.type,
+            "created": row.created,
+            "livemode": row.livemode,
+        }
+        # The event's own record first, then its effects (cause before effect in the trail).
+        signals.stripe_event_applying.send(sender=StripeEvent, **details)
+        signals.stripe_event_processed.send(sender=StripeEvent, **details)
         was_dead = row.status == StripeEvent.Status.DEAD
         row.status = StripeEvent.Status.APPLIED
         row.attempts += 1

@@ -12,6 +12,12 @@ from django.dispatch import Signal
 #         event_type (str), created (int, unix seconds), livemode (bool)
 stripe_event_processed = Signal()
 
+# Sent just before stripe_event_processed, in the same transaction and with the same kwargs,
+# for receivers that record the event itself (audit): its record then precedes the records
+# of what it causes. Two receivers of one signal run in INSTALLED_APPS order, which is no order
+# to rely on.
+stripe_event_applying = Signal()
+
 # A webhook delivery was refused (bad signature, stale timestamp, malformed body, ...).
 # Sent after the rejection is decided, outside any transaction that is rolled back.
 # kwargs: problem (str, the problem slug), status (int), detail (str), event_id (str | None),

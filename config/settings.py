@@ -339,6 +339,13 @@ AUDIT_FINANCE_GROUP = env.str("AUDIT_FINANCE_GROUP", default="Finance")
 AUDIT_CHUNK_SIZE = env.int("AUDIT_CHUNK_SIZE", default=5000)
 # Filtered admin lists count at most this many rows (COUNT over a LIMIT), never the table.
 AUDIT_ADMIN_COUNT_LIMIT = env.int("AUDIT_ADMIN_COUNT_LIMIT", default=10000)
+# The sealer (audit/sealing.py): rows per sealing transaction; beat's fallback interval (the
+# `audit_seal` command is the main sealer and polls every --interval seconds).
+AUDIT_SEAL_BATCH_SIZE = env.int("AUDIT_SEAL_BATCH_SIZE", default=5000)
+CELERY_BEAT_SCHEDULE["audit-seal"] = {
+    "task": "audit.tasks.seal_trail",
+    "schedule": env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=10.0),
+}
 # How often Celery beat signs a checkpoint (bounds how many rows a tail cut could hide) and
 # walks the whole chain.
 CELERY_BEAT_SCHEDULE["audit-sign-checkpoint"] = {

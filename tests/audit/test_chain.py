@@ -16,6 +16,7 @@ from audit.models import AuditEvent, ChainHead
 from audit.services import Target, audit_checkpoint_create, audit_event_record
 from audit.verification import chain_verify, link_verifies
 from config.context import Actor
+from tests.services import audit_seal
 
 
 def verify(*args):
@@ -148,8 +149,11 @@ def test_link_verifies_for_one_row(trail, tamper):
 def test_lost_head_row_is_rebuilt_from_the_newest_event(trail):
     rows = trail(2)
     ChainHead.objects.all().delete()
-    third = audit_event_record(action="billing.payment.failed", actor=Actor(kind="stripe"))
+    (third,) = audit_seal(
+        audit_event_record(action="billing.payment.failed", actor=Actor(kind="stripe"))
+    )
     assert (third.sequence, third.prev_hash) == (3, rows[-1].hash)
+    assert ChainHead.objects.get().sequence == 3
     assert chain_verify().ok
 
 
@@ -182,6 +186,7 @@ def test_any_recorded_row_still_verifies_after_the_database_round_trip(
         user_agent=user_agent,
         meta=meta,
     )
+    (event,) = audit_seal(event)
     assert link_verifies(AuditEvent.objects.get(sequence=event.sequence))
     assert chain_verify().ok
 
@@ -196,6 +201,7 @@ def test_pruned_prefix_without_an_anchor_is_a_missing_row(trail, tamper):
 def test_pruned_prefix_anchored_by_a_checkpoint_verifies_and_says_so(trail, tamper, capsys):
     trail(6)
     call_command("audit_checkpoint", "--at", "3")  # the DBA's step before pruning
+    audit_seal()  # its audit.checkpoint.created row becomes row 7
     tamper(("DELETE FROM audit_auditevent WHERE sequence <= %s", [3]))
     capsys.readouterr()
     verify()

@@ -30,6 +30,7 @@ from audit.selectors import (
     start_of_today,
 )
 from audit.services import Target, audit_event_record
+from audit.signing import public_key_pem
 from audit.verification import link_verifies
 from config.admin_readonly import ReadOnlyAdminMixin, ReadOnlyModelAdmin
 from config.problems import render_problem
@@ -228,6 +229,7 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
             ],
             "dead_letters": dead_letters_waiting(),
             "chain": chain_status(),
+            "public_key": public_key_pem(),
         }
         _record_view(request, Target("audit_dashboard", "", "compliance dashboard"), None)
         return TemplateResponse(request, "admin/audit/dashboard.html", context)
@@ -244,7 +246,7 @@ def _record_view(request, target: Target, page):
 
 @admin.register(AuditCheckpoint)
 class AuditCheckpointAdmin(ReadOnlyModelAdmin):
-    list_display = ("id", "sequence", "hash", "created_at", "signature")
+    list_display = ("id", "sequence", "hash", "root", "created_at", "algorithm", "signature")
     fields = list_display
     readonly_fields = list_display
     show_full_result_count = False

@@ -18,3 +18,18 @@ def checkpoint_key_check(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def signing_key_check(app_configs, **kwargs):
+    from audit.signing import uses_development_key
+
+    if uses_development_key():
+        return [
+            checks.Error(
+                "The audit checkpoints are signed with the development Ed25519 key.",
+                hint="Set AUDIT_SIGNING_KEY or AUDIT_SIGNING_KEY_FILE (see docs/audit.md).",
+                id="audit.E002",
+            )
+        ]
+    return []

@@ -115,15 +115,44 @@ class ChainHead(models.Model):
 
 
 class AuditCheckpoint(AppendOnlyModel):
-    """An HMAC-signed statement "the chain had this head at this time", for WORM export."""
+    """A signed statement "the chain had this head, and its Merkle tree this root, at this time",
+    also written outside the database (AUDIT_CHECKPOINT_DIR).
+
+    `sequence` is the tree size (rows 1..sequence), `hash` that row's chain hash, `root` the
+    RFC 9162 tree root of rows 1..sequence. Ed25519 checkpoints are verified with the public key
+    alone; HMAC-SHA256 ones (from before) need AUDIT_CHECKPOINT_KEY and have no root.
+    """
+
+    class Algorithm(models.TextChoices):
+        ED25519 = "Ed25519", "Ed25519"
+        HMAC_SHA256 = "HMAC-SHA256", "HMAC-SHA256 (legacy)"
 
     sequence = models.PositiveBigIntegerField(db_index=True)
     hash = models.CharField(max_length=64)
+    root = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField()
-    signature = models.CharField(max_length=64)
+    algorithm = models.CharField(max_length=16, choices=Algorithm.choices, default="Ed25519")
+    signature = models.CharField(max_length=128)
 
     class Meta:
         ordering = ["-id"]
 
     def __str__(self):
         return f"checkpoint #{self.sequence}"
+
+
+class AuditTreeNode(AppendOnlyModel):
+    """A complete subtree of the Merkle tree: leaves [index * 2^level, (index + 1) * 2^level),
+    level >= 1. Written by the sealer, read by proofs; append-only like the rows."""
+
+    level = models.PositiveSmallIntegerField()
+    index = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["level", "index"], name="audit_tree_node_position")
+        ]
+
+    def __str__(self):
+        return f"tree node {self.level}/{self.index}"

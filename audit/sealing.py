@@ -26,8 +26,9 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import connection, transaction
 
-from audit import chain, metrics
+from audit import chain, merkle, metrics
 from audit.models import AuditEvent, ChainHead
+from audit.tree import tree_ensure, tree_nodes_store
 
 # One advisory lock id for "the sealer" (64 bits of a SHA-256, like billing.db's locks).
 SEAL_LOCK_ID = int.from_bytes(hashlib.sha256(b"audit:sealer").digest()[:8], "big", signed=True)
@@ -120,6 +121,15 @@ def _fill(cursor, seals: list[tuple[int, int, str, str]]) -> None:
         cursor.executemany(_FILL, [(seq, prev, digest, pk) for pk, seq, prev, digest in seals])
 
 
+def _tree_extend(size: int, row_hashes: list[str]) -> None:
+    """Add the new rows as leaves of the Merkle tree and store the subtrees they complete."""
+    frontier = tree_ensure(size)
+    finished = []
+    for row_hash in row_hashes:
+        finished.extend(frontier.append(merkle.leaf_hash(row_hash)))
+    tree_nodes_store(finished)
+
+
 def audit_rows_seal(*, limit: int | None = None, include_own_transaction: bool = False) -> int:
     """Seal one batch of rows whose writing transactions have ended; the number sealed.
 
@@ -138,8 +148,10 @@ def audit_rows_seal(*, limit: int | None = None, include_own_transaction: bool =
         if not rows:
             return 0
         # Read under the lead: the previous batch has committed, so this is the real head.
-        seals = _chain(rows, sealed_head())
+        head = sealed_head()
+        seals = _chain(rows, head)
         _fill(cursor, seals)
+        _tree_extend(head[0], [seal[3] for seal in seals])
         _, sequence, _, head_hash = seals[-1]
         ChainHead.objects.update_or_create(pk=1, defaults={"sequence": sequence, "hash": head_hash})
     return len(seals)

@@ -8,11 +8,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from audit import actions, chain, metrics
+from audit import actions, chain, metrics, signing
+from audit.checkpoint_files import checkpoint_file_write
 from audit.errors import AuditError, UnknownAuditAction
 from audit.meta import clean_meta
 from audit.models import ActorRole, ActorType, AuditCheckpoint, AuditEvent, Outcome
 from audit.sealing import audit_seal_pending, sealed_head
+from audit.tree import tree_ensure, tree_root
 from config import context
 
 # Group name -> role, strongest first (a user in several groups gets the first match).
@@ -136,8 +138,12 @@ def audit_event_record(
 
 
 def audit_checkpoint_create(*, at: int | None = None, key: str | None = None) -> AuditCheckpoint:
-    """Sign the newest sealed row (or the row at sequence `at`, to anchor a pruned prefix)
-    with AUDIT_CHECKPOINT_KEY and store it (append-only)."""
+    """Sign the newest sealed row and the Merkle root of the rows up to it (or up to sequence
+    `at`, to anchor a pruned prefix) with the Ed25519 signing key, store the checkpoint
+    (append-only) and, after commit, write it to AUDIT_CHECKPOINT_DIR.
+
+    `key` signs a legacy HMAC-SHA256 checkpoint instead (tests of trails from before Ed25519).
+    """
     with transaction.atomic():
         sequence, head_hash = sealed_head()
         if at is not None:
@@ -148,16 +154,28 @@ def audit_checkpoint_create(*, at: int | None = None, key: str | None = None) ->
                 raise AuditError(f"No audit row with sequence {at}.")
             sequence = at
         created_at = _database_now()
-        signature = chain.checkpoint_signature(
-            key or settings.AUDIT_CHECKPOINT_KEY,
-            sequence=sequence,
-            head_hash=head_hash,
-            created_at=created_at,
-        )
-        checkpoint = AuditCheckpoint(
-            sequence=sequence, hash=head_hash, created_at=created_at, signature=signature
-        )
+        if key is not None:
+            checkpoint = AuditCheckpoint(
+                sequence=sequence, hash=head_hash, created_at=created_at,
+                algorithm=AuditCheckpoint.Algorithm.HMAC_SHA256,
+                signature=chain.checkpoint_signature(
+                    key, sequence=sequence, head_hash=head_hash, created_at=created_at
+                ),
+            )  # fmt: skip
+        else:
+            tree_ensure(sequence)
+            root = tree_root(sequence).hex()
+            statement = chain.checkpoint_statement(
+                sequence=sequence, head_hash=head_hash, root=root, created_at=created_at
+            )
+            checkpoint = AuditCheckpoint(
+                sequence=sequence, hash=head_hash, root=root, created_at=created_at,
+                algorithm=AuditCheckpoint.Algorithm.ED25519, signature=signing.sign(statement),
+            )  # fmt: skip
         checkpoint.save()
+        if settings.AUDIT_CHECKPOINT_DIR:
+            directory = settings.AUDIT_CHECKPOINT_DIR
+            transaction.on_commit(lambda: checkpoint_file_write(checkpoint, directory))
     return checkpoint
 
 
@@ -173,12 +191,24 @@ def audit_checkpoint_sign(*, at: int | None = None) -> AuditCheckpoint:
 
 
 def chain_verification_run(
-    *, chunk_size: int | None = None, progress=None, record: bool = True, workers: int = 1
+    *,
+    chunk_size: int | None = None,
+    progress=None,
+    record: bool = True,
+    workers: int = 1,
+    public_key=None,
+    against: str | None = None,
 ):
     """Verify the chain, count the outcome, and (unless record=False) append the result."""
     from audit.verification import chain_verify
 
-    result = chain_verify(chunk_size=chunk_size, progress=progress, workers=workers)
+    result = chain_verify(
+        chunk_size=chunk_size,
+        progress=progress,
+        workers=workers,
+        public_key=public_key,
+        against=against,
+    )
     metrics.VERIFICATIONS.labels(outcome="success" if result.ok else "failure").inc()
     if record:
         audit_event_record(

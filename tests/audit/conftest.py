@@ -44,10 +44,12 @@ def tamper(postgres):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER ALL")
             cursor.execute("ALTER TABLE audit_auditcheckpoint DISABLE TRIGGER ALL")
+            cursor.execute("ALTER TABLE audit_audittreenode DISABLE TRIGGER ALL")
             for statement, params in statements:
                 cursor.execute(statement, params)
             cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER ALL")
             cursor.execute("ALTER TABLE audit_auditcheckpoint ENABLE TRIGGER ALL")
+            cursor.execute("ALTER TABLE audit_audittreenode ENABLE TRIGGER ALL")
 
     return run
 

@@ -170,7 +170,7 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
         if request.method == "GET" and response.status_code == 200:
-            _record_view(request, Target("audit_event", object_id, f"#{object_id}"), None)
+            _record_view(request, Target("audit_event", object_id, f"row id {object_id}"), None)
         return response
 
     def get_urls(self):

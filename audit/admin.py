@@ -11,6 +11,7 @@ from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
+from django.db.models import F
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -30,6 +31,7 @@ from audit.selectors import (
     start_of_today,
 )
 from audit.services import Target, audit_event_record
+from audit.signing import public_key_pem
 from audit.verification import link_verifies
 from config.admin_readonly import ReadOnlyAdminMixin, ReadOnlyModelAdmin
 from config.problems import render_problem
@@ -72,8 +74,9 @@ INDEXED_LOOKUPS = frozenset(
 
 class AuditChangeList(ChangeList):
     def get_ordering(self, request, queryset):
-        # The primary key only: a crafted ?o= sorting by another column would scan the table.
-        return ["-sequence"]
+        # The chain position only (rows not sealed yet on top): a crafted ?o= sorting by another
+        # column would scan the table. DESC NULLS FIRST is a backward scan of the indexes.
+        return [F("sequence").desc(nulls_first=True)]
 
 
 @admin.register(AuditEvent)
@@ -101,6 +104,7 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
     search_help_text = "Exact id: actor id, target id, Stripe event id, request id or sequence."
     fields = (
         "sequence",
+        "id",
         "occurred_at",
         "action",
         "outcome",
@@ -152,7 +156,10 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="chain link")
     def chain_link(self, obj):
-        if link_verifies(obj):
+        verifies = link_verifies(obj)
+        if verifies is None:
+            return "not sealed yet: the sealer gives it a sequence and hash after its commit"
+        if verifies:
             return "verifies: hash matches this row and the previous row's hash"
         return format_html("<strong>{}</strong>", "DOES NOT VERIFY: run audit_verify")
 
@@ -167,7 +174,7 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
         if request.method == "GET" and response.status_code == 200:
-            _record_view(request, Target("audit_event", object_id, f"#{object_id}"), None)
+            _record_view(request, Target("audit_event", object_id, f"row id {object_id}"), None)
         return response
 
     def get_urls(self):
@@ -227,6 +234,7 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
             ],
             "dead_letters": dead_letters_waiting(),
             "chain": chain_status(),
+            "public_key": public_key_pem(),
         }
         _record_view(request, Target("audit_dashboard", "", "compliance dashboard"), None)
         return TemplateResponse(request, "admin/audit/dashboard.html", context)
@@ -244,7 +252,7 @@ def _record_view(request, target: Target, page, search=None):
 
 @admin.register(AuditCheckpoint)
 class AuditCheckpointAdmin(ReadOnlyModelAdmin):
-    list_display = ("id", "sequence", "hash", "created_at", "signature")
+    list_display = ("id", "sequence", "hash", "root", "created_at", "algorithm", "signature")
     fields = list_display
     readonly_fields = list_display
     show_full_result_count = False

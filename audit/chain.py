@@ -36,8 +36,11 @@ CONTENT_FIELDS = (
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def format_time(value: datetime) -> str:
-    """UTC, ISO 8601, always with microseconds: one spelling per instant."""
+def format_time(value: datetime | str) -> str:
+    """UTC, ISO 8601, always with microseconds: one spelling per instant (a string is taken to
+    be spelled so already, as in an exported checkpoint)."""
+    if isinstance(value, str):
+        return value
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -92,3 +95,15 @@ def checkpoint_message(*, sequence: int, head_hash: str, created_at: datetime) -
 def checkpoint_signature(key: str, *, sequence: int, head_hash: str, created_at: datetime) -> str:
     message = checkpoint_message(sequence=sequence, head_hash=head_hash, created_at=created_at)
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def checkpoint_statement(*, sequence: int, head_hash: str, root: str, created_at) -> bytes:
+    """What an Ed25519 checkpoint signs: tree size (= sequence), chain head, tree root, time."""
+    return _ENCODER.encode(
+        {
+            "created_at": format_time(created_at),
+            "hash": head_hash,
+            "root": root,
+            "sequence": sequence,
+        }
+    ).encode()

@@ -64,3 +64,17 @@ def database_role_check(app_configs, **kwargs):
             )
         )
     return warnings
+
+
+def signing_key_check(app_configs, **kwargs):
+    from audit.signing import uses_development_key
+
+    if uses_development_key():
+        return [
+            checks.Error(
+                "The audit checkpoints are signed with the development Ed25519 key.",
+                hint="Set AUDIT_SIGNING_KEY or AUDIT_SIGNING_KEY_FILE (see docs/audit.md).",
+                id="audit.E002",
+            )
+        ]
+    return []

@@ -7,10 +7,9 @@ UPDATE and DELETE on the project's tables, but only SELECT and INSERT on the app
 tables (no UPDATE, DELETE, TRUNCATE, TRIGGER or REFERENCES). The owner runs `migrate` and then
 `db_roles --apply` (these grants), after every migrate, so a table a migration adds is covered.
 
-The audit chain's sealer (issue 14) may need to fill a row's empty seal fields once: grant it
-UPDATE on those columns only by listing them in SEALABLE_COLUMNS (a column-level GRANT; the
-table-level privileges stay SELECT and INSERT), or give the seals their own append-only table,
-which is covered here automatically.
+The audit chain's sealer fills a row's empty seal fields once (the trigger refuses any other
+UPDATE): the application role gets UPDATE on those columns only (SEALABLE_COLUMNS, a
+column-level GRANT); the table-level privileges stay SELECT and INSERT.
 """
 
 import re
@@ -19,8 +18,11 @@ from django.apps import apps
 from django.db import connection
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-# Append-only table -> columns the application may UPDATE (column-level grant). Empty today.
-SEALABLE_COLUMNS: dict[str, tuple[str, ...]] = {}
+# Append-only table -> columns the application may UPDATE (column-level grant): the seal
+# fields, which the trigger lets be filled once, on an unsealed row, and never changed.
+SEALABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "audit_auditevent": ("sequence", "prev_hash", "hash"),
+}
 APP_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
 APPEND_ONLY_PRIVILEGES = "SELECT, INSERT"
 

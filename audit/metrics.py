@@ -1,9 +1,11 @@
-"""Prometheus metrics of the audit trail (multiprocess-safe: counters only, bounded labels).
+"""Prometheus metrics of the audit trail (multiprocess-safe, bounded labels).
 
-`action` takes values from the action registry only (a few dozen), never ids.
+`action` takes values from the action registry only (a few dozen), never ids. The seal gauges
+are set from the database by whichever process sealed last (the audit_seal command or the beat
+task); in multiprocess mode the most recent value of a live process is reported.
 """
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 EVENTS = Counter(
     "tollgate_audit_events_total",
@@ -14,4 +16,14 @@ VERIFICATIONS = Counter(
     "tollgate_audit_verifications_total",
     "audit_verify runs, by outcome (failure = the chain did not verify).",
     ["outcome"],
+)
+SEAL_LAG = Gauge(
+    "tollgate_audit_seal_lag_seconds",
+    "Age of the oldest audit row not sealed yet (0 when none waits).",
+    multiprocess_mode="livemostrecent",
+)
+UNSEALED = Gauge(
+    "tollgate_audit_unsealed_rows",
+    "Audit rows waiting for the sealer (counted up to 100,000).",
+    multiprocess_mode="livemostrecent",
 )

@@ -1,11 +1,14 @@
 """The audit trail: append-only rows chained by SHA-256, and signed checkpoints of its head.
 
 Rows hold ids and snapshots only (no foreign keys): deleting a user or an entitlement never
-touches the trail. PostgreSQL triggers (migration 0002) refuse UPDATE, DELETE and TRUNCATE;
-save() and delete() refuse too, so the ORM fails before the database has to.
+touches the trail. A row is inserted unsealed (sequence, prev_hash and hash empty); the sealer
+(audit/sealing.py) fills those three once. PostgreSQL triggers (migrations 0002, 0004) refuse
+DELETE, TRUNCATE and every UPDATE except that one filling; save() and delete() refuse too, so
+the ORM fails before the database has to.
 """
 
 from django.db import models
+from django.db.models.functions import Now
 
 from audit.errors import AuditRecordImmutable
 
@@ -45,9 +48,15 @@ class AppendOnlyModel(models.Model):
 
 
 class AuditEvent(AppendOnlyModel):
-    # The gapless chain position; also the primary key, so keyset pagination is on the pk.
-    sequence = models.PositiveBigIntegerField(primary_key=True)
-    occurred_at = models.DateTimeField(db_index=True)
+    # Insertion order; rows of one transaction are sealed in this order.
+    id = models.BigAutoField(primary_key=True)
+    # The gapless chain position, given by the sealer (NULL until then).
+    sequence = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
+    # The writing transaction's id (pg_current_xact_id()), set by a PostgreSQL trigger whatever
+    # the INSERT says: the sealer seals a row only once every transaction below it has ended.
+    xid = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    # The database's clock: when the writing transaction began (shared by its rows).
+    occurred_at = models.DateTimeField(db_index=True, db_default=Now())
     actor_type = models.CharField(max_length=16, choices=ActorType.choices)
     actor_id = models.CharField(max_length=64, blank=True, db_index=True)
     actor_name = models.CharField(max_length=150, blank=True)
@@ -64,28 +73,37 @@ class AuditEvent(AppendOnlyModel):
     user_agent = models.CharField(max_length=512, blank=True)
     reason = models.CharField(max_length=1000, blank=True)
     meta = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Seal fields: NULL ("not sealed yet") rather than "", so that UNIQUE allows many of them.
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
 
     class Meta:
-        ordering = ["-sequence"]
+        ordering = [models.F("sequence").desc(nulls_first=True)]
         # Composite (column, sequence) indexes serve "filter, newest first" without a sort.
         indexes = [
             models.Index(fields=["action", "sequence"], name="audit_action_seq"),
             models.Index(fields=["actor_type", "sequence"], name="audit_actor_type_seq"),
             models.Index(fields=["actor_role", "sequence"], name="audit_actor_role_seq"),
             models.Index(fields=["outcome", "sequence"], name="audit_outcome_seq"),
+            # The sealer's work list: small, whatever the size of the trail.
+            models.Index(
+                fields=["xid", "id"],
+                name="audit_unsealed",
+                condition=models.Q(sequence__isnull=True),
+            ),
         ]
 
     def __str__(self):
-        return f"#{self.sequence} {self.action}"
+        position = f"#{self.sequence}" if self.sequence is not None else "(unsealed)"
+        return f"{position} {self.action}"
 
 
 class ChainHead(models.Model):
-    """The single row every insert locks (SELECT ... FOR UPDATE): it serialises writers.
+    """The newest sealed row, written by the sealer alone (writers never touch it).
 
-    Not protected by triggers: it is rebuilt from the newest AuditEvent when missing, and a
-    forged head only produces a link that audit_verify reports.
+    audit_verify compares it with the last row to catch a cut tail. Not protected by
+    triggers: the sealer reads the real head from the trail, and a forged head only produces
+    a tail-cut report.
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
@@ -97,15 +115,44 @@ class ChainHead(models.Model):
 
 
 class AuditCheckpoint(AppendOnlyModel):
-    """An HMAC-signed statement "the chain had this head at this time", for WORM export."""
+    """A signed statement "the chain had this head, and its Merkle tree this root, at this time",
+    also written outside the database (AUDIT_CHECKPOINT_DIR).
+
+    `sequence` is the tree size (rows 1..sequence), `hash` that row's chain hash, `root` the
+    RFC 9162 tree root of rows 1..sequence. Ed25519 checkpoints are verified with the public key
+    alone; HMAC-SHA256 ones (from before) need AUDIT_CHECKPOINT_KEY and have no root.
+    """
+
+    class Algorithm(models.TextChoices):
+        ED25519 = "Ed25519", "Ed25519"
+        HMAC_SHA256 = "HMAC-SHA256", "HMAC-SHA256 (legacy)"
 
     sequence = models.PositiveBigIntegerField(db_index=True)
     hash = models.CharField(max_length=64)
+    root = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField()
-    signature = models.CharField(max_length=64)
+    algorithm = models.CharField(max_length=16, choices=Algorithm.choices, default="Ed25519")
+    signature = models.CharField(max_length=128)
 
     class Meta:
         ordering = ["-id"]
 
     def __str__(self):
         return f"checkpoint #{self.sequence}"
+
+
+class AuditTreeNode(AppendOnlyModel):
+    """A complete subtree of the Merkle tree: leaves [index * 2^level, (index + 1) * 2^level),
+    level >= 1. Written by the sealer, read by proofs; append-only like the rows."""
+
+    level = models.PositiveSmallIntegerField()
+    index = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["level", "index"], name="audit_tree_node_position")
+        ]
+
+    def __str__(self):
+        return f"tree node {self.level}/{self.index}"

@@ -20,7 +20,8 @@ from entitlements import signals as entitlement_signals
 STRIPE = Actor(kind="stripe")
 
 
-@receiver(billing_signals.stripe_event_processed, dispatch_uid="audit.stripe_event_processed")
+# stripe_event_applying, not _processed: the event's row precedes the grants it causes.
+@receiver(billing_signals.stripe_event_applying, dispatch_uid="audit.stripe_event_applying")
 def record_stripe_event(sender, *, event, event_id, event_type, account="", **kwargs):
     action = actions.STRIPE_EVENT_ACTIONS.get(event_type)
     if action is None:

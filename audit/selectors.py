@@ -10,6 +10,7 @@ from django.db.models import Count, QuerySet
 
 from audit import actions
 from audit.models import AuditCheckpoint, AuditEvent, ChainHead
+from audit.sealing import SealBacklog, seal_backlog
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class ChainStatus:
     head_hash: str
     latest_checkpoint: AuditCheckpoint | None
     latest_verification: AuditEvent | None
+    backlog: SealBacklog
 
 
 def start_of_today() -> datetime:
@@ -57,9 +59,11 @@ def chain_status() -> ChainStatus:
         head_sequence=head.sequence if head else 0,
         head_hash=head.hash if head else "",
         latest_checkpoint=AuditCheckpoint.objects.order_by("-id").first(),
+        # The newest written (by id), sealed or not yet.
         latest_verification=AuditEvent.objects.filter(action=actions.CHAIN_VERIFIED.name)
-        .order_by("-sequence")
+        .order_by("-id")
         .first(),
+        backlog=seal_backlog(),
     )
 
 

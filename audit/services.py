@@ -1,4 +1,5 @@
-"""Writes to the audit trail. Every row goes through audit_event_record()."""
+"""Writes to the audit trail. Every row goes through audit_event_record(); audit.sealing
+chains it."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -7,11 +8,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from audit import actions, chain, metrics
+from audit import actions, chain, metrics, signing
+from audit.checkpoint_files import checkpoint_file_write
 from audit.errors import AuditError, UnknownAuditAction
 from audit.meta import clean_meta
-from audit.models import ActorRole, ActorType, AuditCheckpoint, AuditEvent, ChainHead, Outcome
+from audit.models import ActorRole, ActorType, AuditCheckpoint, AuditEvent, Outcome
 from audit.privacy import username_for_trail
+from audit.sealing import audit_seal_pending, sealed_head
+from audit.tree import tree_ensure, tree_root
 from config import context
 from config.logging import redact_text
 
@@ -78,74 +82,9 @@ def _database_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _locked_head() -> ChainHead:
-    head = ChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is not None:
-        return head
-    # First write ever (or the head row was lost): rebuild it from the newest row. Two
-    # writers racing here both try the insert; ignore_conflicts lets the loser lock the winner.
-    newest = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
-    sequence, head_hash = newest or (0, chain.GENESIS_HASH)
-    ChainHead.objects.bulk_create(
-        [ChainHead(pk=1, sequence=sequence, hash=head_hash)], ignore_conflicts=True
-    )
-    return ChainHead.objects.select_for_update().get(pk=1)
-
-
-def _locked_head_and_clock() -> tuple[int, str, datetime]:
-    """Lock the chain head; its sequence and hash, and the database's clock, in one query."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT sequence, hash, statement_timestamp() FROM {ChainHead._meta.db_table} "  # noqa: S608 - the model's own table name
-                "WHERE id = 1 FOR UPDATE"
-            )
-            row = cursor.fetchone()
-        if row is not None:
-            return row
-    head = _locked_head()
-    return head.sequence, head.hash, _database_now()
-
-
-# The head this connection's transaction last wrote (sequence, hash, clock). The next row of the
-# same transaction chains from it without reading the head again: the head row stays locked
-# until commit, and _head_advance only moves the head if it still is exactly this one (a
-# compare-and-set under that lock), so a value left over by a rollback is caught and re-read.
-_HEAD_ATTRIBUTE = "tollgate_audit_head"
-
-
-def _head_of_this_transaction() -> tuple[int, str, datetime]:
-    remembered = getattr(connection, _HEAD_ATTRIBUTE, None)
-    return remembered if remembered is not None else _locked_head_and_clock()
-
-
-def _head_remember(sequence: int, row_hash: str, clock: datetime) -> None:
-    if getattr(connection, _HEAD_ATTRIBUTE, None) is None:
-        transaction.on_commit(_head_forget)
-    setattr(connection, _HEAD_ATTRIBUTE, (sequence, row_hash, clock))
-
-
-def _head_forget() -> None:
-    setattr(connection, _HEAD_ATTRIBUTE, None)
-
-
-def _chained(fields: dict, head: tuple[int, str, datetime]) -> AuditEvent:
-    """The row after `head`. Rows of one transaction carry the clock of its first audit write
-    (taken under the chain lock, so occurred_at never decreases along the chain)."""
-    sequence, head_hash, clock = head
-    fields = {**fields, "sequence": sequence + 1, "occurred_at": clock}
-    values = tuple(fields[name] for name in chain.CONTENT_FIELDS)
-    return AuditEvent(**fields, prev_hash=head_hash, hash=chain.link_hash(head_hash, values))
-
-
-def _head_advance(head: tuple[int, str, datetime], event: AuditEvent) -> bool:
-    """Move the head from `head` to `event`, only if it is still `head` (one UPDATE)."""
-    moved = ChainHead.objects.filter(pk=1, sequence=head[0], hash=head[1]).update(
-        sequence=event.sequence, hash=event.hash
-    )
-    if not moved:
-        _head_forget()
-    return bool(moved)
+def _seal_after_commit() -> None:
+    """SQLite (make run, one writer at a time): seal right away, as the same sealer would."""
+    audit_seal_pending()
 
 
 def audit_event_record(
@@ -162,11 +101,12 @@ def audit_event_record(
     user_agent: str | None = None,
     meta: dict | None = None,
 ) -> AuditEvent:
-    """Append one row to the chain, in the caller's transaction (or its own if none).
+    """Append one unsealed row to the trail, in the caller's transaction (or its own if none).
 
     The actor, request id and client default to the current context (config.context), so a
-    Celery task records whoever caused it. The chain head is locked for the rest of the
-    transaction: writers queue behind each other and never fork the chain.
+    Celery task records whoever caused it. One INSERT, no lock: writers never wait for each
+    other. The sealer (audit.sealing) chains the row once its transaction has committed; on
+    SQLite that happens right after the commit.
     """
     if action not in actions.ACTIONS:
         raise UnknownAuditAction(f"Audit action {action!r} is not registered.")
@@ -194,30 +134,24 @@ def audit_event_record(
             redact_text(str(user_agent if user_agent is not None else client_agent or "")), 512
         ),
     }
-    # No savepoint inside the caller's transaction: if this write fails, the change it records
-    # must not commit either, so the caller's whole transaction rolls back with it.
-    with transaction.atomic(savepoint=False):
-        head = _head_of_this_transaction()
-        event = _chained(fields, head)
-        if not _head_advance(head, event):
-            # The remembered head is stale (a rollback since): lock and read the real one.
-            head = _locked_head_and_clock()
-            event = _chained(fields, head)
-            if not _head_advance(head, event):
-                raise AuditError("The audit chain head moved while locked.")
-        event.save(force_insert=True)
-        _head_remember(event.sequence, event.hash, head[2])
-        # Counted when the row commits: a rolled-back change leaves no row and no count.
-        transaction.on_commit(lambda: metrics.EVENTS.labels(action=action).inc())
+    event = AuditEvent(**fields)
+    event.save(force_insert=True)
+    # Counted when the row commits: a rolled-back change leaves no row and no count.
+    transaction.on_commit(lambda: metrics.EVENTS.labels(action=action).inc())
+    if connection.vendor != "postgresql":
+        transaction.on_commit(_seal_after_commit)
     return event
 
 
 def audit_checkpoint_create(*, at: int | None = None, key: str | None = None) -> AuditCheckpoint:
-    """Sign the current head (or the row at sequence `at`, to anchor a pruned prefix) with
-    AUDIT_CHECKPOINT_KEY and store it (append-only)."""
+    """Sign the newest sealed row and the Merkle root of the rows up to it (or up to sequence
+    `at`, to anchor a pruned prefix) with the Ed25519 signing key, store the checkpoint
+    (append-only) and, after commit, write it to AUDIT_CHECKPOINT_DIR.
+
+    `key` signs a legacy HMAC-SHA256 checkpoint instead (tests of trails from before Ed25519).
+    """
     with transaction.atomic():
-        head = _locked_head()
-        sequence, head_hash = head.sequence, head.hash
+        sequence, head_hash = sealed_head()
         if at is not None:
             head_hash = (
                 AuditEvent.objects.filter(sequence=at).values_list("hash", flat=True).first()
@@ -226,16 +160,28 @@ def audit_checkpoint_create(*, at: int | None = None, key: str | None = None) ->
                 raise AuditError(f"No audit row with sequence {at}.")
             sequence = at
         created_at = _database_now()
-        signature = chain.checkpoint_signature(
-            key or settings.AUDIT_CHECKPOINT_KEY,
-            sequence=sequence,
-            head_hash=head_hash,
-            created_at=created_at,
-        )
-        checkpoint = AuditCheckpoint(
-            sequence=sequence, hash=head_hash, created_at=created_at, signature=signature
-        )
+        if key is not None:
+            checkpoint = AuditCheckpoint(
+                sequence=sequence, hash=head_hash, created_at=created_at,
+                algorithm=AuditCheckpoint.Algorithm.HMAC_SHA256,
+                signature=chain.checkpoint_signature(
+                    key, sequence=sequence, head_hash=head_hash, created_at=created_at
+                ),
+            )  # fmt: skip
+        else:
+            tree_ensure(sequence)
+            root = tree_root(sequence).hex()
+            statement = chain.checkpoint_statement(
+                sequence=sequence, head_hash=head_hash, root=root, created_at=created_at
+            )
+            checkpoint = AuditCheckpoint(
+                sequence=sequence, hash=head_hash, root=root, created_at=created_at,
+                algorithm=AuditCheckpoint.Algorithm.ED25519, signature=signing.sign(statement),
+            )  # fmt: skip
         checkpoint.save()
+        if settings.AUDIT_CHECKPOINT_DIR:
+            directory = settings.AUDIT_CHECKPOINT_DIR
+            transaction.on_commit(lambda: checkpoint_file_write(checkpoint, directory))
     return checkpoint
 
 
@@ -251,12 +197,24 @@ def audit_checkpoint_sign(*, at: int | None = None) -> AuditCheckpoint:
 
 
 def chain_verification_run(
-    *, chunk_size: int | None = None, progress=None, record: bool = True, workers: int = 1
+    *,
+    chunk_size: int | None = None,
+    progress=None,
+    record: bool = True,
+    workers: int = 1,
+    public_key=None,
+    against: str | None = None,
 ):
     """Verify the chain, count the outcome, and (unless record=False) append the result."""
     from audit.verification import chain_verify
 
-    result = chain_verify(chunk_size=chunk_size, progress=progress, workers=workers)
+    result = chain_verify(
+        chunk_size=chunk_size,
+        progress=progress,
+        workers=workers,
+        public_key=public_key,
+        against=against,
+    )
     metrics.VERIFICATIONS.labels(outcome="success" if result.ok else "failure").inc()
     if record:
         audit_event_record(

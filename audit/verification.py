@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 
-from audit import chain
+from audit import actions, chain, merkle, signing
+from audit.checkpoint_files import checkpoint_files_read
 from audit.models import AuditCheckpoint, AuditEvent, ChainHead
+from audit.tree import tree_frontier
 
 _COLUMNS = (*chain.CONTENT_FIELDS, "prev_hash", "hash")
 _SEQUENCE = chain.CONTENT_FIELDS.index("sequence")
@@ -57,28 +59,87 @@ def _bad(rows: int, head: int, sequence: int, problem: str) -> VerificationResul
     return VerificationResult(False, rows, head, first_bad_sequence=sequence, problem=problem)
 
 
-def _checkpoints(key: str) -> tuple[dict[int, str], int, VerificationResult | None]:
-    """Checkpoints by sequence, the newest one's sequence, and a failure for a forged one."""
-    by_sequence: dict[int, str] = {}
-    latest = 0
-    for sequence, head_hash, created_at, signature in AuditCheckpoint.objects.order_by(
-        "id"
-    ).values_list("sequence", "hash", "created_at", "signature"):
+@dataclass(frozen=True)
+class Anchor:
+    """What a signed checkpoint says about the chain at its sequence."""
+
+    hash: str
+    root: str  # "" for a legacy HMAC checkpoint
+
+
+def _signature_verifies(document: dict, key: str, public_key) -> bool:
+    created_at = document["created_at"]
+    if document["algorithm"] == AuditCheckpoint.Algorithm.HMAC_SHA256:
         expected = chain.checkpoint_signature(
-            key, sequence=sequence, head_hash=head_hash, created_at=created_at
+            key, sequence=document["sequence"], head_hash=document["hash"], created_at=created_at
         )
-        if not hmac.compare_digest(expected, signature):
-            return {}, 0, _bad(0, 0, sequence, "checkpoint signature does not verify")
-        by_sequence[sequence] = head_hash
-        latest = max(latest, sequence)
+        return hmac.compare_digest(expected, document["signature"])
+    statement = chain.checkpoint_statement(
+        sequence=document["sequence"],
+        head_hash=document["hash"],
+        root=document["root"],
+        created_at=created_at,
+    )
+    return signing.verifies(public_key, statement, document["signature"])
+
+
+def checkpoint_verifies(checkpoint: AuditCheckpoint) -> bool:
+    """One stored checkpoint's signature, with the configured keys."""
+    document = {name: getattr(checkpoint, name) for name in _CHECKPOINT_FIELDS if name != "id"}
+    public_key = signing.signing_key().public_key()
+    return _signature_verifies(document, settings.AUDIT_CHECKPOINT_KEY, public_key)
+
+
+_CHECKPOINT_FIELDS = ("id", "sequence", "hash", "root", "created_at", "algorithm", "signature")
+
+
+def _checkpoints(
+    key: str, public_key, exported: list[dict] | None
+) -> tuple[dict[int, Anchor], int, VerificationResult | None]:
+    """Checkpoints by sequence (the database's, plus those exported to a directory), the newest
+    one's sequence, and a failure for a forged, altered or deleted one."""
+    stored = [
+        dict(zip(_CHECKPOINT_FIELDS, values, strict=True))
+        for values in AuditCheckpoint.objects.order_by("id").values_list(*_CHECKPOINT_FIELDS)
+    ]
+    by_id = {document["id"]: document for document in stored}
+    for document in exported or []:
+        if document["id"] not in by_id:
+            problem = "checkpoint exported outside the database is missing from it"
+            return {}, 0, _bad(0, 0, document["sequence"], problem)
+        row = by_id[document["id"]]
+        if chain.format_time(row["created_at"]) != document["created_at"] or any(
+            row[name] != document[name] for name in ("sequence", "hash", "root", "signature")
+        ):
+            problem = "checkpoint differs from its copy outside the database"
+            return {}, 0, _bad(0, 0, document["sequence"], problem)
+    by_sequence: dict[int, Anchor] = {}
+    latest = 0
+    for document in [*stored, *(exported or [])]:
+        if not _signature_verifies(document, key, public_key):
+            return {}, 0, _bad(0, 0, document["sequence"], "checkpoint signature does not verify")
+        by_sequence[document["sequence"]] = Anchor(document["hash"], document["root"])
+        latest = max(latest, document["sequence"])
+    missing = _checkpoints_named_by_the_trail() - by_id.keys()
+    if missing:
+        problem = f"checkpoint(s) {sorted(missing)} named by the trail are missing"
+        return {}, 0, _bad(0, 0, 0, problem)
     return by_sequence, latest, None
 
 
-def _start(checkpoints: dict[int, str]) -> tuple[str, int, int]:
+def _checkpoints_named_by_the_trail() -> set[int]:
+    """Ids of the checkpoints the trail's own audit.checkpoint.created rows recorded."""
+    rows = AuditEvent.objects.filter(action=actions.CHECKPOINT_CREATED.name)
+    return {int(target) for target in rows.values_list("target_id", flat=True) if target.isdigit()}
+
+
+def _start(checkpoints: dict[int, Anchor]) -> tuple[str, int, int]:
     """Where the walk starts: the genesis, or after a pruned prefix that a signed checkpoint
     anchors (the first remaining row's prev_hash is the checkpointed hash of the row before)."""
-    first = AuditEvent.objects.order_by("sequence").values_list("sequence", "prev_hash").first()
-    if first and first[0] > 1 and checkpoints.get(first[0] - 1) == first[1]:
+    sealed = AuditEvent.objects.filter(sequence__isnull=False)
+    first = sealed.order_by("sequence").values_list("sequence", "prev_hash").first()
+    anchor = checkpoints.get(first[0] - 1) if first else None
+    if first and first[0] > 1 and anchor is not None and anchor.hash == first[1]:
         return first[1], first[0], 0
     return chain.GENESIS_HASH, 1, 0
 
@@ -86,9 +147,17 @@ def _start(checkpoints: dict[int, str]) -> tuple[str, int, int]:
 class _Walk:
     """The sequential part of verification: gaps, links and checkpoints, row by row."""
 
-    def __init__(self, prev_hash: str, expected: int, checkpoints: dict[int, str]):
+    def __init__(self, prev_hash: str, expected: int, checkpoints: dict[int, Anchor]):
         self.prev_hash, self.expected, self.rows = prev_hash, expected, 0
         self.checkpoints = checkpoints
+        # The Merkle tree of the rows walked so far; after a pruned prefix, from the stored
+        # nodes, and not checked (None) when those do not reach the prefix's last leaf.
+        self.tree: merkle.Frontier | None = merkle.Frontier()
+        if expected > 1:
+            try:
+                self.tree = tree_frontier(expected - 1)
+            except LookupError:
+                self.tree = None
 
     def check(self, batch: list[tuple], bad_hash: int | None) -> VerificationResult | None:
         # The same order of checks per row as reading the chain by hand: gap, link, content,
@@ -101,8 +170,15 @@ class _Walk:
                 return _bad(self.rows, sequence, sequence, "prev_hash does not match previous row")
             if index == bad_hash:
                 return _bad(self.rows, sequence, sequence, "row content does not match its hash")
-            if self.checkpoints.get(sequence, row[-1]) != row[-1]:
+            if self.tree is not None:
+                self.tree.append(merkle.leaf_hash(row[-1]))
+            anchor = self.checkpoints.get(sequence)
+            if anchor is not None and anchor.hash != row[-1]:
                 return _bad(self.rows, sequence, sequence, "row differs from a signed checkpoint")
+            tree = self.tree
+            if anchor is not None and anchor.root and tree and anchor.root != tree.root().hex():
+                problem = "Merkle root differs from a signed checkpoint"
+                return _bad(self.rows, sequence, sequence, problem)
             self.prev_hash, self.expected, self.rows = row[-1], sequence + 1, self.rows + 1
         return None
 
@@ -113,14 +189,23 @@ def chain_verify(
     key: str | None = None,
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
+    public_key=None,
+    against: str | None = None,
 ) -> VerificationResult:
-    """Verify every link, every checkpoint signature, and that no checkpointed tail is gone.
+    """Verify every link, the Merkle tree and every checkpoint signature (Ed25519 ones with the
+    public key alone), and that no checkpointed tail is gone. With `against`, the checkpoints
+    exported to that directory are checked too: a chain rewritten and re-signed in the database
+    still disagrees with them.
 
     With workers > 1, chunks are hashed in that many processes while the next chunks are read
     (not inside a Celery prefork worker: its processes may not start children).
     """
     chunk_size = chunk_size or settings.AUDIT_CHUNK_SIZE
-    checkpoints, latest_checkpoint, forged = _checkpoints(key or settings.AUDIT_CHECKPOINT_KEY)
+    public_key = public_key or signing.signing_key().public_key()
+    exported = checkpoint_files_read(against) if against else None
+    checkpoints, latest_checkpoint, forged = _checkpoints(
+        key or settings.AUDIT_CHECKPOINT_KEY, public_key, exported
+    )
     if forged:
         return forged
     prev_hash, start, _ = _start(checkpoints)
@@ -158,8 +243,11 @@ def chain_verify(
     return VerificationResult(True, walk.rows, last, first_sequence=first_sequence)
 
 
-def link_verifies(event: AuditEvent) -> bool:
-    """Whether one row's hash matches its content and its predecessor's hash (2 cheap reads)."""
+def link_verifies(event: AuditEvent) -> bool | None:
+    """Whether one row's hash matches its content and its predecessor's hash (2 cheap reads);
+    None for a row not sealed yet (it has no link to check)."""
+    if event.sequence is None:
+        return None
     if event.sequence == 1:
         previous_hash = chain.GENESIS_HASH
     else:

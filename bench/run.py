@@ -195,7 +195,7 @@ def rows_for_events(event_ids: list[str]) -> dict:
     per_event_action = (
         audit_rows.filter(action__startswith="billing.")
         .values("stripe_event_id", "action")
-        .annotate(n=Count("sequence"))
+        .annotate(n=Count("id"))
         .filter(n__gt=1)
     )
     result["applied_twice"] = per_event_action.count()

@@ -240,15 +240,17 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
         was_dead = row.status == StripeEvent.Status.DEAD
         if row.livemode != settings.STRIPE_LIVE_MODE:
             return _event_other_mode(row, type_label=type_label, was_dead=was_dead)
-        signals.stripe_event_processed.send(
-            sender=StripeEvent,
-            event=row.payload,
-            event_id=row.event_id,
-            event_type=row.type,
-            created=row.created,
-            livemode=row.livemode,
-            account=row.account,
-        )
+        details = {
+            "event": row.payload,
+            "event_id": row.event_id,
+            "event_type": row.type,
+            "created": row.created,
+            "livemode": row.livemode,
+            "account": row.account,
+        }
+        # The event's own record first, then its effects (cause before effect in the trail).
+        signals.stripe_event_applying.send(sender=StripeEvent, **details)
+        signals.stripe_event_processed.send(sender=StripeEvent, **details)
         row.status = StripeEvent.Status.APPLIED
         row.attempts += 1
         row.last_error = ""

@@ -13,6 +13,12 @@ from django.dispatch import Signal
 #         account (str: a connected account's id, "" for the platform's own events)
 stripe_event_processed = Signal()
 
+# Sent just before stripe_event_processed, in the same transaction and with the same kwargs,
+# for receivers that record the event itself (audit): its record then precedes the records
+# of what it causes. Two receivers of one signal run in INSTALLED_APPS order, which is no order
+# to rely on.
+stripe_event_applying = Signal()
+
 # Webhook deliveries were refused (bad signature, unknown endpoint, malformed body, ...): sent
 # once per client address, problem and minute, with the count, by the beat task that closes
 # the minute (billing/rejections.py), inside the transaction that deletes the bucket.

@@ -395,6 +395,21 @@ AUDIT_CHUNK_SIZE = env.int("AUDIT_CHUNK_SIZE", default=5000)
 AUDIT_SEARCH_HASH_KEY = env.str("AUDIT_SEARCH_HASH_KEY", default="")
 # Filtered admin lists count at most this many rows (COUNT over a LIMIT), never the table.
 AUDIT_ADMIN_COUNT_LIMIT = env.int("AUDIT_ADMIN_COUNT_LIMIT", default=10000)
+# The sealer (audit/sealing.py): rows per sealing transaction; beat's fallback interval (the
+# `audit_seal` command is the main sealer and polls every --interval seconds).
+AUDIT_SEAL_BATCH_SIZE = env.int("AUDIT_SEAL_BATCH_SIZE", default=5000)
+# Ed25519 key that signs checkpoints (64 hex digits or PEM), or a file holding it; development
+# falls back to a fixed, publicly known key (audit/signing.py). Production needs one of them.
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
+AUDIT_SIGNING_KEY_FILE = env.str("AUDIT_SIGNING_KEY_FILE", default="")
+if PRODUCTION and not (AUDIT_SIGNING_KEY or AUDIT_SIGNING_KEY_FILE):
+    raise ImproperlyConfigured("DJANGO_ENV=production requires AUDIT_SIGNING_KEY(_FILE)")
+# Every checkpoint is also written here, one file each, never overwritten ("" = not written).
+AUDIT_CHECKPOINT_DIR = env.str("AUDIT_CHECKPOINT_DIR", default="")
+CELERY_BEAT_SCHEDULE["audit-seal"] = {
+    "task": "audit.tasks.seal_trail",
+    "schedule": env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=10.0),
+}
 # How often Celery beat signs a checkpoint (bounds how many rows a tail cut could hide) and
 # walks the whole chain.
 CELERY_BEAT_SCHEDULE["audit-sign-checkpoint"] = {

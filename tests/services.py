@@ -86,6 +86,18 @@ class RedisServer:
         raise RuntimeError("redis did not start")
 
 
+def audit_seal(*events):
+    """Run the sealer now, the caller's own open transaction included (pytest-django wraps a
+    test in one), and return `events` read again with their sequence and hashes. In production
+    the audit_seal command or beat does this once the writing transactions have ended."""
+    from audit.models import AuditEvent
+    from audit.sealing import audit_seal_pending
+
+    audit_seal_pending(include_own_transaction=True)
+    sealed = AuditEvent.objects.in_bulk([event.pk for event in events])
+    return [sealed[event.pk] for event in events]
+
+
 def clear_audit_tables() -> None:
     """Empty the append-only audit tables the way a DBA would: triggers off, delete, on.
 

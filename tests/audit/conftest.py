@@ -6,7 +6,7 @@ from django.db import connection, transaction
 
 from audit.services import Target, audit_event_record
 from config.context import Actor
-from tests.services import require_postgres
+from tests.services import audit_seal, require_postgres
 from tests.staff import staff_login
 
 
@@ -18,7 +18,7 @@ def postgres(db):
 
 @pytest.fixture
 def trail(db):
-    """Write n rows through audit_event_record; returns them in sequence order."""
+    """Write n rows through audit_event_record and seal them; returns them in sequence order."""
 
     def write(n: int, **overrides):
         fields = {
@@ -26,10 +26,12 @@ def trail(db):
             "actor": Actor(kind="stripe"),
             "meta": {"amount": 1900, "currency": "usd"},
         } | overrides
-        return [
-            audit_event_record(target=Target("invoice", f"in_{i}", f"invoice in_{i}"), **fields)
-            for i in range(n)
-        ]
+        return audit_seal(
+            *(
+                audit_event_record(target=Target("invoice", f"in_{i}", f"invoice in_{i}"), **fields)
+                for i in range(n)
+            )
+        )
 
     return write
 
@@ -42,10 +44,12 @@ def tamper(postgres):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER ALL")
             cursor.execute("ALTER TABLE audit_auditcheckpoint DISABLE TRIGGER ALL")
+            cursor.execute("ALTER TABLE audit_audittreenode DISABLE TRIGGER ALL")
             for statement, params in statements:
                 cursor.execute(statement, params)
             cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER ALL")
             cursor.execute("ALTER TABLE audit_auditcheckpoint ENABLE TRIGGER ALL")
+            cursor.execute("ALTER TABLE audit_audittreenode ENABLE TRIGGER ALL")
 
     return run
 

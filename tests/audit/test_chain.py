@@ -6,6 +6,7 @@ import itertools
 import json
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import CommandError, call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from audit.models import AuditEvent, ChainHead
 from audit.services import Target, audit_checkpoint_create, audit_event_record
 from audit.verification import chain_verify, link_verifies
 from config.context import Actor
+from tests.services import audit_seal
 
 
 def verify(*args):
@@ -121,18 +123,49 @@ def test_forged_checkpoint_signature_fails(trail, tamper):
         verify()
 
 
-def test_checkpoint_is_signed_with_the_configured_key(trail, settings, capsys):
-    rows = trail(2)
-    settings.AUDIT_CHECKPOINT_KEY = "k" * 40
+def test_checkpoint_is_signed_with_the_configured_ed25519_key(trail, settings, capsys):
+    rows = trail(3)
+    private = Ed25519PrivateKey.generate()
+    settings.AUDIT_SIGNING_KEY = private.private_bytes_raw().hex()
     call_command("audit_checkpoint")
     printed = json.loads(capsys.readouterr().out)
-    assert (printed["sequence"], printed["hash"]) == (2, rows[-1].hash)
-    message = json.dumps(
-        {"created_at": printed["created_at"], "hash": rows[-1].hash, "sequence": 2},
+    assert (printed["sequence"], printed["hash"], printed["algorithm"]) == (
+        3,
+        rows[-1].hash,
+        "Ed25519",
+    )
+    leaves = [hashlib.sha256(b"\x00" + bytes.fromhex(row.hash)).digest() for row in rows]
+    node = lambda left, right: hashlib.sha256(b"\x01" + left + right).digest()  # noqa: E731
+    assert printed["root"] == node(node(leaves[0], leaves[1]), leaves[2]).hex()  # RFC 9162, n=3
+    statement = json.dumps(
+        {key: printed[key] for key in ("created_at", "hash", "root", "sequence")},
         sort_keys=True,
         separators=(",", ":"),
     ).encode()
-    assert printed["signature"] == hmac.new(b"k" * 40, message, hashlib.sha256).hexdigest()
+    private.public_key().verify(bytes.fromhex(printed["signature"]), statement)  # raises if not
+    assert chain_verify().ok
+    settings.AUDIT_SIGNING_KEY = Ed25519PrivateKey.generate().private_bytes_raw().hex()
+    assert chain_verify().problem == "checkpoint signature does not verify"
+    # The published public key is all it takes.
+    assert chain_verify(public_key=private.public_key()).ok
+
+
+def test_legacy_hmac_checkpoints_still_verify_with_their_key(trail, settings):
+    rows = trail(2)
+    settings.AUDIT_CHECKPOINT_KEY = "k" * 40
+    checkpoint = audit_checkpoint_create(key="k" * 40)
+    assert (checkpoint.algorithm, checkpoint.root) == ("HMAC-SHA256", "")
+    message = json.dumps(
+        {
+            "created_at": chain.format_time(checkpoint.created_at),
+            "hash": rows[-1].hash,
+            "sequence": 2,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    assert checkpoint.signature == hmac.new(b"k" * 40, message, hashlib.sha256).hexdigest()
+    assert chain_verify().ok
     settings.AUDIT_CHECKPOINT_KEY = "another key of forty characters........."
     assert chain_verify().problem == "checkpoint signature does not verify"
 
@@ -148,8 +181,11 @@ def test_link_verifies_for_one_row(trail, tamper):
 def test_lost_head_row_is_rebuilt_from_the_newest_event(trail):
     rows = trail(2)
     ChainHead.objects.all().delete()
-    third = audit_event_record(action="billing.payment.failed", actor=Actor(kind="stripe"))
+    (third,) = audit_seal(
+        audit_event_record(action="billing.payment.failed", actor=Actor(kind="stripe"))
+    )
     assert (third.sequence, third.prev_hash) == (3, rows[-1].hash)
+    assert ChainHead.objects.get().sequence == 3
     assert chain_verify().ok
 
 
@@ -182,6 +218,7 @@ def test_any_recorded_row_still_verifies_after_the_database_round_trip(
         user_agent=user_agent,
         meta=meta,
     )
+    (event,) = audit_seal(event)
     assert link_verifies(AuditEvent.objects.get(sequence=event.sequence))
     assert chain_verify().ok
 
@@ -196,6 +233,7 @@ def test_pruned_prefix_without_an_anchor_is_a_missing_row(trail, tamper):
 def test_pruned_prefix_anchored_by_a_checkpoint_verifies_and_says_so(trail, tamper, capsys):
     trail(6)
     call_command("audit_checkpoint", "--at", "3")  # the DBA's step before pruning
+    audit_seal()  # its audit.checkpoint.created row becomes row 7
     tamper(("DELETE FROM audit_auditevent WHERE sequence <= %s", [3]))
     capsys.readouterr()
     verify()

@@ -14,6 +14,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from audit.services import Target, audit_event_record
 from config.context import Actor
+from tests.services import audit_seal
 
 
 def split_manifest(body: str) -> tuple[list[dict], dict, str]:
@@ -36,6 +37,7 @@ def test_export_streams_the_filtered_rows_with_a_manifest(finance_client, trail)
         )
         for i in range(2)
     ]
+    failed = audit_seal(*failed)  # an export holds sealed rows only
     response = finance_client.get(
         reverse("admin:audit_auditevent_export"), {"action": "billing.payment.failed"}
     )
@@ -51,7 +53,7 @@ def test_export_streams_the_filtered_rows_with_a_manifest(finance_client, trail)
         "rows": "2",
         "sha256": hashlib.sha256(content.encode()).hexdigest(),
     }
-    export = AuditEvent.objects.get(action="audit.export.created")
+    (export,) = audit_seal(AuditEvent.objects.get(action="audit.export.created"))
     assert export.actor_name == "fiona"
     # The export covers the chain up to its head when it started, not its own row.
     # (rows 1-2: fiona's role change and sign-in)
@@ -66,6 +68,7 @@ def test_export_neutralises_spreadsheet_formulas(finance_client, trail):
         user_agent='=HYPERLINK("http://evil.example","x")',
         reason="@SUM(1+1)",
     )
+    audit_seal()
     body = b"".join(
         finance_client.get(
             reverse("admin:audit_auditevent_export"), {"action": "billing.webhook.rejected"}
@@ -90,7 +93,7 @@ def test_admin_action_exports_the_selected_rows(finance_client, trail):
     events = trail(3)
     response = finance_client.post(
         reverse("admin:audit_auditevent_changelist"),
-        {"action": "export_selected", "_selected_action": [events[0].sequence, events[2].sequence]},
+        {"action": "export_selected", "_selected_action": [events[0].pk, events[2].pk]},
     )
     rows, manifest, _ = split_manifest(b"".join(response.streaming_content).decode())
     assert [int(row["sequence"]) for row in rows] == [events[0].sequence, events[2].sequence]

@@ -5,7 +5,7 @@ from django.db import DatabaseError, connection, transaction
 
 from audit.errors import AuditRecordImmutable
 from audit.models import AuditCheckpoint, AuditEvent
-from audit.services import audit_checkpoint_create
+from audit.services import audit_checkpoint_create, audit_event_record
 
 pytestmark = pytest.mark.usefixtures("postgres")
 
@@ -85,3 +85,49 @@ def test_model_refuses_save_of_an_existing_row_and_delete(trail):
     with pytest.raises(AuditRecordImmutable):
         event.delete()
     assert AuditEvent.objects.get(sequence=event.sequence).reason == ""
+
+
+SEAL = "sequence = 1, prev_hash = repeat('0', 64), hash = repeat('a', 64)"
+
+
+@pytest.mark.parametrize(
+    "assignments",
+    [
+        "reason = 'edited'",  # content, seal fields left empty
+        f"{SEAL}, reason = 'edited'",  # sealing and editing in one statement
+        "sequence = 1",  # only part of the seal
+        "sequence = 1, hash = repeat('a', 64)",
+        f"{SEAL}, xid = 1",  # claiming another transaction
+        f"{SEAL}, occurred_at = now() - interval '1 day'",
+    ],
+)
+def test_an_unsealed_row_only_ever_gets_its_seal_fields_filled(db, postgres, assignments):
+    event = audit_event_record(action="billing.payment.completed", meta={"amount": 1})
+    with pytest.raises(DatabaseError, match="only a row's empty seal fields may be filled"):
+        run_raw(f"UPDATE audit_auditevent SET {assignments} WHERE id = %s", [event.pk])  # noqa: S608
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert (stored.sequence, stored.hash, stored.reason) == (None, None, "")
+
+
+def test_seal_fields_are_filled_once_and_never_again(db, postgres):
+    event = audit_event_record(action="billing.payment.completed")
+    run_raw(f"UPDATE audit_auditevent SET {SEAL} WHERE id = %s", [event.pk])  # noqa: S608
+    again = "sequence = 2, prev_hash = repeat('1', 64), hash = repeat('b', 64)"
+    with pytest.raises(DatabaseError, match="append-only"):
+        run_raw(f"UPDATE audit_auditevent SET {again} WHERE id = %s", [event.pk])  # noqa: S608
+    with pytest.raises(DatabaseError, match="append-only"):
+        run_raw("UPDATE audit_auditevent SET sequence = NULL, prev_hash = NULL, hash = NULL")
+    assert AuditEvent.objects.get(pk=event.pk).sequence == 1
+
+
+def test_the_writing_transaction_id_is_set_by_the_database(db, postgres):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_auditevent (xid, actor_type, actor_id, actor_name, actor_role, "
+            "action, target_type, target_id, target_repr, outcome, stripe_event_id, request_id, "
+            "ip, user_agent, reason, meta) VALUES (1, 'system', '', '', 'SYSTEM', "
+            "'billing.payment.completed', '', '', '', 'success', '', '', '', '', '', '{}') "
+            "RETURNING xid, pg_current_xact_id()::text::bigint"
+        )
+        stored, current = cursor.fetchone()
+    assert stored == current != 1

@@ -6,7 +6,9 @@ import pytest
 from audit.models import AuditEvent
 from audit.verification import chain_verify
 from billing import services as billing_services
+from billing.models import StripeEvent
 from tests.entitlements.conftest import Customer
+from tests.services import audit_seal
 from tests.stripe_fixtures import signed
 
 SECRET = "whsec_" + "c" * 32
@@ -47,6 +49,34 @@ def test_paid_subscription_leaves_a_verifiable_trail(deliver, django_user_model)
     assert {row.stripe_event_id for row in grants} == {created["id"]}
     assert {row.meta["user_id"] for row in grants} == {user.pk}
     assert all(row.meta["plan"] == "premium" for row in grants)
-    # Written in the event's transaction, in the order the receivers ran: entitlements first.
-    assert max(row.sequence for row in grants) < subscription.sequence
+    # Cause before effect: the event's own row precedes the grants it caused (same transaction).
+    audit_seal()
+    subscription.refresh_from_db()
+    assert subscription.sequence < min(row.sequence for row in grants.all())
+    assert chain_verify().ok
+
+
+def test_a_reprocessed_dead_letter_precedes_its_event_and_what_that_causes(
+    deliver, django_user_model, django_capture_on_commit_callbacks
+):
+    user = django_user_model.objects.create_user("trader", "trader@example.com")
+    staff = django_user_model.objects.create_superuser("olga", "olga@example.com", "pw")
+    customer = Customer()
+    deliver(customer.checkout(user))
+    payload = customer.subscription("created", plan="premium")
+    StripeEvent.objects.create(
+        event_id=payload["id"], type=payload["type"], created=payload["created"],
+        customer_id=customer.customer_id, payload=payload, status=StripeEvent.Status.DEAD,
+    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):  # requeued and applied (eager)
+        billing_services.dead_letter_reprocess(event_id=payload["id"], user=staff, reason="fixed")
+    audit_seal()
+
+    caused = AuditEvent.objects.filter(stripe_event_id=payload["id"]).order_by("sequence")
+    assert [row.action for row in caused][:2] == [
+        "billing.deadletter.reprocessed",
+        "billing.subscription.created",
+    ]
+    assert {row.action for row in caused[2:]} == {"entitlements.grant.created"}
+    assert len(caused) == 2 + len(PREMIUM)
     assert chain_verify().ok

@@ -19,7 +19,7 @@ from tests.stripe_fixtures import event, resource, signed, unique_id
 
 
 def process(payload: dict) -> None:
-    billing_signals.stripe_event_processed.send(
+    billing_signals.stripe_event_applying.send(
         sender=StripeEvent,
         event=payload,
         event_id=payload["id"],

@@ -28,6 +28,8 @@ TOLLGATE_VARS = {
     "STRIPE_SECRET_KEY",
     "STRIPE_API_VERSION",
     "AUDIT_CHECKPOINT_KEY",
+    "AUDIT_SIGNING_KEY",
+    "AUDIT_SIGNING_KEY_FILE",
     "CELERY_BROKER_URL",
     "CELERY_TASK_ALWAYS_EAGER",
 }
@@ -51,6 +53,7 @@ def production_env(**overrides):
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "STRIPE_SECRET_KEY": "sk_live_" + secrets.token_hex(12),
         "AUDIT_CHECKPOINT_KEY": secrets.token_hex(32),
+        "AUDIT_SIGNING_KEY": secrets.token_hex(32),  # an Ed25519 seed
     }
     env.update(overrides)
     return env

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from audit import actions
 from audit.models import ActorRole, AuditEvent, Outcome
 from audit.services import Target, audit_event_record
+from tests.services import audit_seal
 
 FAILED_EVENTS = ("evt_browser_failed_1", "evt_browser_failed_2")
 PAID_EVENTS = ("evt_browser_paid_1", "evt_browser_paid_2", "evt_browser_paid_3")
@@ -35,6 +36,7 @@ def seed_trail() -> None:
             stripe_event_id=event_id,
             reason="card_declined",
         )
+    audit_seal()  # what the audit_seal process does in production
 
 
 def split_manifest(content: bytes) -> tuple[bytes, str]:

@@ -1,19 +1,19 @@
 """Export one whole, closed month of the trail with manifests, for the long-term archive."""
 
 import hashlib
-import hmac
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Max, Min
 
-from audit import actions, chain
+from audit import actions
+from audit.checkpoint_files import checkpoint_document
 from audit.export import csv_lines
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.services import Target, audit_event_record
+from audit.verification import checkpoint_verifies
 
 
 class Command(BaseCommand):
@@ -60,12 +60,7 @@ class Command(BaseCommand):
             "rows": int(counted["rows"]),
             "content_sha256": counted["sha256"],
             "file_sha256": file_digest.hexdigest(),
-            "checkpoint": {
-                "sequence": checkpoint.sequence,
-                "hash": checkpoint.hash,
-                "created_at": chain.format_time(checkpoint.created_at),
-                "signature": checkpoint.signature,
-            },
+            "checkpoint": checkpoint_document(checkpoint),
         }
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         audit_event_record(
@@ -103,12 +98,6 @@ def _covering_checkpoint(last_sequence: int) -> AuditCheckpoint:
         raise CommandError(
             f"no checkpoint covers sequence {last_sequence}: run audit_checkpoint first"
         )
-    expected = chain.checkpoint_signature(
-        settings.AUDIT_CHECKPOINT_KEY,
-        sequence=checkpoint.sequence,
-        head_hash=checkpoint.hash,
-        created_at=checkpoint.created_at,
-    )
-    if not hmac.compare_digest(expected, checkpoint.signature):
+    if not checkpoint_verifies(checkpoint):
         raise CommandError(f"checkpoint at sequence {checkpoint.sequence} does not verify")
     return checkpoint

@@ -1,18 +1,18 @@
-"""Sign the audit chain's head and print the checkpoint as JSON for write-once storage."""
+"""Sign the audit chain's head and Merkle root; print the checkpoint as JSON."""
 
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit import chain
+from audit.checkpoint_files import checkpoint_document
 from audit.errors import AuditError
 from audit.services import audit_checkpoint_sign
 
 
 class Command(BaseCommand):
     help = (
-        "Write an HMAC-SHA256 signed checkpoint of the audit chain's head (AUDIT_CHECKPOINT_KEY) "
-        "and print it as one JSON line, to be copied to write-once (WORM) storage."
+        "Write an Ed25519-signed checkpoint (tree size, chain head, Merkle root, time) of the "
+        "sealed rows, also into AUDIT_CHECKPOINT_DIR when set, and print it as one JSON line."
     )
 
     def add_arguments(self, parser):
@@ -28,13 +28,3 @@ class Command(BaseCommand):
         except AuditError as error:
             raise CommandError(str(error)) from error
         self.stdout.write(json.dumps(checkpoint_document(checkpoint)))
-
-
-def checkpoint_document(checkpoint) -> dict:
-    return {
-        "sequence": checkpoint.sequence,
-        "hash": checkpoint.hash,
-        "created_at": chain.format_time(checkpoint.created_at),
-        "signature": checkpoint.signature,
-        "algorithm": "HMAC-SHA256",
-    }

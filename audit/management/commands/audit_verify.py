@@ -2,12 +2,14 @@
 
 import json
 import os
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from audit.selectors import head_sequence
 from audit.services import chain_verification_run
+from audit.signing import public_key_from_pem
 
 
 class Command(BaseCommand):
@@ -25,12 +27,29 @@ class Command(BaseCommand):
             help="processes that hash chunks in parallel (default: CPUs, at most 4)",
         )
         parser.add_argument(
+            "--against",
+            metavar="DIR",
+            help="also check the checkpoints exported to DIR (AUDIT_CHECKPOINT_DIR's copies)",
+        )
+        parser.add_argument(
+            "--public-key",
+            metavar="FILE",
+            help="PEM public key to verify Ed25519 checkpoints with (default: the configured "
+            "signing key's; an auditor passes the published one)",
+        )
+        parser.add_argument(
             "--no-record",
             action="store_true",
             help="do not append the result to the trail (e.g. on a read-only replica)",
         )
 
     def handle(self, *args, chunk_size=None, no_record=False, workers=1, **options):
+        public_key = None
+        if options.get("public_key"):
+            try:
+                public_key = public_key_from_pem(Path(options["public_key"]).read_text())
+            except (OSError, ValueError) as error:
+                raise CommandError(f"cannot read the public key: {error}") from error
         with tqdm(
             total=head_sequence(),
             unit="row",
@@ -42,6 +61,8 @@ class Command(BaseCommand):
                 progress=bar.update,
                 record=not no_record,
                 workers=max(1, workers),
+                public_key=public_key,
+                against=options.get("against"),
             )
         if not result.ok:
             raise CommandError(

@@ -82,3 +82,13 @@ LOGIN_LOCKED_OUT = register("auth.login.locked_out", "Sign-in locked out", "acce
 SECOND_FACTOR_ENROLLED = register("auth.second_factor.enrolled", "Second factor enrolled", "access")
 SECOND_FACTOR_RESET = register("auth.second_factor.reset", "Second factor reset", "access")
 ROLE_CHANGED = register("auth.role.changed", "Role changed", "access")
+
+# The daily review (audit/review.py, audit/signoff.py): its findings worked and the day signed.
+REVIEW_CREATED = register("audit.review.created", "Daily review written", "audit")
+REVIEW_FINDING_ACCEPTED = register(
+    "audit.review.finding_accepted", "Review finding accepted", "audit"
+)
+REVIEW_FINDING_ESCALATED = register(
+    "audit.review.finding_escalated", "Review finding escalated", "audit"
+)
+REVIEW_SIGNED_OFF = register("audit.review.signed_off", "Daily review signed off", "audit")

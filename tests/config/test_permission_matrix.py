@@ -24,6 +24,7 @@ REDIRECT = (302, 302, 302, 302, 302, 302, 302)  # "<pk>/" forwards to "<pk>/chan
 ALL_STAFF = (302, 302, 200, 200, 200, 302, 200)
 FINANCE_VIEW = (302, 302, 200, 403, 403, 302, 200)
 SUPPORT_AND_FINANCE_VIEW = (302, 302, 200, 200, 403, 302, 200)
+FINANCE_POST_ONLY = (302, 302, 405, 403, 403, 302, 405)
 # dj-stripe's "sync from Stripe" confirmation: superusers only (config.staff guard), POST only.
 STRIPE_SYNC = (302, 302, 403, 403, 403, 302, 405)
 # dj-stripe's mirror of Stripe objects: superusers only. Object pages are asked for a missing
@@ -200,6 +201,15 @@ MATRIX: dict[str, tuple] = {
     "admin/audit/auditcheckpoint/<path:object_id>/delete/": NOBODY,
     "admin/audit/auditcheckpoint/<path:object_id>/change/": (302, 302, 200, 403, 403, 302, 200),
     "admin/audit/auditcheckpoint/<path:object_id>/": REDIRECT,
+    # The daily review: Finance views it and works/signs it by POST (GET answers 405).
+    "admin/audit/dailyreview/<path:object_id>/work/": FINANCE_POST_ONLY,
+    "admin/audit/dailyreview/<path:object_id>/sign-off/": FINANCE_POST_ONLY,
+    "admin/audit/dailyreview/": FINANCE_VIEW,
+    "admin/audit/dailyreview/add/": NOBODY,
+    "admin/audit/dailyreview/<path:object_id>/history/": FINANCE_VIEW,
+    "admin/audit/dailyreview/<path:object_id>/delete/": NOBODY,
+    "admin/audit/dailyreview/<path:object_id>/change/": FINANCE_VIEW,
+    "admin/audit/dailyreview/<path:object_id>/": REDIRECT,
     "admin/djstripe/event/action/<str:action_name>/<str:model_name>/": STRIPE_SYNC,
     "admin/djstripe/event/": (302, 302, 200, 403, 403, 302, 200),
     "admin/djstripe/event/add/": NOBODY,
@@ -300,6 +310,7 @@ def objects(django_user_model) -> dict[str, str]:
     from django_otp.plugins.otp_totp.models import TOTPDevice
     from djstripe.models import Event, WebhookEventTrigger
 
+    from audit.review import daily_review_create
     from audit.services import audit_checkpoint_create, audit_event_record
     from billing.models import StripeEvent
     from entitlements.models import (
@@ -369,6 +380,7 @@ def objects(django_user_model) -> dict[str, str]:
         ),
         "audit.auditevent": audit_event_record(action="audit.chain.verified"),
         "audit.auditcheckpoint": audit_checkpoint_create(),
+        "audit.dailyreview": daily_review_create(day=timezone.now().date()),
     }
     found = {label: str(row.pk) for label, row in rows.items()}
     found["contenttype"] = str(ContentType.objects.get_for_model(django_user_model).pk)
@@ -448,6 +460,20 @@ def test_nobody_changes_or_deletes_audit_rows_by_post(role, client, objects, dja
     assert client.post(f"{base}/change/", {"reason": "edited"}).status_code == 403
     assert client.post(f"{base}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.values().get(pk=sequence) == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["finance", "superuser"])
+def test_nobody_changes_or_deletes_daily_reviews_by_post(role, client, objects, django_user_model):
+    from audit.models import DailyReview
+
+    signed_in(client, role, django_user_model)
+    pk = objects["audit.dailyreview"]
+    before = DailyReview.objects.values().get(pk=pk)
+    base = f"/admin/audit/dailyreview/{pk}"
+    assert client.post(f"{base}/change/", {"chain_ok": "on"}).status_code == 403
+    assert client.post(f"{base}/delete/", {"post": "yes"}).status_code == 403
+    assert DailyReview.objects.values().get(pk=pk) == before
 
 
 @pytest.mark.django_db

@@ -90,6 +90,10 @@ class Series:
     values: list[int]
     points: str  # SVG polyline points, computed here: digits, commas and spaces only
 
+    @property
+    def total(self) -> int:
+        return sum(self.values)
+
 
 @dataclass(frozen=True)
 class Chart:

@@ -47,6 +47,7 @@ def test_charts_count_past_days_from_the_table_and_today_live(finance_client, tr
     body = response.content.decode()
     assert body.count('<figure class="audit-chart"') == 4
     assert 'aria-label="Rejected webhooks, last 30 days"' in body
+    assert "rejected (4 in all)" in body
     assert "<script" not in body.split('id="content-main"')[1]
 
     wide = finance_client.get(reverse("admin:audit_dashboard"), {"days": "90"})

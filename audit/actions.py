@@ -102,3 +102,13 @@ USER_PERMISSIONS_CHANGED = register(
 API_TOKEN_CREATED = register("auth.api_token.created", "Staff API token created", "access")
 API_TOKEN_REVOKED = register("auth.api_token.revoked", "Staff API token revoked", "access")
 API_TOKEN_REFUSED = register("auth.api_token.refused", "Staff API token refused", "access")
+
+# The daily review (audit/review.py, audit/signoff.py): its findings worked and the day signed.
+REVIEW_CREATED = register("audit.review.created", "Daily review written", "audit")
+REVIEW_FINDING_ACCEPTED = register(
+    "audit.review.finding_accepted", "Review finding accepted", "audit"
+)
+REVIEW_FINDING_ESCALATED = register(
+    "audit.review.finding_escalated", "Review finding escalated", "audit"
+)
+REVIEW_SIGNED_OFF = register("audit.review.signed_off", "Daily review signed off", "audit")

@@ -6,21 +6,23 @@ filter only on indexed columns and search by exact ids. Viewing and exporting ar
 
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import F
-from django.http import StreamingHttpResponse
+from django.db.models import Count, F, Q
+from django.http import Http404, HttpResponseNotAllowed, StreamingHttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 
 from audit import actions
-from audit.errors import AuditExportInvalid
+from audit.charts import WINDOWS, dashboard_charts
+from audit.errors import AuditExportInvalid, ReviewRefused
 from audit.export import csv_lines
-from audit.models import AuditCheckpoint, AuditEvent
+from audit.models import AuditCheckpoint, AuditEvent, DailyReview, FindingStatus
 from audit.paginator import EstimatedCountPaginator
 from audit.privacy import query_for_trail
 from audit.selectors import (
@@ -32,6 +34,7 @@ from audit.selectors import (
 )
 from audit.services import Target, audit_event_record
 from audit.signing import public_key_pem
+from audit.signoff import daily_review_sign_off, review_finding_work, reviews_overdue
 from audit.verification import link_verifies
 from config.admin_readonly import ReadOnlyAdminMixin, ReadOnlyModelAdmin
 from config.problems import render_problem
@@ -235,9 +238,22 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
             "dead_letters": dead_letters_waiting(),
             "chain": chain_status(),
             "public_key": public_key_pem(),
+            **_review_context(request),
         }
         _record_view(request, Target("audit_dashboard", "", "compliance dashboard"), None)
         return TemplateResponse(request, "admin/audit/dashboard.html", context)
+
+
+def _review_context(request) -> dict:
+    """The daily review's part of the dashboard: overdue sign-offs and the charts."""
+    days = request.GET.get("days", "")
+    days = int(days) if days.isdigit() and int(days) in WINDOWS else WINDOWS[0]
+    return {
+        "overdue_reviews": reviews_overdue(),
+        "chart_days": days,
+        "chart_windows": WINDOWS,
+        "charts": dashboard_charts(today=start_of_today().date(), days=days),
+    }
 
 
 def _record_view(request, target: Target, page, search=None):
@@ -290,3 +306,128 @@ def _read_only_djstripe(model_name: str):
 
 for _model_name in ("Event", "WebhookEventTrigger"):
     _read_only_djstripe(_model_name)
+
+
+# --- The daily review: read-only pages; working findings and signing off are POSTs that call
+# audit/signoff.py's services (the only writers), allowed by audit.sign_off_dailyreview.
+
+
+@admin.register(DailyReview)
+class DailyReviewAdmin(ReadOnlyModelAdmin):
+    list_display = (
+        "day",
+        "chain_ok",
+        "rows",
+        "findings_count",
+        "open_findings",
+        "signed_off_by_name",
+        "signed_off_at",
+    )
+    fields = (
+        "day",
+        "created_at",
+        "chain_ok",
+        "rows",
+        ("first_sequence", "last_sequence"),
+        ("signed_off_at", "signed_off_by_name", "signed_off_by_id", "sign_off_sequence"),
+        ("checkpoint_id", "checkpoint_sequence", "checkpoint_hash"),
+    )
+    readonly_fields = tuple(
+        name for entry in fields for name in (entry if isinstance(entry, tuple) else (entry,))
+    )
+    change_form_template = "admin/audit/dailyreview/change_form.html"
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                findings_total=Count("findings"),
+                findings_open=Count("findings", filter=Q(findings__status=FindingStatus.OPEN)),
+            )
+        )
+
+    @admin.display(description="findings")
+    def findings_count(self, obj):
+        return obj.findings_total
+
+    @admin.display(description="open")
+    def open_findings(self, obj):
+        return obj.findings_open
+
+    def has_sign_off_permission(self, request) -> bool:
+        return request.user.has_perm("audit.sign_off_dailyreview")
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/work/",
+                wrap(self.work_view),
+                name="audit_dailyreview_work",
+            ),
+            path(
+                "<path:object_id>/sign-off/",
+                wrap(self.sign_off_view),
+                name="audit_dailyreview_sign_off",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        review = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "findings": list(review.findings.all()) if review else [],
+            "can_sign_off": self.has_sign_off_permission(request),
+            "decisions": [FindingStatus.ACCEPTED, FindingStatus.ESCALATED],
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _posted_review(self, request, object_id):
+        if not (self.has_view_permission(request) and self.has_sign_off_permission(request)):
+            raise PermissionDenied
+        if request.method != "POST":
+            return None, HttpResponseNotAllowed(["POST"])
+        review = self.get_object(request, object_id)
+        if review is None:
+            raise Http404("No such daily review.")
+        return review, None
+
+    def _back(self, review):
+        return redirect("admin:audit_dailyreview_change", review.pk)
+
+    def work_view(self, request, object_id):
+        review, refusal = self._posted_review(request, object_id)
+        if refusal:
+            return refusal
+        finding_id = request.POST.get("finding", "")
+        finding = review.findings.filter(pk=finding_id).first() if finding_id.isdigit() else None
+        if finding is None:
+            messages.error(request, "That finding is not part of this review.")
+            return self._back(review)
+        try:
+            review_finding_work(
+                finding=finding,
+                user=request.user,
+                decision=request.POST.get("decision", ""),
+                note=request.POST.get("note", ""),
+            )
+        except ReviewRefused as refused:
+            messages.error(request, refused.detail)
+        else:
+            messages.success(request, f"{finding.get_kind_display()}: recorded.")
+        return self._back(review)
+
+    def sign_off_view(self, request, object_id):
+        review, refusal = self._posted_review(request, object_id)
+        if refusal:
+            return refusal
+        try:
+            daily_review_sign_off(review=review, user=request.user)
+        except ReviewRefused as refused:
+            messages.error(request, refused.detail)
+        else:
+            messages.success(request, f"The {review} is signed off.")
+        return self._back(review)

@@ -25,3 +25,15 @@ class AuditExportInvalid(AuditError):
     slug = "audit-export-invalid"
     title = "Invalid audit export request"
     status = 400
+
+
+class ReviewRefused(AuditError):
+    slug = "audit-review-refused"
+    title = "The daily review cannot be worked or signed off like this"
+    status = 409
+
+
+class ReviewSelfSignOff(ReviewRefused):
+    slug = "audit-review-self-sign-off"
+    title = "Nobody may sign off a day whose findings include their own actions"
+    status = 403

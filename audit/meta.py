@@ -73,6 +73,13 @@ ALLOWED_KEYS = frozenset(
         "checkpoint_sequence",
         "month",
         "sha256",
+        # the daily review
+        "day",
+        "kind",
+        "finding_id",
+        "findings",
+        "checkpoint_id",
+        "checkpoint_hash",
     }
 )
 # Identifier-like text only: no "@" (emails), no spaces (names, addresses), bounded length.

@@ -27,3 +27,10 @@ UNSEALED = Gauge(
     "Audit rows waiting for the sealer (counted up to 100,000).",
     multiprocess_mode="livemostrecent",
 )
+# A gauge, unlike the counters above: set from the database by beat and after each sign-off;
+# the most recent value of a live process is the figure.
+REVIEWS_OVERDUE = Gauge(
+    "tollgate_audit_reviews_overdue",
+    "Daily reviews still unsigned after AUDIT_REVIEW_SIGNOFF_BUSINESS_DAYS business days.",
+    multiprocess_mode="livemostrecent",
+)

@@ -156,3 +156,101 @@ class AuditTreeNode(AppendOnlyModel):
 
     def __str__(self):
         return f"tree node {self.level}/{self.index}"
+
+
+# --- Daily review (audit/review.py writes these; the admin only reads them) -------------------
+
+
+class DailyReview(models.Model):
+    """One UTC day of the trail, reviewed by the beat task and signed off by a Finance reviewer.
+
+    Changed only by audit/review.py's services (the admin is read-only; working a finding and
+    signing off are POST views that call them). Users are snapshots (id and username), never
+    foreign keys, like the trail itself.
+    """
+
+    day = models.DateField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    chain_ok = models.BooleanField()
+    rows = models.PositiveBigIntegerField(default=0)
+    first_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    last_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    signed_off_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    signed_off_by_id = models.CharField(max_length=64, blank=True)
+    signed_off_by_name = models.CharField(max_length=150, blank=True)
+    # The audit row that records the sign-off, and the signed checkpoint covering the day.
+    sign_off_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    checkpoint_id = models.PositiveBigIntegerField(null=True, blank=True)
+    checkpoint_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    checkpoint_hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-day"]
+        permissions = [("sign_off_dailyreview", "Can work findings and sign off a daily review")]
+
+    def __str__(self):
+        return f"review of {self.day.isoformat()}"
+
+
+class FindingKind(models.TextChoices):
+    CHAIN_BROKEN = "chain_broken", "Chain does not verify"
+    CHECKPOINT_STALE = "checkpoint_stale", "Checkpoint missing or stale"
+    WEBHOOK_REJECTED_SPIKE = "webhook_rejected_spike", "Rejected-webhook spike"
+    INVALID_SIGNATURE_SPIKE = "invalid_signature_spike", "Invalid-signature spike"
+    DEAD_LETTERS = "dead_letters", "Dead letters"
+    GRANT_OUTSIDE_HOURS = "grant_outside_hours", "Manual grant or revoke outside business hours"
+    GRANT_BULK = "grant_bulk", "Manual grants or revokes by one person over the threshold"
+    GRANT_OWN_ACCOUNT = "grant_own_account", "Grant or revoke on the actor's own account"
+    SIGN_IN_FAILURES = "sign_in_failures", "Failed sign-ins over the threshold"
+    LOCKOUTS = "lockouts", "Locked-out sign-ins"
+    ROLE_CHANGES = "role_changes", "Role changes"
+    SECOND_FACTOR_RESETS = "second_factor_resets", "Second-factor resets"
+
+
+class FindingStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACCEPTED = "accepted", "Accepted"
+    ESCALATED = "escalated", "Escalated"
+
+
+class ReviewFinding(models.Model):
+    review = models.ForeignKey(DailyReview, on_delete=models.PROTECT, related_name="findings")
+    kind = models.CharField(max_length=32, choices=FindingKind.choices)
+    summary = models.CharField(max_length=500)
+    # The audit rows behind the finding (sequence numbers, at most AUDIT_REVIEW_MAX_LINKED)
+    # and the user ids who acted in them (the self-sign-off check reads these).
+    sequences = models.JSONField(default=list, blank=True)
+    actor_ids = models.JSONField(default=list, blank=True)
+    status = models.CharField(
+        max_length=16, choices=FindingStatus.choices, default=FindingStatus.OPEN
+    )
+    note = models.CharField(max_length=1000, blank=True)
+    worked_at = models.DateTimeField(null=True, blank=True)
+    worked_by_id = models.CharField(max_length=64, blank=True)
+    worked_by_name = models.CharField(max_length=150, blank=True)
+    # The audit row that records how it was worked.
+    worked_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["review", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.review.day.isoformat()})"
+
+
+class DailyCount(models.Model):
+    """Rows per UTC day, action and outcome: the dashboard's charts read this small table
+    (a few dozen rows a day) instead of grouping millions of trail rows on every view."""
+
+    day = models.DateField()
+    action = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    rows = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "action", "outcome"], name="audit_daily_count")
+        ]
+
+    def __str__(self):
+        return f"{self.day.isoformat()} {self.action} {self.outcome}: {self.rows}"

@@ -1,4 +1,5 @@
-"""The "Finance" group: view permissions only, on the trail, payments and entitlements."""
+"""The "Finance" group: view permissions on the trail, payments and entitlements, and the one
+permission to work and sign off the daily review (through audit/signoff.py's services)."""
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
@@ -11,6 +12,7 @@ from config.context import role_seeding
 VIEWABLE = (
     ("audit", "auditevent"),
     ("audit", "auditcheckpoint"),
+    ("audit", "dailyreview"),
     ("djstripe", "event"),
     ("djstripe", "webhookeventtrigger"),
     ("billing", "stripeevent"),
@@ -20,14 +22,18 @@ VIEWABLE = (
     ("entitlements", "planfeature"),
     ("entitlements", "featureblock"),
 )
+# Permissions beyond viewing, as (app_label, codename).
+REVIEWING = (("audit", "sign_off_dailyreview"),)
 
 
 def finance_group_seed(*, using: str = "default") -> Group:
-    """Create the group if missing and give it exactly the view permissions (idempotent)."""
+    """Create the group if missing and give it exactly these permissions (idempotent)."""
     group, _ = Group.objects.using(using).get_or_create(name=settings.AUDIT_FINANCE_GROUP)
     wanted = Q()
     for app_label, model in VIEWABLE:
         wanted |= Q(content_type__app_label=app_label, codename=f"view_{model}")
+    for app_label, codename in REVIEWING:
+        wanted |= Q(content_type__app_label=app_label, codename=codename)
     permissions = Permission.objects.using(using).filter(wanted)
     with role_seeding():
         group.permissions.set(permissions)

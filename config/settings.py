@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.client import trusted_proxies_parse
@@ -420,3 +421,33 @@ CELERY_BEAT_SCHEDULE["audit-verify-chain"] = {
     "task": "audit.tasks.verify_chain",
     "schedule": env.float("AUDIT_VERIFY_INTERVAL_SECONDS", default=86400.0),
 }
+# The daily review (audit/review.py): beat reviews yesterday (UTC) at 00:30 UTC; a Finance
+# reviewer works its findings and signs the day off (docs/audit.md#daily-review).
+CELERY_BEAT_SCHEDULE["audit-daily-review"] = {
+    "task": "audit.tasks.daily_review",
+    "schedule": crontab(minute=30, hour=0),
+}
+CELERY_BEAT_SCHEDULE["audit-review-overdue-gauge"] = {
+    "task": "audit.tasks.refresh_review_overdue_gauge",
+    "schedule": 300.0,
+}
+# A day's rejected webhooks (or invalid signatures) are a spike above FACTOR x the mean of the
+# BASELINE_DAYS before it, and above FLOOR.
+AUDIT_REVIEW_SPIKE_FACTOR = env.float("AUDIT_REVIEW_SPIKE_FACTOR", default=3.0)
+AUDIT_REVIEW_SPIKE_FLOOR = env.int("AUDIT_REVIEW_SPIKE_FLOOR", default=20)
+AUDIT_REVIEW_BASELINE_DAYS = env.int("AUDIT_REVIEW_BASELINE_DAYS", default=7)
+# Manual grants and revokes outside [START, END) UTC on Monday-Friday are flagged.
+AUDIT_REVIEW_BUSINESS_START_HOUR = env.int("AUDIT_REVIEW_BUSINESS_START_HOUR", default=8)
+AUDIT_REVIEW_BUSINESS_END_HOUR = env.int("AUDIT_REVIEW_BUSINESS_END_HOUR", default=18)
+# More manual grants (or revokes) than this by one person in a day is flagged as bulk.
+AUDIT_REVIEW_BULK_THRESHOLD = env.int("AUDIT_REVIEW_BULK_THRESHOLD", default=20)
+# This many failed sign-ins in a day (or more) is flagged; any lockout is.
+AUDIT_REVIEW_FAILED_SIGNIN_THRESHOLD = env.int("AUDIT_REVIEW_FAILED_SIGNIN_THRESHOLD", default=10)
+# The newest checkpoint must be younger than this when the review runs (2 x the interval).
+AUDIT_REVIEW_CHECKPOINT_MAX_AGE_SECONDS = env.float(
+    "AUDIT_REVIEW_CHECKPOINT_MAX_AGE_SECONDS", default=7200.0
+)
+# A day still unsigned this many business days after it is overdue (dashboard, gauge, alert).
+AUDIT_REVIEW_SIGNOFF_BUSINESS_DAYS = env.int("AUDIT_REVIEW_SIGNOFF_BUSINESS_DAYS", default=1)
+# Sequence numbers kept per finding (the row count is kept in full).
+AUDIT_REVIEW_MAX_LINKED = env.int("AUDIT_REVIEW_MAX_LINKED", default=1000)

@@ -27,7 +27,9 @@ def test_finance_group_is_seeded_with_view_permissions_only(db):
         "view_webhookeventtrigger",
     } <= (codenames)
     assert {"view_entitlement", "view_stripeevent"} <= codenames
-    assert all(codename.startswith("view_") for codename in codenames)
+    # Viewing only, plus working and signing off the daily review (through its services).
+    assert "sign_off_dailyreview" in codenames
+    assert all(codename.startswith("view_") for codename in codenames - {"sign_off_dailyreview"})
 
 
 def test_finance_group_seed_is_idempotent(db):

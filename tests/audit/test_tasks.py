@@ -10,6 +10,12 @@ def test_beat_schedule_names_the_audit_tasks():
     schedule = settings.CELERY_BEAT_SCHEDULE
     assert schedule["audit-sign-checkpoint"]["task"] == tasks.sign_checkpoint.name
     assert schedule["audit-verify-chain"]["task"] == tasks.verify_chain.name
+    assert schedule["audit-daily-review"]["task"] == tasks.daily_review.name
+    # Once per UTC day, at 00:30: yesterday is complete by then.
+    daily = schedule["audit-daily-review"]["schedule"]
+    assert (daily.hour, daily.minute) == ({0}, {30})
+    gauge = schedule["audit-review-overdue-gauge"]["task"]
+    assert gauge == tasks.refresh_review_overdue_gauge.name
 
 
 def test_checkpoint_task_signs_the_head_and_records_it(trail):

@@ -26,6 +26,7 @@ REDIRECT = (302, 302, 302, 302, 302, 302, 302)  # "<pk>/" forwards to "<pk>/chan
 ALL_STAFF = (302, 302, 200, 200, 200, 302, 200)
 FINANCE_VIEW = (302, 302, 200, 403, 403, 302, 200)
 SUPPORT_AND_FINANCE_VIEW = (302, 302, 200, 200, 403, 302, 200)
+FINANCE_POST_ONLY = (302, 302, 405, 403, 403, 302, 405)
 # dj-stripe's "sync from Stripe" confirmation: superusers only (config.staff guard), POST only.
 STRIPE_SYNC = (302, 302, 403, 403, 403, 302, 405)
 # dj-stripe's mirror of Stripe objects: superusers only. Object pages are asked for a missing
@@ -219,6 +220,15 @@ MATRIX: dict[str, tuple] = {
     "admin/audit/auditcheckpoint/<path:object_id>/delete/": NOBODY,
     "admin/audit/auditcheckpoint/<path:object_id>/change/": (302, 302, 200, 403, 403, 302, 200),
     "admin/audit/auditcheckpoint/<path:object_id>/": REDIRECT,
+    # The daily review: Finance views it and works/signs it by POST (GET answers 405).
+    "admin/audit/dailyreview/<path:object_id>/work/": FINANCE_POST_ONLY,
+    "admin/audit/dailyreview/<path:object_id>/sign-off/": FINANCE_POST_ONLY,
+    "admin/audit/dailyreview/": FINANCE_VIEW,
+    "admin/audit/dailyreview/add/": NOBODY,
+    "admin/audit/dailyreview/<path:object_id>/history/": FINANCE_VIEW,
+    "admin/audit/dailyreview/<path:object_id>/delete/": NOBODY,
+    "admin/audit/dailyreview/<path:object_id>/change/": FINANCE_VIEW,
+    "admin/audit/dailyreview/<path:object_id>/": REDIRECT,
     "admin/djstripe/event/action/<str:action_name>/<str:model_name>/": STRIPE_SYNC,
     "admin/djstripe/event/": (302, 302, 200, 403, 403, 302, 200),
     "admin/djstripe/event/add/": NOBODY,
@@ -330,6 +340,7 @@ def objects(django_user_model) -> dict[str, str]:
     from django_otp.plugins.otp_totp.models import TOTPDevice
     from djstripe.models import Event, WebhookEventTrigger
 
+    from audit.review import daily_review_create
     from audit.services import audit_checkpoint_create, audit_event_record
     from billing.models import StripeEvent
     from config.staff.api_tokens import api_token_create
@@ -407,6 +418,7 @@ def objects(django_user_model) -> dict[str, str]:
         "staff.staffapitoken": api_token_create(
             user=owner, name="matrix", lifetime=timedelta(days=1), now=timezone.now()
         )[0],
+        "audit.dailyreview": daily_review_create(day=timezone.now().date()),
     }
     found = {label: str(row.pk) for label, row in rows.items()}
     found["contenttype"] = str(ContentType.objects.get_for_model(django_user_model).pk)
@@ -476,16 +488,22 @@ def test_each_role_gets_exactly_the_expected_status(role, client, objects, djang
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ["finance", "superuser"])
-def test_nobody_changes_or_deletes_audit_rows_by_post(role, client, objects, django_user_model):
-    from audit.models import AuditEvent
+@pytest.mark.parametrize(
+    ("model", "edit"), [("auditevent", {"reason": "edited"}), ("dailyreview", {"chain_ok": "on"})]
+)
+def test_nobody_changes_or_deletes_audit_records_by_post(
+    role, model, edit, client, objects, django_user_model
+):
+    from django.apps import apps
 
+    records = apps.get_model("audit", model).objects
     signed_in(client, role, django_user_model)
-    sequence = objects["audit.auditevent"]
-    before = AuditEvent.objects.values().get(pk=sequence)
-    base = f"/admin/audit/auditevent/{sequence}"
-    assert client.post(f"{base}/change/", {"reason": "edited"}).status_code == 403
+    pk = objects[f"audit.{model}"]
+    before = records.values().get(pk=pk)
+    base = f"/admin/audit/{model}/{pk}"
+    assert client.post(f"{base}/change/", edit).status_code == 403
     assert client.post(f"{base}/delete/", {"post": "yes"}).status_code == 403
-    assert AuditEvent.objects.values().get(pk=sequence) == before
+    assert records.values().get(pk=pk) == before
 
 
 @pytest.mark.django_db

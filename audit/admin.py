@@ -329,7 +329,7 @@ class DailyReviewAdmin(ReadOnlyModelAdmin):
         "chain_ok",
         "rows",
         ("first_sequence", "last_sequence"),
-        ("signed_off_at", "signed_off_by_name", "signed_off_by_id", "sign_off_sequence"),
+        ("signed_off_at", "signed_off_by_name", "signed_off_by_id", "sign_off_row_id"),
         ("checkpoint_id", "checkpoint_sequence", "checkpoint_hash"),
     )
     readonly_fields = tuple(

@@ -178,8 +178,9 @@ class DailyReview(models.Model):
     signed_off_at = models.DateTimeField(null=True, blank=True, db_index=True)
     signed_off_by_id = models.CharField(max_length=64, blank=True)
     signed_off_by_name = models.CharField(max_length=150, blank=True)
-    # The audit row that records the sign-off, and the signed checkpoint covering the day.
-    sign_off_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    # The audit row that records the sign-off (its id: the sealer numbers it later), and the
+    # signed checkpoint covering the day.
+    sign_off_row_id = models.PositiveBigIntegerField(null=True, blank=True)
     checkpoint_id = models.PositiveBigIntegerField(null=True, blank=True)
     checkpoint_sequence = models.PositiveBigIntegerField(null=True, blank=True)
     checkpoint_hash = models.CharField(max_length=64, blank=True)
@@ -228,8 +229,8 @@ class ReviewFinding(models.Model):
     worked_at = models.DateTimeField(null=True, blank=True)
     worked_by_id = models.CharField(max_length=64, blank=True)
     worked_by_name = models.CharField(max_length=150, blank=True)
-    # The audit row that records how it was worked.
-    worked_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    # The audit row that records how it was worked (its id: the sealer numbers it later).
+    worked_row_id = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["review", "id"]

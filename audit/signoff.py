@@ -53,7 +53,7 @@ def review_finding_work(*, finding: ReviewFinding, user, decision: str, note: st
         finding.worked_at = row.occurred_at
         finding.worked_by_id = row.actor_id
         finding.worked_by_name = row.actor_name
-        finding.worked_sequence = row.sequence
+        finding.worked_row_id = row.pk
         finding.save()
     return finding
 
@@ -105,7 +105,7 @@ def daily_review_sign_off(*, review: DailyReview, user) -> DailyReview:
         review.signed_off_at = row.occurred_at
         review.signed_off_by_id = row.actor_id
         review.signed_off_by_name = row.actor_name
-        review.sign_off_sequence = row.sequence
+        review.sign_off_row_id = row.pk
         review.checkpoint_id = checkpoint.pk
         review.checkpoint_sequence = checkpoint.sequence
         review.checkpoint_hash = checkpoint.hash

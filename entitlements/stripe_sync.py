@@ -345,11 +345,23 @@ def subscription_fetched_apply(*, subscription: dict, fetched_at: int) -> None:
     event = {"id": f"fetch:{fetched_at}", "type": "customer.subscription.fetched"}
     event.update(created=fetched_at, data={"object": subscription})
     update = _subscription_update(event)
+    known = SubscriptionState.objects.filter(stripe_subscription_id=update.subscription_id)
+    journal = known.values_list("journal", flat=True).first()
+    if journal is None:
+        return  # never seen in an event: nothing of ours depends on it
     if update.status in {"active", "trialing"}:
         # Stripe says the subscription is in good standing: no payment failure is outstanding.
         update.values["payment_failed_at"] = None
-    if not SubscriptionState.objects.filter(stripe_subscription_id=update.subscription_id).exists():
-        return  # never seen in an event: nothing of ours depends on it
+    elif update.status == "past_due":
+        # Past due since the latest failed payment we were told of (the grace days run from
+        # it), not since the fetch.
+        failures = [
+            entry["created"]
+            for entry in journal
+            if entry.get("kind") == "invoice" and entry.get("status") == "past_due"
+        ]
+        if failures:
+            update.values["payment_failed_at"] = max(failures)
     facts = ordering.Facts(
         event_id=event["id"],
         created=fetched_at,

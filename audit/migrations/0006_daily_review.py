@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('signed_off_at', models.DateTimeField(blank=True, db_index=True, null=True)),
                 ('signed_off_by_id', models.CharField(blank=True, max_length=64)),
                 ('signed_off_by_name', models.CharField(blank=True, max_length=150)),
-                ('sign_off_sequence', models.PositiveBigIntegerField(blank=True, null=True)),
+                ('sign_off_row_id', models.PositiveBigIntegerField(blank=True, null=True)),
                 ('checkpoint_id', models.PositiveBigIntegerField(blank=True, null=True)),
                 ('checkpoint_sequence', models.PositiveBigIntegerField(blank=True, null=True)),
                 ('checkpoint_hash', models.CharField(blank=True, max_length=64)),
@@ -60,7 +60,7 @@ class Migration(migrations.Migration):
                 ('worked_at', models.DateTimeField(blank=True, null=True)),
                 ('worked_by_id', models.CharField(blank=True, max_length=64)),
                 ('worked_by_name', models.CharField(blank=True, max_length=150)),
-                ('worked_sequence', models.PositiveBigIntegerField(blank=True, null=True)),
+                ('worked_row_id', models.PositiveBigIntegerField(blank=True, null=True)),
                 ('review', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='findings', to='audit.dailyreview')),
             ],
             options={

@@ -11,11 +11,19 @@ from audit.services import Target, audit_checkpoint_create, audit_event_record
 from audit.tasks import daily_review
 from billing.models import StripeEvent
 from config.context import Actor
+from tests.services import audit_seal
 from tests.stripe_fixtures import event, resource, unique_id
 
 # Checkpoints here are made with audit_checkpoint_create: the beat task's audit_checkpoint_sign
 # also appends a row after the checkpoint, which a review of *today* would see as uncovered
 # (the real review runs on yesterday, long covered by the hourly checkpoint).
+
+
+def sealed_review(*, day, **kwargs):
+    """The review as beat makes it: the day's rows sealed first (here the test's own
+    transaction holds them, so the test seals them as the sealer would after the commit)."""
+    audit_seal()
+    return daily_review_create(day=day, **kwargs)
 
 
 @pytest.fixture
@@ -36,7 +44,8 @@ def by_kind(review: DailyReview) -> dict[str, list]:
 
 
 def sequences(rows) -> list[int]:
-    return [row.sequence for row in rows]
+    sealed = AuditEvent.objects.in_bulk([row.pk for row in rows])
+    return [sealed[row.pk].sequence for row in rows]
 
 
 def rejected(n: int, problem: str = "webhook-signature-invalid") -> list[AuditEvent]:
@@ -65,26 +74,26 @@ def manual(action: str, staff, user_id: int) -> AuditEvent:
 def test_a_quiet_day_with_a_fresh_checkpoint_has_no_findings(today, trail):
     rows = trail(3)
     audit_checkpoint_create()
-    review = daily_review_create(day=today)
+    review = sealed_review(day=today)
     assert review.chain_ok
     assert review.findings.count() == 0
     assert review.first_sequence == rows[0].sequence
     assert review.rows >= 3
     # Idempotent: the day is reviewed once.
-    assert daily_review_create(day=today).pk == review.pk
+    assert sealed_review(day=today).pk == review.pk
     assert AuditEvent.objects.filter(action="audit.review.created").count() == 1
 
 
 def test_missing_checkpoint_is_a_finding(today, trail):
     trail(2)
-    found = by_kind(daily_review_create(day=today))
+    found = by_kind(sealed_review(day=today))
     assert "no checkpoint" in found[FindingKind.CHECKPOINT_STALE][0].summary
 
 
 def test_checkpoint_older_than_the_day_is_a_finding(today, trail):
     audit_checkpoint_create()
     trail(2)  # rows after the newest checkpoint: it does not cover the day
-    found = by_kind(daily_review_create(day=today))
+    found = by_kind(sealed_review(day=today))
     assert "does not cover the day" in found[FindingKind.CHECKPOINT_STALE][0].summary
 
 
@@ -93,10 +102,10 @@ def test_rejected_webhook_and_signature_spikes_link_their_rows(today, settings):
     bad_signatures = rejected(4)
     stale = rejected(2, problem="webhook-timestamp-out-of-tolerance")
     audit_checkpoint_create()
-    found = by_kind(daily_review_create(day=today))
+    found = by_kind(sealed_review(day=today))
     assert found[FindingKind.INVALID_SIGNATURE_SPIKE][0].sequences == sequences(bad_signatures)
     assert found[FindingKind.WEBHOOK_REJECTED_SPIKE][0].sequences == sequences(
-        sorted(bad_signatures + stale, key=lambda row: row.sequence)
+        bad_signatures + stale
     )
     assert "6 rejected webhooks" in found[FindingKind.WEBHOOK_REJECTED_SPIKE][0].summary
 
@@ -105,7 +114,7 @@ def test_below_the_floor_is_no_spike(today, settings):
     settings.AUDIT_REVIEW_SPIKE_FLOOR = 5
     rejected(5)
     audit_checkpoint_create()
-    found = by_kind(daily_review_create(day=today))
+    found = by_kind(sealed_review(day=today))
     assert FindingKind.WEBHOOK_REJECTED_SPIKE not in found
 
 
@@ -125,7 +134,7 @@ def test_a_high_trailing_baseline_is_no_spike_and_a_broken_chain_is_a_finding(
         )
     )
     audit_checkpoint_create()
-    found = by_kind(daily_review_create(day=today))
+    found = by_kind(sealed_review(day=today))
     assert FindingKind.WEBHOOK_REJECTED_SPIKE not in found
     broken = found[FindingKind.CHAIN_BROKEN][0]
     assert broken.sequences == [earlier[0].sequence]
@@ -144,7 +153,7 @@ def test_dead_letters_waiting_and_reprocessed(today, staff):
         target=Target("stripe_event", "evt_1", "invoice.paid evt_1"),
     )
     audit_checkpoint_create()
-    finding = by_kind(daily_review_create(day=today))[FindingKind.DEAD_LETTERS][0]
+    finding = by_kind(sealed_review(day=today))[FindingKind.DEAD_LETTERS][0]
     assert finding.sequences == [row.sequence]
     assert finding.actor_ids == [str(staff.pk)]
     assert finding.summary.startswith("1 dead letters waiting")
@@ -166,7 +175,7 @@ def test_manual_grants_outside_hours_in_bulk_and_to_oneself(
         action="entitlements.grant.created", actor=Actor(kind="stripe"), meta={"user_id": 9}
     )
     audit_checkpoint_create()
-    found = by_kind(daily_review_create(day=today))
+    found = by_kind(sealed_review(day=today))
     assert found[FindingKind.GRANT_OUTSIDE_HOURS][0].sequences == sequences([grant, own, *revokes])
     [bulk] = found[FindingKind.GRANT_BULK]  # 2 grants: not over 2; 3 revokes: over
     assert bulk.sequences == sequences(revokes)
@@ -213,7 +222,7 @@ def test_sign_ins_lockouts_role_changes_and_second_factor_resets(
         reason="lost phone",
     )
     audit_checkpoint_create()
-    found = by_kind(daily_review_create(day=today))
+    found = by_kind(sealed_review(day=today))
     assert found[FindingKind.SIGN_IN_FAILURES][0].sequences == sequences(failed)
     assert found[FindingKind.LOCKOUTS][0].sequences == [locked.sequence]
     assert found[FindingKind.ROLE_CHANGES][0].sequences == [role.sequence]
@@ -228,7 +237,7 @@ def test_one_failed_sign_in_under_the_threshold_is_no_finding(today, staff):
         target=Target("user", str(staff.pk), "user sam"),
     )
     audit_checkpoint_create()
-    assert FindingKind.SIGN_IN_FAILURES not in by_kind(daily_review_create(day=today))
+    assert FindingKind.SIGN_IN_FAILURES not in by_kind(sealed_review(day=today))
 
 
 def test_the_beat_task_reviews_yesterday_and_fills_the_charts_counts(today, trail):
@@ -238,5 +247,5 @@ def test_the_beat_task_reviews_yesterday_and_fills_the_charts_counts(today, trai
     assert review.rows == 0  # today's rows belong to tomorrow's review
     # Yesterday and the 88 days before it are counted (none had rows); today is read live.
     assert not DailyCount.objects.filter(day=today).exists()
-    daily_review_create(day=today)
+    sealed_review(day=today)
     assert DailyCount.objects.get(day=today, action="billing.payment.completed").rows == 2

@@ -13,7 +13,15 @@ from audit.review import daily_review_create
 from audit.services import Target, audit_checkpoint_create, audit_event_record
 from audit.signoff import business_days_between, review_overdue_gauge_refresh
 from config.context import Actor
+from tests.services import audit_seal
 from tests.staff import staff_login
+
+
+def sealed_review(*, day, **kwargs):
+    """The review as beat makes it: the day's rows sealed first (here the test's own
+    transaction holds them, so the test seals them as the sealer would after the commit)."""
+    audit_seal()
+    return daily_review_create(day=day, **kwargs)
 
 
 @pytest.fixture
@@ -29,7 +37,7 @@ def day_with_findings(postgres, settings, finance, django_user_model):
         target=Target("user", str(sam.pk), "user sam"),
     )
     audit_checkpoint_create()
-    return daily_review_create(day=datetime.now(UTC).date())
+    return sealed_review(day=datetime.now(UTC).date())
 
 
 def findings_of(review) -> dict[str, object]:
@@ -71,8 +79,8 @@ def test_finance_works_each_finding_and_signs_the_day_off(finance_client, day_wi
     worked = findings_of(review)
     assert worked[FindingKind.ROLE_CHANGES].status == FindingStatus.ACCEPTED
     assert worked[FindingKind.SIGN_IN_FAILURES].note == "to security"
-    escalated_sequence = worked[FindingKind.SIGN_IN_FAILURES].worked_sequence
-    escalated = AuditEvent.objects.get(sequence=escalated_sequence)
+    escalated_sequence = worked[FindingKind.SIGN_IN_FAILURES].worked_row_id
+    escalated = AuditEvent.objects.get(pk=escalated_sequence)
     assert (escalated.action, escalated.actor_name, escalated.reason) == (
         "audit.review.finding_escalated",
         "fiona",
@@ -84,7 +92,7 @@ def test_finance_works_each_finding_and_signs_the_day_off(finance_client, day_wi
     review.refresh_from_db()
     # The sign-off names the newest checkpoint, which covers the day's last row.
     checkpoint = AuditCheckpoint.objects.latest("id")
-    row = AuditEvent.objects.get(sequence=review.sign_off_sequence)
+    row = AuditEvent.objects.get(pk=review.sign_off_row_id)
     assert row.action == "audit.review.signed_off"
     assert row.actor_name == review.signed_off_by_name == "fiona"
     assert review.checkpoint_id == row.meta["checkpoint_id"] == checkpoint.pk
@@ -123,7 +131,7 @@ def test_nobody_signs_off_a_day_with_their_own_actions(
 
 def test_no_sign_off_without_a_checkpoint_covering_the_day(finance_client, postgres):
     audit_event_record(action="audit.chain.verified")
-    review = daily_review_create(day=datetime.now(UTC).date())
+    review = sealed_review(day=datetime.now(UTC).date())
     # Only the checkpoint finding: work it, then the sign-off still needs a checkpoint.
     for finding in review.findings.all():
         work(finance_client, review, finding, "escalated", "asked ops to sign")
@@ -164,8 +172,8 @@ def test_unsigned_days_past_the_deadline_are_counted_and_shown(
     finance_client, finance, postgres, settings
 ):
     settings.AUDIT_REVIEW_SIGNOFF_BUSINESS_DAYS = 1
-    long_ago = daily_review_create(day=date(2020, 1, 6))
-    signed = daily_review_create(day=date(2020, 1, 7))
+    long_ago = sealed_review(day=date(2020, 1, 6))
+    signed = sealed_review(day=date(2020, 1, 7))
     audit_checkpoint_create()
     for finding in signed.findings.all():
         work(finance_client, signed, finding, "accepted")

@@ -180,7 +180,7 @@ def test_command_exits_non_zero_when_the_server_is_unreachable(db, capsys):
         )  # fmt: skip
     out = capsys.readouterr().out
     assert re.search(r"^HTTP no answer\s+4$", out, re.MULTILINE)
-    assert re.search(r"^  ConnectionRefusedError\s+3$", out, re.MULTILINE)
+    assert re.search(r"^  ConnectionRefusedError\s+4$", out, re.MULTILINE)
     assert re.search(r"^lost\s+3$", out, re.MULTILINE)
 
 

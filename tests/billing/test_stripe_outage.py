@@ -84,6 +84,7 @@ def test_the_stale_sweep_queues_a_lost_mirror_sync_again(
     settings.BILLING_REQUEUE_STALE_AFTER_SECONDS = 900
     lost, recent = (customer_event(customer_id=c) for c in ("cus_lost", "cus_recent"))
     for payload in (lost, recent):
+        fake_stripe.record_event(payload)  # Stripe knows the customers its events carry
         deliver(client, endpoint, payload)
         services.event_apply(event_id=payload["id"], customer_id=payload["data"]["object"]["id"])
     StripeEvent.objects.filter(event_id=lost["id"]).update(

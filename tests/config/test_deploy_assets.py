@@ -136,7 +136,13 @@ def test_compose_environment_names_exist_in_settings_and_cover_production(compos
 
 
 # Variables Compose itself reads (docs/deploy.md says so), not the app.
-COMPOSE_ONLY_ENV = {"TOLLGATE_IMAGE", "TOLLGATE_PORT"}
+COMPOSE_ONLY_ENV = {
+    "TOLLGATE_IMAGE",
+    "TOLLGATE_PORT",
+    # Read by the PostgreSQL image's init script (the two database roles), not by the app.
+    "POSTGRES_OWNER_PASSWORD",
+    "POSTGRES_APP_PASSWORD",
+}
 DEPENDS_ON_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 
 

@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY
 from audit.models import AuditEvent
 from billing.rejections import rejection_counts_flush
 from entitlements import access
+from tests.services import audit_seal
 from tests.stripe_fixtures import event, resource, signed
 
 pytestmark = pytest.mark.django_db
@@ -146,6 +147,7 @@ def test_subscription_lifecycle_end_to_end(deliver, django_user_model):
 
     # The trail written along the way is an intact hash chain.
     out = io.StringIO()
+    audit_seal()  # as the sealer does once the writing transactions have committed
     trail_rows = AuditEvent.objects.count()
     call_command("audit_verify", stdout=out, stderr=io.StringIO())
     summary = json.loads(out.getvalue())  # a broken chain raises CommandError instead

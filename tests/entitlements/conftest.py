@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from billing.signals import stripe_event_processed
+from billing.signals import stripe_event_applying, stripe_event_processed
 from entitlements import signals
 from tests.stripe_fixtures import event, resource, unique_id
 
@@ -21,16 +21,19 @@ _user_numbers = itertools.count(1)
 
 
 def deliver(payload: dict) -> None:
-    """What billing's task does: send the signal inside the transaction applying the event."""
+    """What billing's task does: send its two signals (the event's own record, then its effects)
+    inside the transaction applying the event."""
+    details = {
+        "event": payload,
+        "event_id": payload["id"],
+        "event_type": payload["type"],
+        "created": payload["created"],
+        "livemode": payload["livemode"],
+        "account": payload.get("account") or "",
+    }
     with transaction.atomic():
-        stripe_event_processed.send(
-            sender=None,
-            event=payload,
-            event_id=payload["id"],
-            event_type=payload["type"],
-            created=payload["created"],
-            livemode=payload["livemode"],
-        )
+        stripe_event_applying.send(sender=None, **details)
+        stripe_event_processed.send(sender=None, **details)
 
 
 def price(*, lookup_key=None, metadata=None, product=None, price_id=None) -> dict:

@@ -205,7 +205,10 @@ def test_list_returns_the_callers_active_features(client, make_user, support):
     assert features["signals_basic"]["source"] == "manual"
     assert features["signals_basic"]["expires_at"] is None
     # Another user's grants are not listed.
-    assert client.get(reverse("entitlements-list"), **basic(support)).json() == {"entitlements": []}
+    assert client.get(reverse("entitlements-list"), **basic(support)).json() == {
+        "entitlements": [],
+        "blocks": [],
+    }
 
 
 def test_anonymous_gets_401_with_a_challenge(client):

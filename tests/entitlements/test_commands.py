@@ -35,7 +35,8 @@ def test_show_prints_active_features_as_json(make_user):
         "entitlements": [
             {"feature": "copy_trading", "source": "manual",
              "expires_at": "2099-05-01T23:59:59.999999+00:00"}
-        ]
+        ],
+        "blocks": [],
     }  # fmt: skip
     assert Entitlement.objects.get(user=trader).granted_by is None
 

@@ -9,8 +9,10 @@ from tests.stripe_fixtures import resource
 
 def subscription(**overrides) -> dict:
     sub = resource(
-        "subscription", **{"id": "sub_1", "customer": "cus_1", "status": "active", **overrides}
-    )
+        "subscription",
+        **{"id": "sub_1", "customer": "cus_1", "status": "active", "created": 1_000,
+           "trial_end": None, **overrides},
+    )  # fmt: skip
     item = sub["items"]["data"][0]
     item.update(current_period_end=2_000)
     item["price"].update(lookup_key="premium", metadata={}, product="prod_1")
@@ -64,7 +66,11 @@ def test_subscription_update_reads_status_period_and_price():
     sub["items"]["data"].append(later)
     update = payloads.subscription_update(sub)
     assert (update.subscription_id, update.customer_id) == ("sub_1", "cus_1")
-    assert update.values == {"status": "active", "cancel_at_period_end": True, "period_end": 2_500}
+    assert update.values == {
+        "status": "active", "cancel_at_period_end": True, "period_end": 2_500, "trial_end": None,
+        "sub_created": 1_000,
+    }  # fmt: skip
+    assert update.status == "active"
     assert update.price.lookup_key == "premium" and update.price.plan_codes == ("premium",)
 
 
@@ -72,8 +78,13 @@ def test_subscription_update_of_a_deletion_and_of_a_bare_subscription():
     deleted = payloads.subscription_update(subscription(customer={"id": "cus_x"}), deleted=True)
     assert deleted.values["status"] == "canceled" and deleted.values["deleted"] is True
     assert deleted.customer_id == "cus_x"
-    bare = payloads.subscription_update({"id": "sub_2", "status": "trialing", "items": None})
-    assert bare.values == {"status": "trialing", "cancel_at_period_end": False, "period_end": None}
+    bare = payloads.subscription_update(
+        {"id": "sub_2", "status": "trialing", "items": None, "trial_end": 900, "created": True}
+    )
+    assert bare.values == {
+        "status": "trialing", "cancel_at_period_end": False, "period_end": None,
+        "trial_end": 900, "sub_created": None,  # a boolean is no timestamp
+    }  # fmt: skip
     assert "deleted" not in bare.values and bare.price is None and bare.customer_id == ""
     no_price = subscription()
     no_price["items"]["data"][0]["price"] = "price_1"  # not expanded
@@ -105,12 +116,14 @@ def test_invoice_update_paid_and_failed():
     paid = payloads.invoice_update(invoice(), paid=True, created=100)
     assert (paid.subscription_id, paid.customer_id) == ("sub_1", "cus_1")
     assert paid.values == {
-        "status": "active", "payment_failed_at": None, "reversal": None, "period_end": 3_000,
+        "status": "active", "payment_failed_at": None, "last_paid": 100, "period_end": 3_000,
     }  # fmt: skip
+    assert paid.status == "active"
     without_lines = invoice(line_subscription="sub_other")
     assert "period_end" not in payloads.invoice_update(without_lines, paid=True, created=1).values
     failed = payloads.invoice_update(invoice(), paid=False, created=100)
     assert failed.values == {"status": "past_due", "payment_failed_at": 100}
+    assert failed.status == "past_due"
     assert payloads.invoice_update(invoice(subscription_id=None), paid=True, created=1) is None
 
 

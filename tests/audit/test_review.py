@@ -19,6 +19,13 @@ from tests.stripe_fixtures import event, resource, unique_id
 # (the real review runs on yesterday, long covered by the hourly checkpoint).
 
 
+def sealed_checkpoint():
+    """A checkpoint over the rows written so far, sealed first (as in production, where the
+    sealer runs before the checkpoint task)."""
+    audit_seal()
+    return audit_checkpoint_create()
+
+
 def sealed_review(*, day, **kwargs):
     """The review as beat makes it: the day's rows sealed first (here the test's own
     transaction holds them, so the test seals them as the sealer would after the commit)."""
@@ -73,11 +80,11 @@ def manual(action: str, staff, user_id: int) -> AuditEvent:
 
 def test_a_quiet_day_with_a_fresh_checkpoint_has_no_findings(today, trail):
     rows = trail(3)
-    audit_checkpoint_create()
+    sealed_checkpoint()
     review = sealed_review(day=today)
     assert review.chain_ok
     assert review.findings.count() == 0
-    assert review.first_sequence == rows[0].sequence
+    assert [review.first_sequence] == sequences(rows[:1])
     assert review.rows >= 3
     # Idempotent: the day is reviewed once.
     assert sealed_review(day=today).pk == review.pk
@@ -91,7 +98,7 @@ def test_missing_checkpoint_is_a_finding(today, trail):
 
 
 def test_checkpoint_older_than_the_day_is_a_finding(today, trail):
-    audit_checkpoint_create()
+    sealed_checkpoint()
     trail(2)  # rows after the newest checkpoint: it does not cover the day
     found = by_kind(sealed_review(day=today))
     assert "does not cover the day" in found[FindingKind.CHECKPOINT_STALE][0].summary
@@ -101,7 +108,7 @@ def test_rejected_webhook_and_signature_spikes_link_their_rows(today, settings):
     settings.AUDIT_REVIEW_SPIKE_FLOOR = 3
     bad_signatures = rejected(4)
     stale = rejected(2, problem="webhook-timestamp-out-of-tolerance")
-    audit_checkpoint_create()
+    sealed_checkpoint()
     found = by_kind(sealed_review(day=today))
     assert found[FindingKind.INVALID_SIGNATURE_SPIKE][0].sequences == sequences(bad_signatures)
     assert found[FindingKind.WEBHOOK_REJECTED_SPIKE][0].sequences == sequences(
@@ -113,7 +120,7 @@ def test_rejected_webhook_and_signature_spikes_link_their_rows(today, settings):
 def test_below_the_floor_is_no_spike(today, settings):
     settings.AUDIT_REVIEW_SPIKE_FLOOR = 5
     rejected(5)
-    audit_checkpoint_create()
+    sealed_checkpoint()
     found = by_kind(sealed_review(day=today))
     assert FindingKind.WEBHOOK_REJECTED_SPIKE not in found
 
@@ -126,6 +133,7 @@ def test_a_high_trailing_baseline_is_no_spike_and_a_broken_chain_is_a_finding(
     rejected(4)
     # The baseline's rows moved to the days before (raw SQL, triggers off): 20 over 7 days
     # is a mean of 2.9 a day, so 4 today is under 3 x the mean. Moving them breaks the chain.
+    audit_seal()
     tamper(
         (
             "UPDATE audit_auditevent SET occurred_at = occurred_at - interval '2 days' "
@@ -133,11 +141,11 @@ def test_a_high_trailing_baseline_is_no_spike_and_a_broken_chain_is_a_finding(
             [sequences(earlier)],
         )
     )
-    audit_checkpoint_create()
+    sealed_checkpoint()
     found = by_kind(sealed_review(day=today))
     assert FindingKind.WEBHOOK_REJECTED_SPIKE not in found
     broken = found[FindingKind.CHAIN_BROKEN][0]
-    assert broken.sequences == [earlier[0].sequence]
+    assert broken.sequences == sequences([earlier[0]])
     assert DailyReview.objects.get(day=today).chain_ok is False
 
 
@@ -152,9 +160,9 @@ def test_dead_letters_waiting_and_reprocessed(today, staff):
         actor=Actor(kind="user", user_id=staff.pk),
         target=Target("stripe_event", "evt_1", "invoice.paid evt_1"),
     )
-    audit_checkpoint_create()
+    sealed_checkpoint()
     finding = by_kind(sealed_review(day=today))[FindingKind.DEAD_LETTERS][0]
-    assert finding.sequences == [row.sequence]
+    assert finding.sequences == sequences([row])
     assert finding.actor_ids == [str(staff.pk)]
     assert finding.summary.startswith("1 dead letters waiting")
 
@@ -174,13 +182,13 @@ def test_manual_grants_outside_hours_in_bulk_and_to_oneself(
     audit_event_record(
         action="entitlements.grant.created", actor=Actor(kind="stripe"), meta={"user_id": 9}
     )
-    audit_checkpoint_create()
+    sealed_checkpoint()
     found = by_kind(sealed_review(day=today))
     assert found[FindingKind.GRANT_OUTSIDE_HOURS][0].sequences == sequences([grant, own, *revokes])
     [bulk] = found[FindingKind.GRANT_BULK]  # 2 grants: not over 2; 3 revokes: over
     assert bulk.sequences == sequences(revokes)
     assert "3 manual revokes by sam" in bulk.summary
-    assert found[FindingKind.GRANT_OWN_ACCOUNT][0].sequences == [own.sequence]
+    assert found[FindingKind.GRANT_OWN_ACCOUNT][0].sequences == sequences([own])
     assert found[FindingKind.GRANT_OWN_ACCOUNT][0].actor_ids == [str(staff.pk)]
 
 
@@ -221,12 +229,12 @@ def test_sign_ins_lockouts_role_changes_and_second_factor_resets(
         target=Target("user", str(staff.pk), "user sam"),
         reason="lost phone",
     )
-    audit_checkpoint_create()
+    sealed_checkpoint()
     found = by_kind(sealed_review(day=today))
     assert found[FindingKind.SIGN_IN_FAILURES][0].sequences == sequences(failed)
-    assert found[FindingKind.LOCKOUTS][0].sequences == [locked.sequence]
-    assert found[FindingKind.ROLE_CHANGES][0].sequences == [role.sequence]
-    assert found[FindingKind.SECOND_FACTOR_RESETS][0].sequences == [reset.sequence]
+    assert found[FindingKind.LOCKOUTS][0].sequences == sequences([locked])
+    assert found[FindingKind.ROLE_CHANGES][0].sequences == sequences([role])
+    assert found[FindingKind.SECOND_FACTOR_RESETS][0].sequences == sequences([reset])
 
 
 def test_one_failed_sign_in_under_the_threshold_is_no_finding(today, staff):
@@ -236,7 +244,7 @@ def test_one_failed_sign_in_under_the_threshold_is_no_finding(today, staff):
         outcome="failure",
         target=Target("user", str(staff.pk), "user sam"),
     )
-    audit_checkpoint_create()
+    sealed_checkpoint()
     assert FindingKind.SIGN_IN_FAILURES not in by_kind(sealed_review(day=today))
 
 

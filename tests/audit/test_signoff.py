@@ -17,6 +17,13 @@ from tests.services import audit_seal
 from tests.staff import staff_login
 
 
+def sealed_checkpoint():
+    """A checkpoint over the rows written so far, sealed first (as in production, where the
+    sealer runs before the checkpoint task)."""
+    audit_seal()
+    return audit_checkpoint_create()
+
+
 def sealed_review(*, day, **kwargs):
     """The review as beat makes it: the day's rows sealed first (here the test's own
     transaction holds them, so the test seals them as the sealer would after the commit)."""
@@ -36,7 +43,7 @@ def day_with_findings(postgres, settings, finance, django_user_model):
         outcome="failure",
         target=Target("user", str(sam.pk), "user sam"),
     )
-    audit_checkpoint_create()
+    sealed_checkpoint()
     return sealed_review(day=datetime.now(UTC).date())
 
 
@@ -139,7 +146,7 @@ def test_no_sign_off_without_a_checkpoint_covering_the_day(finance_client, postg
     assert "No signed checkpoint covers the day" in " ".join(
         messages_of(finance_client.get(response.url))
     )
-    audit_checkpoint_create()
+    sealed_checkpoint()
     sign_off(finance_client, review)
     review.refresh_from_db()
     assert review.signed_off_at is not None
@@ -174,7 +181,7 @@ def test_unsigned_days_past_the_deadline_are_counted_and_shown(
     settings.AUDIT_REVIEW_SIGNOFF_BUSINESS_DAYS = 1
     long_ago = sealed_review(day=date(2020, 1, 6))
     signed = sealed_review(day=date(2020, 1, 7))
-    audit_checkpoint_create()
+    sealed_checkpoint()
     for finding in signed.findings.all():
         work(finance_client, signed, finding, "accepted")
     sign_off(finance_client, signed)

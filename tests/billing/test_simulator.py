@@ -181,7 +181,7 @@ def test_command_exits_non_zero_when_the_server_is_unreachable(db, capsys):
     out = capsys.readouterr().out
     assert re.search(r"^HTTP no answer\s+4$", out, re.MULTILINE)
     assert re.search(r"^  ConnectionRefusedError\s+4$", out, re.MULTILINE)
-    assert re.search(r"^lost\s+3$", out, re.MULTILINE)
+    assert re.search(r"^lost\s+4$", out, re.MULTILINE)
 
 
 def test_wait_gives_up_when_the_server_never_answers(db):

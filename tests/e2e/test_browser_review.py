@@ -11,6 +11,7 @@ from audit.models import AuditEvent, FindingKind, Outcome
 from audit.review import daily_review_create
 from audit.services import Target, audit_checkpoint_create, audit_event_record
 from config.context import Actor
+from tests.services import audit_seal
 
 
 def seed_day(staff_member):
@@ -35,6 +36,7 @@ def seed_day(staff_member):
         outcome=Outcome.FAILURE,
         meta={"problem": "webhook-signature-invalid", "http_status": 400},
     )
+    audit_seal()  # as the sealer does before beat's checkpoint and review
     audit_checkpoint_create()
     return daily_review_create(day=datetime.now(UTC).date())
 

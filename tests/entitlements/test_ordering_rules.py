@@ -5,6 +5,7 @@ import pytest
 
 from entitlements.ordering import (
     Facts,
+    guess_key,
     order_second,
     precedes,
     stage,
@@ -153,3 +154,51 @@ def test_tracked_attributes_normalise_references_and_items():
 def test_facts_round_trip_through_json():
     facts = event("a", previous={"status": "incomplete"}, period_end=7)
     assert Facts.from_json(facts.as_json()) == facts
+
+
+def test_the_rules_decide_transitively():
+    # a -> b and b -> c by previous_attributes; a and c alone say nothing of each other.
+    a = event("a", status="active", attributes={"cancel_at_period_end": False}, period_end=1)
+    b = event("b", status="active", previous={"cancel_at_period_end": False},
+              attributes={"cancel_at_period_end": True, "latest_invoice": "in_1"})  # fmt: skip
+    c = event("c", status="active", previous={"latest_invoice": "in_1"},
+              attributes={"latest_invoice": "in_2"}, period_end=2)  # fmt: skip
+    assert precedes(a, c) is None
+    for given in ([c, b, a], [a, c, b], [b, a, c]):
+        result = order_second(given)
+        assert [f.event_id for f in result.ordered] == ["a", "b", "c"]
+        # a and c disagree on period_end, but c is after a through b: decided, not guessed.
+        assert result.ambiguous is False
+
+
+def test_a_rule_overrides_the_guess():
+    # Find contents whose guess would put the later event first; the rule must still win.
+    for n in range(50):
+        first = event("first", status="incomplete", attributes={"status": "incomplete"}, n=n)
+        then = event("then", status="active", previous={"status": "incomplete"}, n=n)
+        if guess_key(then) < guess_key(first):
+            break
+    else:
+        pytest.fail("no content found whose guess contradicts the rule")
+    assert [f.event_id for f in order_second([then, first]).ordered] == ["first", "then"]
+
+
+def test_the_guess_follows_the_content_not_the_ids():
+    one = event("evt_1", status="active", attributes={}, period_end=10)
+    two = event("evt_2", status="past_due", attributes={}, period_end=20)
+    swapped_one = event("evt_2", status="active", attributes={}, period_end=10)
+    swapped_two = event("evt_1", status="past_due", attributes={}, period_end=20)
+    first = [f.values["period_end"] for f in order_second([one, two]).ordered]
+    swapped = [f.values["period_end"] for f in order_second([swapped_one, swapped_two]).ordered]
+    assert first == swapped
+
+
+def test_an_unknown_status_decides_nothing():
+    a = event("a", status="some_future_status", attributes={})
+    b = event("b", status="active", attributes={})
+    assert precedes(a, b) is None and precedes(b, a) is None
+
+
+def test_items_name_a_legacy_plan_when_no_price():
+    obj = {"items": {"data": [{"plan": {"id": "plan_old"}, "quantity": 1}]}}
+    assert tracked_attributes(obj) == {"items": [["plan_old", 1, None]]}

@@ -224,3 +224,24 @@ def test_stripes_entitlement_summary_overrides_the_plans_features():
 def test_an_unknown_plan_without_a_summary_wants_nothing():
     assert desired_for_state(state(plan_code="gone", period_end=T0)) == {}
     assert desired_for_state(state(plan_code=None, period_end=T0)) == {}
+
+
+def _unsettled_at_10() -> SubscriptionState:
+    row = SubscriptionState(fields={})
+    state_merge(row, facts(10, "evt_a", status="active", previous={"status": "past_due"},
+                           attributes={"status": "active"}))  # fmt: skip
+    state_merge(row, facts(10, "evt_b", status="past_due", previous={"status": "active"},
+                           attributes={"status": "past_due"}))  # fmt: skip
+    return row
+
+
+def test_a_later_decided_event_leaves_an_earlier_second_unsettled():
+    row = _unsettled_at_10()
+    state_merge(row, facts(20, "evt_c", status="active"))
+    assert row.unsettled_second == 10  # only a fetch settles it
+
+
+def test_a_fetch_in_the_unsettled_second_itself_settles_it():
+    row = _unsettled_at_10()
+    state_merge(row, facts(10, "fetch:10", kind="fetch", status="past_due"))
+    assert row.unsettled_second is None

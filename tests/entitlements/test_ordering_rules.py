@@ -202,3 +202,14 @@ def test_an_unknown_status_decides_nothing():
 def test_items_name_a_legacy_plan_when_no_price():
     obj = {"items": {"data": [{"plan": {"id": "plan_old"}, "quantity": 1}]}}
     assert tracked_attributes(obj) == {"items": [["plan_old", 1, None]]}
+
+
+def test_a_chain_of_four_is_decided_end_to_end():
+    chain = [
+        event(f"e{i}", status="active", attributes={"latest_invoice": f"in_{i}"},
+              previous={"latest_invoice": f"in_{i - 1}"} if i else {}, period_end=i)
+        for i in range(4)
+    ]  # fmt: skip
+    result = order_second(list(reversed(chain)))
+    assert [f.event_id for f in result.ordered] == ["e0", "e1", "e2", "e3"]
+    assert result.ambiguous is False

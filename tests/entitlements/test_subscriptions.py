@@ -245,3 +245,8 @@ def test_a_fetch_in_the_unsettled_second_itself_settles_it():
     row = _unsettled_at_10()
     state_merge(row, facts(10, "fetch:10", kind="fetch", status="past_due"))
     assert row.unsettled_second is None
+
+
+def test_a_trial_without_a_period_ends_at_trial_end():
+    wanted = desired_for_state(state(status="trialing", trial_end=T0 + 5 * DAY, period_end=None))
+    assert expiry(wanted) == when(T0 + 5 * DAY)

@@ -250,3 +250,9 @@ def test_a_fetch_in_the_unsettled_second_itself_settles_it():
 def test_a_trial_without_a_period_ends_at_trial_end():
     wanted = desired_for_state(state(status="trialing", trial_end=T0 + 5 * DAY, period_end=None))
     assert expiry(wanted) == when(T0 + 5 * DAY)
+
+
+def test_a_later_event_of_the_same_second_that_decides_it_settles_it():
+    row = _unsettled_at_10()
+    state_merge(row, facts(10, "evt_end", kind="deleted", status="canceled"))
+    assert row.unsettled_second is None and row.value("status") == "canceled"

@@ -1,6 +1,7 @@
 """Second-factor pages of the admin: verify a code, or enrol an authenticator."""
 
 import segno
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseRedirect
@@ -122,5 +123,6 @@ def locked_out(request, credentials=None, *args, **kwargs):
         status=429,
         detail="Sign-in is locked for this account or address for a while after repeated "
         "failures. Try again later or ask an administrator.",
-        headers={"Retry-After": "900"},
+        # When the lockout ends for an attempt made now: AXES_COOLOFF_SECONDS, never a literal.
+        headers={"Retry-After": str(int(settings.AXES_COOLOFF_TIME.total_seconds()))},
     )

@@ -216,3 +216,16 @@ def test_relaxing_the_second_factor_without_debug_fails_the_system_check(setting
     assert [e.id for e in second_factor_required_outside_debug()] == ["staff.E001"]
     settings.DEBUG = True
     assert second_factor_required_outside_debug() == []
+
+
+def test_the_lockout_answer_says_when_to_retry_from_the_setting(
+    client, staff_with_device, settings
+):
+    from datetime import timedelta
+
+    settings.AXES_COOLOFF_TIME = timedelta(seconds=1234)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(client, password="wrong-password")
+    response = sign_in(client)
+    assert response.status_code == 429
+    assert response["Retry-After"] == "1234"

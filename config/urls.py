@@ -12,7 +12,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("", include("billing.urls")),
     path("", include("entitlements.urls")),
-    path("", include("audit.urls")),
 ]
 
 handler400 = "config.problems.bad_request"

@@ -98,6 +98,24 @@ def audit_seal(*events):
     return [sealed[event.pk] for event in events]
 
 
+def sealed_checkpoint():
+    """A checkpoint over the rows written so far, sealed first (as in production, where the
+    sealer runs before the checkpoint task)."""
+    from audit.services import audit_checkpoint_create
+
+    audit_seal()
+    return audit_checkpoint_create()
+
+
+def sealed_review(*, day, **kwargs):
+    """The daily review as beat makes it: the day's rows sealed first (a test's own transaction
+    holds them, so the test seals them as the sealer would after the commit)."""
+    from audit.review import daily_review_create
+
+    audit_seal()
+    return daily_review_create(day=day, **kwargs)
+
+
 def clear_audit_tables() -> None:
     """Empty the append-only audit tables the way a DBA would: triggers off, delete, on.
 

@@ -6,31 +6,17 @@ import pytest
 from django.contrib.auth.models import Group
 
 from audit.models import AuditEvent, DailyCount, DailyReview, FindingKind
-from audit.review import _outside_business_hours, daily_review_create
-from audit.services import Target, audit_checkpoint_create, audit_event_record
+from audit.review import _outside_business_hours
+from audit.services import Target, audit_event_record
 from audit.tasks import daily_review
 from billing.models import StripeEvent
 from config.context import Actor
-from tests.services import audit_seal
+from tests.services import audit_seal, sealed_checkpoint, sealed_review
 from tests.stripe_fixtures import event, resource, unique_id
 
 # Checkpoints here are made with audit_checkpoint_create: the beat task's audit_checkpoint_sign
 # also appends a row after the checkpoint, which a review of *today* would see as uncovered
 # (the real review runs on yesterday, long covered by the hourly checkpoint).
-
-
-def sealed_checkpoint():
-    """A checkpoint over the rows written so far, sealed first (as in production, where the
-    sealer runs before the checkpoint task)."""
-    audit_seal()
-    return audit_checkpoint_create()
-
-
-def sealed_review(*, day, **kwargs):
-    """The review as beat makes it: the day's rows sealed first (here the test's own
-    transaction holds them, so the test seals them as the sealer would after the commit)."""
-    audit_seal()
-    return daily_review_create(day=day, **kwargs)
 
 
 @pytest.fixture

@@ -9,26 +9,11 @@ from django.urls import reverse
 from prometheus_client import REGISTRY
 
 from audit.models import AuditCheckpoint, AuditEvent, FindingKind, FindingStatus
-from audit.review import daily_review_create
-from audit.services import Target, audit_checkpoint_create, audit_event_record
+from audit.services import Target, audit_event_record
 from audit.signoff import business_days_between, review_overdue_gauge_refresh
 from config.context import Actor
-from tests.services import audit_seal
+from tests.services import sealed_checkpoint, sealed_review
 from tests.staff import staff_login
-
-
-def sealed_checkpoint():
-    """A checkpoint over the rows written so far, sealed first (as in production, where the
-    sealer runs before the checkpoint task)."""
-    audit_seal()
-    return audit_checkpoint_create()
-
-
-def sealed_review(*, day, **kwargs):
-    """The review as beat makes it: the day's rows sealed first (here the test's own
-    transaction holds them, so the test seals them as the sealer would after the commit)."""
-    audit_seal()
-    return daily_review_create(day=day, **kwargs)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.utils import timezone
 
-from billing import rejections, services
+from billing import metrics, rejections, services
 
 
 def _countdown(retries: int) -> int:
@@ -52,13 +52,13 @@ def fetch_subscription(self, subscription_id: str) -> None:
     backoff while Stripe's API fails (the best guess stands meanwhile)."""
     if not settings.BILLING_STRIPE_MIRROR_ENABLED:
         # No Stripe account behind the offline placeholder key: the best guess stands.
-        services.metrics.subscription_fetches.labels(outcome="disabled").inc()
+        metrics.subscription_fetches.labels(outcome="disabled").inc()
         return
     try:
         services.subscription_fetch(subscription_id=subscription_id)
     except Exception as error:
         final = self.request.retries >= settings.BILLING_MIRROR_MAX_RETRIES
-        services.metrics.subscription_fetches.labels(outcome="failed" if final else "retry").inc()
+        metrics.subscription_fetches.labels(outcome="failed" if final else "retry").inc()
         if final:
             return
         raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error

@@ -272,12 +272,16 @@ class FeatureBlockAdmin(ReadOnlyModelAdmin):
     def lift_selected(self, request, queryset):
         form = LiftForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
-            lifted = blocks.blocks_lift_selected(
-                block_ids=list(queryset.values_list("pk", flat=True)),
-                lifted_by=request.user,
-                actor=_actor(request),
-                reason=form.cleaned_data["reason"],
-            )
+            try:
+                lifted = blocks.blocks_lift_selected(
+                    block_ids=list(queryset.values_list("pk", flat=True)),
+                    lifted_by=request.user,
+                    actor=_actor(request),
+                    reason=form.cleaned_data["reason"],
+                )
+            except EntitlementError as error:
+                self.message_user(request, error.detail, level=messages.ERROR)
+                return None
             self.message_user(request, f"Lifted {lifted} block(s).")
             return None
         open_blocks = queryset.filter(lifted_at__isnull=True).select_related("user", "feature")

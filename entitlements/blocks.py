@@ -15,6 +15,7 @@ from config.context import Actor
 from entitlements import signals
 from entitlements.errors import NothingToRevoke, ReasonRequired
 from entitlements.models import CustomerLink, FeatureBlock, SubscriptionState
+from entitlements.services import staff_self_service_refuse
 from entitlements.subscriptions import subscription_sync
 
 
@@ -38,34 +39,43 @@ def user_subscriptions_resync(*, user_id: int, actor: Actor, reason: str) -> int
     return synced
 
 
-@transaction.atomic
-def feature_unblock(*, user, feature_key: str, lifted_by, actor: Actor, reason: str) -> int:
-    """Support lifts the user's block of a feature; Stripe's grants come back. Returns 1."""
+def _require_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise ReasonRequired("Say why: the reason is kept in the audit trail.")
-    block = (
-        FeatureBlock.objects.select_for_update()
-        .filter(user=user, feature__lookup_key=feature_key, lifted_at__isnull=True)
-        .first()
-    )
-    if block is None:
-        raise NothingToRevoke(f"No block of {feature_key!r} is in force for this user.")
-    _lift(block=block, lifted_by=lifted_by, actor=actor, reason=reason, at=timezone.now())
+    return reason
+
+
+def feature_unblock(*, user, feature_key: str, lifted_by, actor: Actor, reason: str) -> int:
+    """Support lifts the user's block of a feature; Stripe's grants come back. Returns 1.
+
+    Nobody lifts a block on their own account (the same separation of duties as a grant)."""
+    reason = _require_reason(reason)
+    staff_self_service_refuse(staff=lifted_by, user_ids=[user.pk], change="unblock", actor=actor)
+    with transaction.atomic():
+        block = (
+            FeatureBlock.objects.select_for_update()
+            .filter(user=user, feature__lookup_key=feature_key, lifted_at__isnull=True)
+            .first()
+        )
+        if block is None:
+            raise NothingToRevoke(f"No block of {feature_key!r} is in force for this user.")
+        _lift(block=block, lifted_by=lifted_by, actor=actor, reason=reason, at=timezone.now())
     return 1
 
 
-@transaction.atomic
 def blocks_lift_selected(*, block_ids: list[int], lifted_by, actor: Actor, reason: str) -> int:
-    """The admin's bulk lift: blocks in force among the ids are lifted."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ReasonRequired("Say why: the reason is kept in the audit trail.")
-    blocks = FeatureBlock.objects.select_for_update().filter(pk__in=block_ids, lifted_at=None)
+    """The admin's bulk lift: blocks in force among the ids are lifted (none of the lifter's
+    own)."""
+    reason = _require_reason(reason)
+    blocks = FeatureBlock.objects.filter(pk__in=block_ids, lifted_at=None)
+    owners = list(blocks.values_list("user_id", flat=True).distinct())
+    staff_self_service_refuse(staff=lifted_by, user_ids=owners, change="unblock", actor=actor)
     lifted = 0
-    for block in blocks.order_by("pk"):
-        _lift(block=block, lifted_by=lifted_by, actor=actor, reason=reason, at=timezone.now())
-        lifted += 1
+    with transaction.atomic():
+        for block in blocks.select_for_update().order_by("pk"):
+            _lift(block=block, lifted_by=lifted_by, actor=actor, reason=reason, at=timezone.now())
+            lifted += 1
     return lifted
 
 

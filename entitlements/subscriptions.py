@@ -145,14 +145,9 @@ def _reconciliation(state: SubscriptionState, *, user_id: int, lock: bool) -> Sy
         if target is None:
             block = blocked.get(row.feature.lookup_key)
             work.revoke.append((row, block_reason(block) if block else None))
-        elif target.expires_at <= row.starts_at:
-            # Later news ended the grant before this row began (a payment failure or a trial
-            # end learnt late): the row is replaced by one that ends when access really ended.
-            work.revoke.append((row, None))
-            work.create.append(target)
         elif row.expires_at != target.expires_at or row.plan_id != getattr(target.plan, "pk", None):
             work.change.append((row, target))
-    work.create += list(wanted.values())
+    work.create = list(wanted.values())
     return work
 
 

@@ -267,3 +267,29 @@ def test_an_expired_incomplete_subscription_grants_nothing(make_user, customer):
     deliver(customer.subscription("updated", status="incomplete_expired", created=T0 + DAY,
                                   previous_attributes={"status": "incomplete"}))  # fmt: skip
     assert live(user) == {}
+
+
+def test_nobody_lifts_a_block_on_their_own_account(subscribed, customer, support_user):
+    from entitlements.errors import SelfGrantRefused
+
+    subscribed.is_staff = True
+    subscribed.save(update_fields=["is_staff"])
+    services.entitlements_revoke_for_user(
+        user=subscribed, feature_key="signals_premium", reason="abuse",
+        revoked_by=support_user, actor=SUPPORT,
+    )  # fmt: skip
+    block = FeatureBlock.objects.get(user=subscribed)
+    with pytest.raises(SelfGrantRefused):
+        blocks.feature_unblock(
+            user=subscribed, feature_key="signals_premium", lifted_by=subscribed,
+            actor=Actor(kind="user", user_id=subscribed.pk), reason="my own",
+        )  # fmt: skip
+    with pytest.raises(SelfGrantRefused):
+        blocks.blocks_lift_selected(
+            block_ids=[block.pk], lifted_by=subscribed,
+            actor=Actor(kind="user", user_id=subscribed.pk), reason="my own",
+        )  # fmt: skip
+    block.refresh_from_db()
+    assert block.lifted_at is None and "signals_premium" not in live(subscribed)
+    refused = AuditEvent.objects.filter(action="entitlements.grant.refused")
+    assert refused.count() == 2

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import BigIntegerField, Case, Sum, Value, When
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce
 
 from audit import actions
 from audit.models import AuditEvent, DailyCount, Outcome
@@ -23,12 +25,26 @@ WINDOWS = (30, 90)
 WIDTH, HEIGHT, PAD = 640, 180, 28
 
 
+# A refused-webhook row stands for every refusal from one address, problem and minute
+# (billing/rejections.py keeps the trail's size constant under a flood): it counts as meta.count
+# deliveries, so the charts say how many were refused, not how many minutes had refusals.
+_DELIVERIES = Sum(
+    Case(
+        When(
+            action=actions.WEBHOOK_REJECTED.name,
+            then=Coalesce(Cast(KT("meta__count"), BigIntegerField()), Value(1)),
+        ),
+        default=Value(1),
+    )
+)
+
+
 def _grouped(start: datetime, end: datetime) -> list[tuple[str, str, int]]:
     return list(
         AuditEvent.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
         .order_by()
         .values_list("action", "outcome")
-        .annotate(rows=Count("sequence"))
+        .annotate(rows=_DELIVERIES)
     )
 
 

@@ -240,8 +240,9 @@ class ReviewFinding(models.Model):
 
 
 class DailyCount(models.Model):
-    """Rows per UTC day, action and outcome: the dashboard's charts read this small table
-    (a few dozen rows a day) instead of grouping millions of trail rows on every view."""
+    """Rows per UTC day, action and outcome (a refused-webhook row counts as its deliveries):
+    the dashboard's charts read this small table (a few dozen rows a day) instead of grouping
+    millions of trail rows on every view."""
 
     day = models.DateField()
     action = models.CharField(max_length=64)

@@ -65,3 +65,25 @@ def test_a_day_is_counted_once(trail, postgres):
     assert daily_counts_backfill(today=tomorrow) == 89
     assert DailyCount.objects.get(day=today).rows == 1
     assert daily_counts_backfill(today=tomorrow) == 88  # today is counted: not read again
+
+
+def test_rejected_webhooks_chart_counts_deliveries_not_aggregated_rows(finance_client, postgres):
+    # Refusals reach the trail as one row per address, problem and minute, carrying a count
+    # (billing/rejections.py): seven refused deliveries from one address are one row, and the
+    # chart finance reads must still say seven.
+    from billing.rejections import rejection_count, rejection_counts_flush
+    from tests.services import audit_seal
+
+    now = datetime.now(UTC)
+    for _ in range(7):
+        rejection_count(address="203.0.113.9", problem="invalid-signature", status=400, now=now)
+    rejection_count(address="198.51.100.4", problem="replay", status=400, now=now)
+    assert rejection_counts_flush(now=now + timedelta(minutes=2)) == 2
+    audit_seal()
+
+    response = finance_client.get(reverse("admin:audit_dashboard"))
+    assert values(response, "rejected", "rejected")[-1] == 8
+    today = datetime.now(UTC).date()
+    daily_counts_backfill(today=today + timedelta(days=1))  # today becomes a stored past day
+    rejected = DailyCount.objects.get(day=today, action="billing.webhook.rejected")
+    assert rejected.rows == 8

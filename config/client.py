@@ -11,6 +11,7 @@ address just before them is the client. Whatever a client wrote further left is 
 import ipaddress
 
 from django.conf import settings
+from django.http import HttpRequest
 from python_ipware import IpWare
 
 _FORWARDED_FOR = "HTTP_X_FORWARDED_FOR"
@@ -41,14 +42,14 @@ def _resolver(proxies: tuple[str, ...]) -> IpWare:
     return resolver
 
 
-def _address(value) -> str | None:
+def _address(value: object) -> str | None:
     try:
         return str(ipaddress.ip_address(str(value).strip()))
     except ValueError:
         return None
 
 
-def client_ip(request) -> str | None:
+def client_ip(request: HttpRequest) -> str | None:
     """The address of the client that sent `request`, or None when there is no valid one.
 
     Without TRUSTED_PROXIES it is REMOTE_ADDR and X-Forwarded-For is ignored. With them, the

@@ -5,9 +5,11 @@ worker. The values live in context variables (bound into structlog too, so every
 them) and travel with each task in its message headers (see config/celery.py).
 """
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import structlog
 
@@ -50,9 +52,10 @@ def start_request(request_id: str, *, remote_ip: str | None = None, user_agent: 
     structlog.contextvars.bind_contextvars(client_ip=remote_ip)
 
 
-def bind(*, request_id: str | None = None, actor: Actor | None = None) -> list:
+def bind(*, request_id: str | None = None, actor: Actor | None = None) -> list[Token[Any]]:
     """Set the context; returns tokens for reset(). Also binds structlog's context."""
-    tokens = []
+    # Tokens of different variables (Token[str | None], Token[Actor]): each resets its own.
+    tokens: list[Token[Any]] = []
     if request_id is not None:
         tokens.append(_request_id.set(request_id))
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -62,7 +65,7 @@ def bind(*, request_id: str | None = None, actor: Actor | None = None) -> list:
     return tokens
 
 
-def reset(tokens: list) -> None:
+def reset(tokens: list[Token[Any]]) -> None:
     for token in reversed(tokens):
         token.var.reset(token)
     structlog.contextvars.clear_contextvars()
@@ -73,7 +76,7 @@ def reset(tokens: list) -> None:
 
 
 @contextmanager
-def acting_as(actor: Actor, *, request_id: str | None = None):
+def acting_as(actor: Actor, *, request_id: str | None = None) -> Iterator[None]:
     """Run a block on behalf of an actor (management commands, tasks, tests)."""
     tokens = bind(request_id=request_id, actor=actor)
     try:
@@ -82,19 +85,19 @@ def acting_as(actor: Actor, *, request_id: str | None = None):
         reset(tokens)
 
 
-def to_headers() -> dict:
+def to_headers() -> dict[str, object]:
     """Serialise the context for a Celery message."""
     return {"tollgate_request_id": current_request_id(), "tollgate_actor": asdict(current_actor())}
 
 
-def from_headers(headers: dict) -> tuple[str | None, Actor]:
+def from_headers(headers: dict[str, Any]) -> tuple[str | None, Actor]:
     actor_data = headers.get("tollgate_actor") or {}
     actor = Actor(kind=actor_data.get("kind", "system"), user_id=actor_data.get("user_id"))
     return headers.get("tollgate_request_id"), actor
 
 
 @contextmanager
-def role_seeding():
+def role_seeding() -> Iterator[None]:
     """migrate's seeding of the role groups (post_migrate): it only restores the documented
     permission sets, on every migrate and every test flush, so audit does not record it."""
     token = _role_seeding.set(True)

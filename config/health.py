@@ -5,7 +5,7 @@ import hmac
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from django_prometheus import exports
 
@@ -14,7 +14,7 @@ from config.problems import problem_response
 
 
 @require_GET
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness: the process is up and serving. Touches no dependency on purpose."""
     return JsonResponse({"status": "ok"})
 
@@ -46,9 +46,10 @@ CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_b
 
 
 @require_GET
-def readyz(request):
+def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: each dependency by name; 503 naming the failing ones."""
-    results, failing = {}, []
+    results: dict[str, dict[str, str]] = {}
+    failing: list[str] = []
     for name, check in CHECKS.items():
         try:
             check()
@@ -64,13 +65,13 @@ def readyz(request):
     )
 
 
-def _bearer_token(request) -> str:
+def _bearer_token(request: HttpRequest) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
 @require_GET
-def metrics(request):
+def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus scrape. Absent (404) unless METRICS_ENABLED; with METRICS_TOKEN set, only a
     request bearing that token is served: the numbers describe traffic, failures and staff
     sign-ins, which is nobody's business outside monitoring."""
@@ -86,4 +87,5 @@ def metrics(request):
             detail="Send the metrics token as 'Authorization: Bearer <METRICS_TOKEN>'.",
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
-    return exports.ExportToDjangoView(request)
+    response: HttpResponse = exports.ExportToDjangoView(request)  # django-prometheus: untyped
+    return response

@@ -7,8 +7,10 @@ written, whoever logged it.
 
 import logging.config
 import re
+from typing import cast
 
 import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 # Keys whose values are never written to a log, at any nesting depth.
 SENSITIVE_KEY = re.compile(
@@ -32,7 +34,7 @@ def redact_text(text: str) -> str:
     return SENSITIVE_VALUE.sub(REDACTED, text)
 
 
-def _redact(value, depth=0):
+def _redact(value: object, depth: int = 0) -> object:
     if depth > 6:
         return value
     if isinstance(value, dict):
@@ -47,12 +49,13 @@ def _redact(value, depth=0):
     return value
 
 
-def redact_secrets(_logger, _method, event_dict):
+def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """structlog processor: mask sensitive keys and secret-looking values."""
-    return _redact(event_dict)
+    # _redact returns a dict for a dict: the same keys, masked values.
+    return cast(EventDict, _redact(event_dict))
 
 
-SHARED_PROCESSORS = [
+SHARED_PROCESSORS: list[Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
@@ -61,7 +64,7 @@ SHARED_PROCESSORS = [
 ]
 
 
-def configure(settings_dict):
+def configure(settings_dict: dict[str, str]) -> None:
     """Django's LOGGING_CONFIG hook: wire structlog and the standard library together."""
     level = settings_dict.get("level", "INFO")
     structlog.configure(

@@ -2,6 +2,9 @@
 
 import re
 import uuid
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponseBase
 
 from config import context
 from config.client import client_ip
@@ -15,13 +18,14 @@ VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 class RequestIdMiddleware:
     """Take X-Request-ID from the caller when sane, else make one; echo it in the response."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         supplied = request.headers.get("X-Request-ID", "")
         request_id = supplied if VALID_REQUEST_ID.match(supplied) else uuid.uuid4().hex
-        request.request_id = request_id
+        # An attribute of our own on Django's request (read by config/problems.py).
+        request.request_id = request_id  # type: ignore[attr-defined]
         # Bound for the rest of this request, without reset at the end: Django writes its
         # "Not Found"/"Server Error" lines after the middleware chain has returned, and they
         # must carry the id too. The next request on this thread starts from a clean slate.
@@ -38,10 +42,10 @@ class RequestIdMiddleware:
 class ActorMiddleware:
     """After authentication: record the signed-in user as the actor of this request."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             tokens = context.bind(actor=context.Actor(kind="user", user_id=user.pk))

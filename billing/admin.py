@@ -1,14 +1,19 @@
 """Admin for the event inbox: read-only, with one guarded action to requeue dead letters."""
 
+from typing import TypedDict
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db import connection
-from django.db.models import F, Func, TextField
+from django.db.models import F, Func, QuerySet, TextField
 from django.db.models.functions import Cast
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django_stubs_ext import WithAnnotations
 from djstripe.models import Customer, Event
 
 from billing import services
@@ -17,11 +22,15 @@ from billing.models import StripeEvent
 from config.admin_readonly import ReadOnlyModelAdmin
 
 
-def _payload_as_text():
+def _payload_as_text() -> Func | Cast:
     """The stored payload as text, made by the database: Python never decodes it here."""
     if connection.vendor == "postgresql":
         return Func(F("payload"), function="jsonb_pretty", output_field=TextField())
     return Cast("payload", output_field=TextField())
+
+
+class _PayloadText(TypedDict):
+    payload_as_text: str  # get_queryset's annotation
 
 
 class ReprocessForm(forms.Form):
@@ -40,26 +49,28 @@ class StripeEventAdmin(ReadOnlyModelAdmin):
     # The payload is never decoded into Python objects here: the JSON decoder recurses once per
     # level, and a deeply nested (still signed) event made its page and the list a 500. The
     # database hands it over as text instead (indented on PostgreSQL).
-    fields = [
+    # A tuple: the stubs type fields as list[str | list[str] | ...] (invariant) or a tuple.
+    fields = readonly_fields = (
         *(f.name for f in StripeEvent._meta.fields if f.name != "payload"),
         "payload_shown",
         "in_djstripe",
-    ]
-    readonly_fields = fields
+    )
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StripeEvent]:
         queryset = super().get_queryset(request).defer("payload")
-        return queryset.annotate(payload_as_text=_payload_as_text())
+        annotated: QuerySet[StripeEvent] = queryset.annotate(payload_as_text=_payload_as_text())
+        return annotated
 
     @admin.display(description="payload")
-    def payload_shown(self, obj):
+    # Quoted: at run time WithAnnotations takes one argument, the TypedDict is for mypy.
+    def payload_shown(self, obj: "WithAnnotations[StripeEvent, _PayloadText]") -> SafeString:
         return format_html("<pre>{}</pre>", obj.payload_as_text)
 
     @admin.display(description="In dj-stripe's mirror")
-    def in_djstripe(self, obj: StripeEvent):
+    def in_djstripe(self, obj: StripeEvent) -> str:
         """Links to what dj-stripe's mirror made of the event: its Event and the customer (whose
         page lists the subscriptions); the linked pages keep their own view permissions."""
-        links = []
+        links: list[tuple[str, str, str]] = []
         for model, object_id in ((Event, obj.event_id), (Customer, obj.customer_id)):
             row = model.objects.filter(id=object_id).only("pk").first() if object_id else None
             if row is not None:
@@ -69,13 +80,15 @@ class StripeEventAdmin(ReadOnlyModelAdmin):
             return "not mirrored"
         return format_html_join(", ", '<a href="{}">{} {}</a>', links)
 
-    def has_reprocess_deadletter_permission(self, request):
+    def has_reprocess_deadletter_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.reprocess_deadletter")
 
     @admin.action(
         description="Reprocess selected dead letters", permissions=["reprocess_deadletter"]
     )
-    def reprocess_dead_letters(self, request, queryset):
+    def reprocess_dead_letters(
+        self, request: HttpRequest, queryset: QuerySet[StripeEvent]
+    ) -> TemplateResponse | None:
         form = ReprocessForm(request.POST if "reason" in request.POST else None)
         if not form.is_valid():
             context = {

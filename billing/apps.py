@@ -6,7 +6,7 @@ class BillingConfig(AppConfig):
     name = "billing"
     default_auto_field = "django.db.models.BigAutoField"
 
-    def ready(self):
+    def ready(self) -> None:
         from billing import checks, receivers  # noqa: F401 - checks register on import
 
         post_migrate.connect(

@@ -1,12 +1,18 @@
 """System checks of billing's configuration (ids billing.E0xx / billing.W0xx)."""
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 
 
 @checks.register(checks.Tags.compatibility)
-def check_billing_settings(app_configs=None, **kwargs):
-    issues = []
+def check_billing_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    issues: list[checks.CheckMessage] = []
     for name in ("BILLING_EVENT_MAX_RETRIES", "BILLING_MIRROR_MAX_RETRIES"):
         if getattr(settings, name) < 0:
             issues.append(checks.Error(f"{name} must be 0 or more.", id="billing.E001"))

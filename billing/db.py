@@ -1,6 +1,7 @@
 """Two small database primitives the ingress path relies on, PostgreSQL first, SQLite-safe."""
 
 import hashlib
+from typing import Any
 
 from django.db import connection, models, transaction
 
@@ -15,7 +16,7 @@ def insert_ignoring_conflict(obj: models.Model, *, conflict_fields: list[str]) -
     meta = obj._meta
     table, columns, params, values = _insert_parts(obj)
     quote = connection.ops.quote_name
-    conflict = ", ".join(quote(meta.get_field(name).column) for name in conflict_fields)
+    conflict = ", ".join(quote(_concrete_field(obj, name).column) for name in conflict_fields)
     sql = (
         f"INSERT INTO {table} ({columns}) VALUES ({params}) "  # noqa: S608
         f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote(meta.pk.column)}"
@@ -25,8 +26,9 @@ def insert_ignoring_conflict(obj: models.Model, *, conflict_fields: list[str]) -
         row = cursor.fetchone()
     if row is None:
         return None
-    obj.pk = row[0]
-    return obj.pk
+    new_pk: int = row[0]
+    obj.pk = new_pk
+    return new_pk
 
 
 def insert_with_parent_ignoring_conflict(
@@ -42,14 +44,14 @@ def insert_with_parent_ignoring_conflict(
     if connection.vendor != "postgresql":
         with transaction.atomic():
             parent.save(force_insert=True)
-            setattr(obj, obj._meta.get_field(parent_field).attname, parent.pk)
+            setattr(obj, _concrete_field(obj, parent_field).attname, parent.pk)
             return insert_ignoring_conflict(obj, conflict_fields=conflict_fields)
     quote = connection.ops.quote_name
     parent_table, parent_columns, parent_params, parent_values = _insert_parts(parent)
-    link = obj._meta.get_field(parent_field)
+    link = _concrete_field(obj, parent_field)
     table, columns, params, values = _insert_parts(obj, exclude=link)
     pk, parent_pk = quote(obj._meta.pk.column), quote(parent._meta.pk.column)
-    conflict = ", ".join(quote(obj._meta.get_field(name).column) for name in conflict_fields)
+    conflict = ", ".join(quote(_concrete_field(obj, name).column) for name in conflict_fields)
     # Only quoted identifiers from the models' own metadata are interpolated; values are params.
     sql = (
         f"WITH parent AS (INSERT INTO {parent_table} ({parent_columns}) "  # noqa: S608
@@ -63,12 +65,24 @@ def insert_with_parent_ignoring_conflict(
         row = cursor.fetchone()
     if row is None:
         return None
-    obj.pk = row[0]
+    new_pk: int = row[0]
+    obj.pk = new_pk
     setattr(obj, link.attname, row[1])
-    return obj.pk
+    return new_pk
 
 
-def _insert_parts(obj: models.Model, *, exclude=None) -> tuple[str, str, str, list]:
+def _concrete_field(obj: models.Model, name: str) -> models.Field[Any, Any]:
+    """The field `name` of obj's model that has a column (get_field also answers reverse
+    relations and generic foreign keys, which have none)."""
+    field = obj._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{type(obj).__name__}.{name} has no column of its own")
+    return field
+
+
+def _insert_parts(
+    obj: models.Model, *, exclude: models.Field[Any, Any] | None = None
+) -> tuple[str, str, str, list[Any]]:
     """(quoted table, quoted columns, placeholders, values) to INSERT `obj` without its key."""
     meta = obj._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key and f is not exclude]

@@ -23,12 +23,15 @@ Operations must be registered (they become metric label values, a small fixed se
 
 import functools
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Concatenate, ParamSpec, TypeVar
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing import metrics
@@ -37,6 +40,10 @@ from billing.errors import IdempotencyKeyInProgress, IdempotencyKeyInvalid, Idem
 from billing.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+# A handler's view (`self`), request and other arguments, passed through the decorator unchanged.
+_View = TypeVar("_View")
+_Request = TypeVar("_Request", bound=Request)
+_Args = ParamSpec("_Args")
 MAX_KEY_LENGTH = 255
 OPERATIONS: set[str] = {"webhook", "entitlement_grant", "entitlement_revoke"}
 
@@ -49,9 +56,11 @@ def register_operation(name: str) -> str:
     return name
 
 
-def request_fingerprint(request) -> str:
+def request_fingerprint(request: HttpRequest) -> str:
     digest = hashlib.sha256()
-    for part in (request.method.encode(), request.get_full_path().encode(), request.body):
+    # Django sets method on every request it serves; the stubs allow None for a bare HttpRequest.
+    method = request.method or ""
+    for part in (method.encode(), request.get_full_path().encode(), request.body):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
@@ -61,14 +70,23 @@ def _valid_key(key: str) -> bool:
     return 0 < len(key) <= MAX_KEY_LENGTH and key.isascii() and key.isprintable()
 
 
-def idempotent(*, operation: str, required: bool = False):
+def idempotent(
+    *, operation: str, required: bool = False
+) -> Callable[
+    [Callable[Concatenate[_View, _Request, _Args], HttpResponse]],
+    Callable[Concatenate[_View, _Request, _Args], HttpResponse],
+]:
     """Decorate a DRF view handler (`def post(self, request, ...)`) with Idempotency-Key."""
     if operation not in OPERATIONS:
         raise ValueError(f"Unknown idempotency operation {operation!r}: register_operation() it")
 
-    def decorator(handler):
+    def decorator(
+        handler: Callable[Concatenate[_View, _Request, _Args], HttpResponse],
+    ) -> Callable[Concatenate[_View, _Request, _Args], HttpResponse]:
         @functools.wraps(handler)
-        def wrapper(view, request, *args, **kwargs):
+        def wrapper(
+            view: _View, request: _Request, *args: _Args.args, **kwargs: _Args.kwargs
+        ) -> HttpResponse:
             key = request.headers.get(HEADER)
             if key is None or not request.user.is_authenticated:
                 if required:
@@ -96,12 +114,13 @@ def idempotent(*, operation: str, required: bool = False):
             _store(record, response)
             return response
 
-        return wrapper
+        # mypy cannot match functools.wraps' _Wrapped to a Concatenate signature (mypy#16399).
+        return wrapper  # type: ignore[return-value]
 
     return decorator
 
 
-def _replay(request, record: IdempotencyRecord, *, operation: str) -> HttpResponse:
+def _replay(request: Request, record: IdempotencyRecord, *, operation: str) -> HttpResponse:
     stored = IdempotencyRecord.objects.filter(
         user=record.user, key=record.key, operation=record.operation
     ).first()
@@ -129,7 +148,7 @@ def _replay(request, record: IdempotencyRecord, *, operation: str) -> HttpRespon
     return response
 
 
-def _store(record: IdempotencyRecord, response) -> None:
+def _store(record: IdempotencyRecord, response: HttpResponse) -> None:
     if response.status_code >= 500:
         IdempotencyRecord.objects.filter(pk=record.pk).delete()
         return

@@ -22,11 +22,13 @@ IPv6 addresses are taken per /64 network (what one host usually gets), so rotati
 inside it neither escapes the throttle nor multiplies buckets.
 """
 
+import functools
 import hashlib
 import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -131,7 +133,7 @@ def rejection_count(*, address: str, problem: str, status: int, now: datetime) -
     _count_in_database(bucket=bucket, status=status)
 
 
-def _count_in_database(*, bucket: dict, status: int) -> None:
+def _count_in_database(*, bucket: dict[str, Any], status: int) -> None:
     """Redis is unavailable: count in the bucket row (an UPDATE, no new row)."""
     if RejectionBucket.objects.filter(**bucket).update(extra_count=F("extra_count") + 1):
         return
@@ -170,11 +172,12 @@ def rejection_counts_flush(*, now: datetime) -> int:
             for bucket, key in zip(buckets, keys, strict=True):
                 _report(bucket, cached=counted.get(key))
             RejectionBucket.objects.filter(pk__in=[b.pk for b in buckets]).delete()
-            transaction.on_commit(lambda keys=keys: cache.delete_many(keys))
+            # keys bound now: the loop's next batch rebinds the name before the commit.
+            transaction.on_commit(functools.partial(cache.delete_many, keys))
         reported += len(buckets)
 
 
-def _report(bucket: RejectionBucket, *, cached) -> None:
+def _report(bucket: RejectionBucket, *, cached: object) -> None:
     incomplete = bucket.incomplete
     count = bucket.extra_count
     if bucket.counted_in_cache:

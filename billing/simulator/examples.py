@@ -10,17 +10,19 @@ import copy
 import functools
 import json
 from pathlib import Path
+from typing import Any
 
 EXAMPLES_PATH = Path(__file__).with_name("stripe_examples.json")
 
 
 @functools.cache
-def _examples() -> dict:
+def _examples() -> dict[str, dict[str, Any]]:
     with open(EXAMPLES_PATH, encoding="utf-8") as handle:
-        return json.load(handle)["resources"]
+        resources: dict[str, dict[str, Any]] = json.load(handle)["resources"]
+    return resources
 
 
-def example(kind: str, /, **overrides) -> dict:
+def example(kind: str, /, **overrides: Any) -> dict[str, Any]:
     """A deep copy of Stripe's example `kind` object with top-level fields overridden."""
     obj = copy.deepcopy(_examples()[kind])
     obj.update(overrides)

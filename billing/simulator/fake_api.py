@@ -28,6 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from billing.simulator.examples import example
@@ -81,7 +82,7 @@ LINKS = (
 # What a referenced-only object looks like: Stripe's example with the links its placeholders
 # would send elsewhere cleared (an example customer's discount has no coupon, which no real
 # customer has; an example charge names an example payment intent, and so on).
-PLAIN = {
+PLAIN: dict[str, dict[str, Any]] = {
     "customer": {
         "discount": None,
         "default_source": None,
@@ -118,7 +119,7 @@ ERRORS = {
 }
 
 
-def not_found(kind: str, object_id: str) -> tuple[int, dict]:
+def not_found(kind: str, object_id: str) -> tuple[int, dict[str, Any]]:
     """Stripe's own answer for an id it does not know."""
     return 404, {
         "error": {
@@ -135,11 +136,11 @@ class FakeStripe:
         self.mode = "ok"
         self.requests: list[tuple[str, str]] = []
         self.port = port
-        self._objects: dict[str, dict] = {}
+        self._objects: dict[str, dict[str, Any]] = {}
         self._versions: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._server = None
-        self._thread = None
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -147,22 +148,22 @@ class FakeStripe:
 
     # --- What the fake knows ------------------------------------------------------------
 
-    def record_event(self, event: dict) -> None:
+    def record_event(self, event: dict[str, Any]) -> None:
         """Know the objects an event carries, at their state as of the event's `created`."""
         with self._lock:
             self._put(event, version=event.get("created") or 0)
             self._put(event["data"]["object"], version=event.get("created") or 0)
 
-    def put(self, obj: dict, *, version: int = 0) -> None:
+    def put(self, obj: dict[str, Any], *, version: int = 0) -> None:
         """Know one object (and the objects expanded inside it) as it is at `version`."""
         with self._lock:
             self._put(obj, version=version)
 
-    def get(self, object_id: str) -> dict | None:
+    def get(self, object_id: str) -> dict[str, Any] | None:
         with self._lock:
             return self._objects.get(object_id)
 
-    def _put(self, obj: dict, *, version: int) -> None:
+    def _put(self, obj: dict[str, Any], *, version: int) -> None:
         for found in _expanded(obj):
             object_id = found["id"]
             if self._versions.get(object_id, -1) <= version:
@@ -172,7 +173,7 @@ class FakeStripe:
             for field in LINKS:
                 self._reference(found.get(field))
 
-    def _reference(self, value) -> None:
+    def _reference(self, value: object) -> None:
         if not isinstance(value, str) or value in self._objects:
             return
         kind = REFERENCES.get(value.split("_", 1)[0])
@@ -184,7 +185,7 @@ class FakeStripe:
 
     # --- Answers -----------------------------------------------------------------------
 
-    def answer(self, method: str, path: str, query: str = "") -> tuple[int, dict]:
+    def answer(self, method: str, path: str, query: str = "") -> tuple[int, dict[str, Any]]:
         self.requests.append((method, path))
         if self.mode in ERRORS:
             status, kind, message = ERRORS[self.mode]
@@ -213,7 +214,7 @@ class FakeStripe:
             return 200, nested
         return 200, {"object": "list", "data": [], "has_more": False, "url": path}
 
-    def _list(self, kind: str, filters: dict, path: str) -> dict:
+    def _list(self, kind: str, filters: dict[str, str], path: str) -> dict[str, Any]:
         """The objects of one kind whose top-level fields match the query (?customer=...)."""
         filters = {k: v for k, v in filters.items() if "[" not in k and k != "limit"}
         with self._lock:
@@ -255,13 +256,14 @@ class FakeStripe:
     def __enter__(self) -> "FakeStripe":
         return self.serve()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.refuse()
 
 
-def _expanded(obj) -> list[dict]:
+def _expanded(obj: object) -> list[dict[str, Any]]:
     """`obj` and every Stripe object expanded inside it (those with an id and an `object`)."""
-    found, stack = [], [obj]
+    found: list[dict[str, Any]] = []
+    stack: list[object] = [obj]
     while stack:
         value = stack.pop()
         if isinstance(value, dict):
@@ -273,11 +275,11 @@ def _expanded(obj) -> list[dict]:
     return found
 
 
-def _handler_for(fake: FakeStripe):
+def _handler_for(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the stripe SDK's session expects
 
-        def _respond(self):
+        def _respond(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             url = urlsplit(self.path)
@@ -295,7 +297,7 @@ def _handler_for(fake: FakeStripe):
             self.end_headers()
             self.wfile.write(payload)
 
-        def _record(self, body: bytes) -> tuple[int, dict]:
+        def _record(self, body: bytes) -> tuple[int, dict[str, Any]]:
             try:
                 items = json.loads(body)
                 for item in items:
@@ -307,7 +309,7 @@ def _handler_for(fake: FakeStripe):
                 return 400, {"error": {"type": "invalid_request_error", "message": "Bad events"}}
             return 200, {"recorded": len(items)}
 
-        def _mode(self, body: bytes) -> tuple[int, dict]:
+        def _mode(self, body: bytes) -> tuple[int, dict[str, Any]]:
             mode = body.decode(errors="replace").strip()
             if mode not in {"ok", *ERRORS}:
                 return 400, {"error": {"type": "invalid_request_error", "message": "Bad mode"}}
@@ -316,7 +318,8 @@ def _handler_for(fake: FakeStripe):
 
         do_GET = do_POST = do_DELETE = _respond
 
-        def log_message(self, *args):  # quiet: the demo's terminal shows the simulator
+        # Quiet: the demo's terminal shows the simulator.
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     return Handler
@@ -340,7 +343,7 @@ def _post(url: str, body: bytes, *, wait: float) -> None:
             time.sleep(0.25)
 
 
-def hand_over(api_url: str, items: list[dict], *, wait: float = 0) -> None:
+def hand_over(api_url: str, items: list[dict[str, Any]], *, wait: float = 0) -> None:
     """Hand events (and objects no event carries) to a fake served by another process,
     retrying for up to `wait` seconds while it starts."""
     _post(api_url.rstrip("/") + CONTROL_PATH, json.dumps(items).encode(), wait=wait)

@@ -7,6 +7,7 @@ again on the next run through its WebhookSecret rows, so repeated runs reuse one
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from djstripe.models import WebhookEndpoint
 
 from billing import services
@@ -17,10 +18,10 @@ SIMULATOR_ENDPOINT_URL = "https://stripe-simulator.invalid/"
 TOLERANCE_SECONDS = 300
 
 
-def demo_users(*, scenario: str, count: int) -> list:
+def demo_users(*, scenario: str, count: int) -> list[AbstractBaseUser]:
     """demo-<scenario>-1..count, created once with unusable passwords (nobody logs in as them)."""
     User = get_user_model()
-    users = []
+    users: list[AbstractBaseUser] = []
     for number in range(1, count + 1):
         username = f"demo-{scenario}-{number}"
         user, created = User.objects.get_or_create(

@@ -31,7 +31,9 @@ def plan(*, names: list[str], customers: int, seed: int | None, now: int | None 
     return run
 
 
-def execute(run: Run, *, sender: Sender, progress: Callable[[int], object] = lambda n: None):
+def execute(
+    run: Run, *, sender: Sender, progress: Callable[[int], object] = lambda n: None
+) -> Summary:
     """Deliver the scenarios one after the other; answers are tallied in run.summary."""
     for scenario in run.scenarios:
         deliver(

@@ -9,6 +9,7 @@ into deliveries: in order, as a concurrent duplicate storm, or as an out-of-orde
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from billing.simulator.stripe_objects import DAY, PERIOD, Customer
 
@@ -22,11 +23,11 @@ class Scenario:
     """The events of a scenario (in `created` order) and the order and manner of delivery."""
 
     name: str
-    events: list[dict]
-    deliveries: list[dict]
+    events: list[dict[str, Any]]
+    deliveries: list[dict[str, Any]]
     concurrency: int = 1
     # Objects Stripe's API knows but no event carries (the customers), for the fake Stripe API.
-    objects: tuple[dict, ...] = ()
+    objects: tuple[dict[str, Any], ...] = ()
 
 
 Story = Callable[[Customer, int], None]
@@ -83,6 +84,7 @@ def trial(customer: Customer, now: int) -> None:
 def trial_ends_paused(customer: Customer, now: int) -> None:
     """A trial without a payment method: Stripe warns three days ahead, then pauses it."""
     _trial(customer, now - 8 * DAY)
+    assert customer.trial_end is not None  # set by _trial: narrows the type for mypy
     warned = customer.trial_end - 3 * DAY
     customer.emit("customer.subscription.trial_will_end", customer.subscription(), at=warned)
     customer.status = "paused"
@@ -206,13 +208,14 @@ SCENARIO_NAMES = (*STORIES, *PATTERNS)
 def build(name: str, *, user_ids: list[int], rng: random.Random, now: int) -> Scenario:
     """The events of scenario `name` for one customer per user, and how to deliver them."""
     story = STORIES.get(name) or PATTERNS[name]
-    events, objects = [], []
+    events: list[dict[str, Any]] = []
+    customers: list[dict[str, Any]] = []
     for user_id in user_ids:
         customer = Customer(rng=rng, user_id=user_id, plan="premium", period_start=now)
         story(customer, now)
         events.extend(customer.events)
-        objects.append(customer.customer())
-    objects = tuple(objects)
+        customers.append(customer.customer())
+    objects = tuple(customers)
     if name == "duplicate-storm":
         deliveries = [event for event in events for _ in range(STORM_COPIES)]
         rng.shuffle(deliveries)

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import stripe
 
@@ -54,16 +55,16 @@ class Summary:
     def lost(self) -> list[Answer]:
         return [answer for answer in self.answers if not answer.ok]
 
-    def by_status(self) -> Counter:
+    def by_status(self) -> Counter[str]:
         return Counter(str(a.status) if a.status else NO_ANSWER for a in self.answers)
 
-    def by_outcome(self) -> Counter:
+    def by_outcome(self) -> Counter[str]:
         return Counter(a.outcome for a in self.answers if a.ok)
 
-    def by_problem(self) -> Counter:
+    def by_problem(self) -> Counter[str]:
         return Counter(a.problem for a in self.answers if a.problem)
 
-    def by_error(self) -> Counter:
+    def by_error(self) -> Counter[str]:
         """Deliveries that got no HTTP answer, by the connection error's name."""
         return Counter(a.outcome for a in self.answers if a.status is None)
 
@@ -99,7 +100,7 @@ class Sender:
         self.retries, self.backoff, self.timeout, self._sleep = retries, backoff, timeout, sleep
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    def _attempt(self, body: str) -> tuple[int | None, str, str]:
+    def _attempt(self, body: str) -> tuple[int | None, str, bytes]:
         header = stripe.WebhookSignature.generate_signature_header(body, self._secret)
         request = urllib.request.Request(  # noqa: S310 - http(s) only, checked in __init__
             self.url,
@@ -120,7 +121,7 @@ class Sender:
             reason = getattr(error, "reason", error)
             return None, "", type(reason).__name__.encode()
 
-    def send(self, event: dict) -> Answer:
+    def send(self, event: dict[str, Any]) -> Answer:
         body = json.dumps(event)
         attempts = 0
         while True:
@@ -132,7 +133,9 @@ class Sender:
         return _answer(event, status, content_type, raw, attempts)
 
 
-def _answer(event: dict, status, content_type: str, raw: bytes, attempts: int) -> Answer:
+def _answer(
+    event: dict[str, Any], status: int | None, content_type: str, raw: bytes, attempts: int
+) -> Answer:
     problem, outcome = "", ""
     if status is None:
         outcome = raw.decode()
@@ -157,7 +160,7 @@ def _answer(event: dict, status, content_type: str, raw: bytes, attempts: int) -
 
 
 def deliver(
-    deliveries: list[dict],
+    deliveries: list[dict[str, Any]],
     *,
     sender: Sender,
     summary: Summary,
@@ -166,7 +169,7 @@ def deliver(
 ) -> None:
     """Send every delivery (in order, or `concurrency` at a time) into `summary`."""
 
-    def one(event: dict) -> None:
+    def one(event: dict[str, Any]) -> None:
         summary.add(sender.send(event))
         progress(1)
 

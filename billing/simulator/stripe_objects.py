@@ -10,6 +10,7 @@ import copy
 import random
 import string
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 
@@ -27,7 +28,7 @@ def stripe_id(rng: random.Random, prefix: str) -> str:
     return f"{prefix}_sim" + "".join(rng.choices(_ID_ALPHABET, k=21))
 
 
-def price(plan: str) -> dict:
+def price(plan: str) -> dict[str, Any]:
     return example(
         "price",
         id=f"price_tollgate_{plan}_monthly",
@@ -59,12 +60,12 @@ class Customer:
     cancel_at_period_end: bool = False
     canceled_at: int | None = None
     last_created: int = 0
-    events: list[dict] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
     # The latest invoice and its payment attempts: a retry is another attempt at the same one.
     invoice_id: str = ""
     invoice_attempts: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.customer_id = self.customer_id or stripe_id(self.rng, "cus")
         self.subscription_id = self.subscription_id or stripe_id(self.rng, "sub")
         self.item_id = self.item_id or stripe_id(self.rng, "si")
@@ -80,7 +81,14 @@ class Customer:
 
     # --- Events ---------------------------------------------------------------------------
 
-    def emit(self, event_type: str, obj: dict, *, at: int, previous: dict | None = None) -> dict:
+    def emit(
+        self,
+        event_type: str,
+        obj: dict[str, Any],
+        *,
+        at: int,
+        previous: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Wrap `obj` in Stripe's event envelope. `created` never decreases per customer and,
         as in Stripe, the events of one step (a checkout, a renewal, a dunning retry) share
         one second; their random ids say nothing of their order."""
@@ -103,7 +111,7 @@ class Customer:
 
     # --- Objects --------------------------------------------------------------------------
 
-    def customer(self) -> dict:
+    def customer(self) -> dict[str, Any]:
         """The customer as Stripe's API answers it (no event carries it in these stories).
         dj-stripe links its mirrored Customer to the user through `djstripe_subscriber`."""
         return example(
@@ -124,7 +132,7 @@ class Customer:
             metadata={"user_id": str(self.user_id), "djstripe_subscriber": str(self.user_id)},
         )
 
-    def checkout_session(self, *, at: int) -> dict:
+    def checkout_session(self, *, at: int) -> dict[str, Any]:
         return example(
             "checkout.session",
             id=stripe_id(self.rng, "cs"),
@@ -144,7 +152,7 @@ class Customer:
             url=None,
         )
 
-    def items(self) -> dict:
+    def items(self) -> dict[str, Any]:
         subscription = example("subscription")
         item = copy.deepcopy(subscription["items"]["data"][0])
         item.update(
@@ -164,7 +172,7 @@ class Customer:
             "url": f"/v1/subscription_items?subscription={self.subscription_id}",
         }
 
-    def subscription(self) -> dict:
+    def subscription(self) -> dict[str, Any]:
         ended = self.status == "canceled"
         return example(
             "subscription",
@@ -189,7 +197,9 @@ class Customer:
             schedule=None,
         )
 
-    def invoice(self, *, paid: bool, at: int, billing_reason: str, retry: bool = False) -> dict:
+    def invoice(
+        self, *, paid: bool, at: int, billing_reason: str, retry: bool = False
+    ) -> dict[str, Any]:
         if not (retry and self.invoice_id):
             self.invoice_id, self.invoice_attempts = stripe_id(self.rng, "in"), 0
         self.invoice_attempts += 1
@@ -244,7 +254,7 @@ class Customer:
             metadata={},
         )
 
-    def charge(self, *, refunded: bool = False, disputed: bool = False) -> dict:
+    def charge(self, *, refunded: bool = False, disputed: bool = False) -> dict[str, Any]:
         return example(
             "charge",
             id=self.charge_id,
@@ -270,7 +280,7 @@ class Customer:
             metadata={},
         )
 
-    def dispute(self, *, at: int) -> dict:
+    def dispute(self, *, at: int) -> dict[str, Any]:
         # Stripe sends the charge's id; it is expanded here so that the customer is found even
         # when the demo runs without dj-stripe's mirror of the charge (no fake Stripe API).
         return example(

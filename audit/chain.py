@@ -9,6 +9,7 @@ import hmac
 import json
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _quote  # the C encoder json.dumps uses
+from typing import Any
 
 GENESIS_HASH = "0" * 64
 
@@ -51,7 +52,7 @@ assert tuple(sorted(CONTENT_FIELDS)) == CONTENT_FIELDS  # the template relies on
 _TEMPLATE = "{" + ",".join(f'"{name}":%s' for name in CONTENT_FIELDS) + "}"
 
 
-def canonical_json(values: tuple) -> str:
+def canonical_json(values: tuple[Any, ...]) -> str:
     """`values` in CONTENT_FIELDS order. The verifier's raw SQL hands occurred_at already
     format_time()d by PostgreSQL and meta as jsonb text (Django's psycopg loader keeps it text)."""
     (
@@ -72,11 +73,11 @@ def canonical_json(values: tuple) -> str:
     )  # fmt: skip
 
 
-def link_hash(prev_hash: str, values: tuple) -> str:
+def link_hash(prev_hash: str, values: tuple[Any, ...]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(values)).encode()).hexdigest()
 
 
-def first_unhashed(rows: list[tuple]) -> int | None:
+def first_unhashed(rows: list[tuple[Any, ...]]) -> int | None:
     """Index of the first row (CONTENT_FIELDS values + prev_hash + hash) whose stored hash is
     not the hash of its stored prev_hash and content; None when all match. Pure: the verifier
     may run it in worker processes, which import this module without Django."""
@@ -97,7 +98,9 @@ def checkpoint_signature(key: str, *, sequence: int, head_hash: str, created_at:
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
-def checkpoint_statement(*, sequence: int, head_hash: str, root: str, created_at) -> bytes:
+def checkpoint_statement(
+    *, sequence: int, head_hash: str, root: str, created_at: datetime
+) -> bytes:
     """What an Ed25519 checkpoint signs: tree size (= sequence), chain head, tree root, time."""
     return _ENCODER.encode(
         {

@@ -84,7 +84,7 @@ def _per_day(*, today: date, days: int) -> list[dict[str, int]]:
     first = today - timedelta(days=days - 1)
     totals: list[dict[str, int]] = [{} for _ in range(days)]
 
-    def add(day: date, action: str, outcome: str, rows: int):
+    def add(day: date, action: str, outcome: str, rows: int) -> None:
         bucket = totals[(day - first).days]
         category = actions.ACTIONS[action].category if action in actions.ACTIONS else "other"
         for key in (action, f"outcome:{outcome}", f"category:{category}"):

@@ -1,5 +1,9 @@
 """System checks for the audit trail's configuration."""
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 from django.db import DatabaseError, connection
@@ -10,7 +14,9 @@ DEV_KEY = "dev-audit-checkpoint-key"
 
 
 @checks.register(checks.Tags.security, deploy=True)
-def checkpoint_key_check(app_configs, **kwargs):
+def checkpoint_key_check(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     key = settings.AUDIT_CHECKPOINT_KEY
     if key == DEV_KEY or len(key) < 32:
         return [
@@ -24,7 +30,9 @@ def checkpoint_key_check(app_configs, **kwargs):
 
 
 @checks.register(checks.Tags.security, deploy=True)
-def database_role_check(app_configs, **kwargs):
+def database_role_check(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     """The role the application connects as must not be able to switch the triggers off."""
     if connection.vendor != "postgresql":
         return []
@@ -43,7 +51,7 @@ def database_role_check(app_configs, **kwargs):
                 id="audit.W001",
             )
         ]
-    warnings = []
+    warnings: list[checks.CheckMessage] = []
     if found["owned"]:
         owned = ", ".join(f"{table} (owner {owner})" for table, owner in found["owned"])
         warnings.append(
@@ -66,7 +74,9 @@ def database_role_check(app_configs, **kwargs):
     return warnings
 
 
-def signing_key_check(app_configs, **kwargs):
+def signing_key_check(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     from audit.signing import uses_development_key
 
     if uses_development_key():

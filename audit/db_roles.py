@@ -13,6 +13,7 @@ column-level GRANT); the table-level privileges stay SELECT and INSERT.
 """
 
 import re
+from typing import TypedDict
 
 from django.apps import apps
 from django.db import connection
@@ -67,7 +68,14 @@ def grant_statements(*, app_role: str, owner_role: str, schema: str = "public") 
     return statements
 
 
-def role_findings() -> dict:
+class RoleFindings(TypedDict):
+    role: str
+    superuser: bool
+    owned: list[tuple[str, str]]  # (table, owner)
+    writable: list[str]
+
+
+def role_findings() -> RoleFindings:
     """What the connected role may do to the append-only tables (PostgreSQL only):
     {"role", "superuser", "owned": [(table, owner)], "writable": [table]}."""
     tables = append_only_tables()
@@ -82,7 +90,7 @@ def role_findings() -> dict:
             "AND pg_has_role(current_user, c.relowner, 'MEMBER') ORDER BY 1",
             [tables],
         )
-        owned = [tuple(row) for row in cursor.fetchall()]
+        owned: list[tuple[str, str]] = [tuple(row) for row in cursor.fetchall()]
         cursor.execute(
             "SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NOT NULL AND ("
             "has_table_privilege(t, 'UPDATE') OR has_table_privilege(t, 'DELETE') "
@@ -90,5 +98,5 @@ def role_findings() -> dict:
             "ORDER BY 1",
             [tables],
         )
-        writable = [row[0] for row in cursor.fetchall()]
+        writable: list[str] = [row[0] for row in cursor.fetchall()]
     return {"role": role, "superuser": superuser, "owned": owned, "writable": writable}

@@ -9,7 +9,8 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -42,18 +43,18 @@ _META = COLUMNS.index("meta")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _line(values) -> str:
+def _line(values: Iterable[object]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(values)
     return buffer.getvalue()
 
 
-def csv_lines(queryset: QuerySet, *, up_to: int) -> Iterator[str]:
+def csv_lines(queryset: QuerySet[Any], *, up_to: int) -> Iterator[str]:
     """Header, one line per row with sequence <= up_to, then the manifest line."""
     digest = hashlib.sha256()
     rows = 0

@@ -5,13 +5,16 @@ Filtered: COUNT over at most AUDIT_ADMIN_COUNT_LIMIT + 1 rows, so the count cost
 reading that many index entries; beyond it the list says "more than N" and asks for a filter.
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import Model, QuerySet
 from django.utils.functional import cached_property
 
 
-def estimated_rows(model, *, using: str = "default") -> int | None:
+def estimated_rows(model: type[Model], *, using: str = "default") -> int | None:
     connection = connections[using]
     if connection.vendor != "postgresql":
         return None
@@ -20,26 +23,31 @@ def estimated_rows(model, *, using: str = "default") -> int | None:
             "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
             [model._meta.db_table],
         )
-        row = cursor.fetchone()
+        row: tuple[int] | None = cursor.fetchone()
     # -1 means "never analyzed": no estimate yet.
     return row[0] if row and row[0] >= 0 else None
 
 
-class EstimatedCountPaginator(Paginator):
+class EstimatedCountPaginator(Paginator[Any]):
+    # The admin pages a queryset (the stubs allow any sliceable sequence).
+    object_list: QuerySet[Any]
     is_estimate = False
-    limit = None
+    limit: int | None = None  # set by count
 
     @cached_property
     def count(self) -> int:
-        self.limit = settings.AUDIT_ADMIN_COUNT_LIMIT
+        self.limit = limit = settings.AUDIT_ADMIN_COUNT_LIMIT
         queryset = self.object_list
         if not queryset.query.where:
             estimate = estimated_rows(queryset.model, using=queryset.db)
-            if estimate is not None and estimate > self.limit:
+            if estimate is not None and estimate > limit:
                 self.is_estimate = True
                 return estimate
-        return queryset.order_by()[: self.limit + 1].count()
+        return queryset.order_by()[: limit + 1].count()
 
     @property
     def is_capped(self) -> bool:
-        return not self.is_estimate and self.count > self.limit
+        if self.is_estimate:
+            return False
+        count = self.count  # sets limit
+        return self.limit is not None and count > self.limit

@@ -12,6 +12,7 @@ import hmac
 import re
 
 from django.conf import settings
+from django.http import QueryDict
 from django.utils.crypto import salted_hmac
 
 EMAIL_SHAPED = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -27,11 +28,12 @@ def username_for_trail(username: str) -> str:
 
 
 def _search_key() -> bytes:
-    key = settings.AUDIT_SEARCH_HASH_KEY
+    key: str = settings.AUDIT_SEARCH_HASH_KEY
     if key:
         return key.encode()
     # Unset: a key derived from SECRET_KEY (rotating SECRET_KEY then changes the digests).
-    return salted_hmac("tollgate.audit.search", "key").digest()
+    derived: bytes = salted_hmac("tollgate.audit.search", "key").digest()
+    return derived
 
 
 def search_digest(term: str) -> str:
@@ -39,7 +41,7 @@ def search_digest(term: str) -> str:
     return hmac.new(_search_key(), term.encode(), hashlib.sha256).hexdigest()
 
 
-def query_for_trail(query) -> tuple[str, dict]:
+def query_for_trail(query: QueryDict) -> tuple[str, dict[str, str | int]]:
     """A request's query string without the search term, and meta with its digest and length."""
     kept = query.copy()
     term = kept.pop(SEARCH_PARAMETER, [""])[-1].strip()

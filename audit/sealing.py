@@ -22,9 +22,11 @@ order, right after the writing transaction commits (audit_event_record asks for 
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 
 from audit import chain, merkle, metrics
 from audit.models import AuditEvent, ChainHead
@@ -65,12 +67,15 @@ class SealBacklog:
     lag_seconds: float
 
 
-def _is_leader(cursor) -> bool:
+def _is_leader(cursor: CursorWrapper) -> bool:
     cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEAL_LOCK_ID])
-    return cursor.fetchone()[0]
+    leader: bool = cursor.fetchone()[0]
+    return leader
 
 
-def _pending_postgres(cursor, limit: int, include_own_transaction: bool) -> list[tuple]:
+def _pending_postgres(
+    cursor: CursorWrapper, limit: int, include_own_transaction: bool
+) -> list[tuple[Any, ...]]:
     # A new statement, a new snapshot (READ COMMITTED): everything below its xmin has ended.
     cursor.execute(
         "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
@@ -78,10 +83,11 @@ def _pending_postgres(cursor, limit: int, include_own_transaction: bool) -> list
     )
     horizon, own = cursor.fetchone()
     cursor.execute(_PG_PENDING, [horizon, own if include_own_transaction else -1, limit])
-    return cursor.fetchall()
+    rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows
 
 
-def _pending_serial(limit: int) -> list[tuple]:
+def _pending_serial(limit: int) -> list[tuple[Any, ...]]:
     return list(
         AuditEvent.objects.filter(sequence__isnull=True)
         .order_by("id")
@@ -97,10 +103,11 @@ def sealed_head() -> tuple[int, str]:
         .values_list("sequence", "hash")
         .first()
     )
-    return newest or (0, chain.GENESIS_HASH)
+    # A sealed row has both its sequence and its hash (NULL only before sealing).
+    return cast(tuple[int, str] | None, newest) or (0, chain.GENESIS_HASH)
 
 
-def _chain(rows: list[tuple], head: tuple[int, str]) -> list[tuple[int, int, str, str]]:
+def _chain(rows: list[tuple[Any, ...]], head: tuple[int, str]) -> list[tuple[int, int, str, str]]:
     """(id, sequence, prev_hash, hash) for `rows` (id + _HASHED values), after `head`."""
     sequence, prev_hash = head
     seals = []
@@ -114,7 +121,7 @@ def _chain(rows: list[tuple], head: tuple[int, str]) -> list[tuple[int, int, str
     return seals
 
 
-def _fill(cursor, seals: list[tuple[int, int, str, str]]) -> None:
+def _fill(cursor: CursorWrapper, seals: list[tuple[int, int, str, str]]) -> None:
     if connection.vendor == "postgresql":
         cursor.execute(_PG_FILL, [list(column) for column in zip(*seals, strict=True)])
     else:

@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -50,7 +51,8 @@ def dead_letters_waiting() -> int | None:
     except LookupError:
         return None
     status = getattr(getattr(inbox, "Status", None), "DEAD", "dead")
-    return inbox.objects.filter(status=status).count()
+    waiting: int = inbox.objects.filter(status=status).count()
+    return waiting
 
 
 def chain_status() -> ChainStatus:
@@ -72,8 +74,12 @@ def head_sequence() -> int:
 
 
 def rows_by_sequence(
-    queryset: QuerySet, *, columns: tuple[str, ...], up_to: int, chunk_size: int | None = None
-) -> Iterator[tuple]:
+    queryset: QuerySet[Any],
+    *,
+    columns: tuple[str, ...],
+    up_to: int,
+    chunk_size: int | None = None,
+) -> Iterator[tuple[Any, ...]]:
     """Rows of `queryset` in sequence order, in keyset chunks: constant memory, no OFFSET."""
     chunk_size = chunk_size or settings.AUDIT_CHUNK_SIZE
     queryset = queryset.filter(sequence__lte=up_to).order_by("sequence")

@@ -4,6 +4,9 @@ The sealer adds the nodes each batch completes (audit.sealing); proofs read O(lo
 in two queries, whatever the size of the trail. Leaves (level 0) are read from the rows.
 """
 
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast
+
 from django.conf import settings
 from django.db import connection
 
@@ -11,6 +14,10 @@ from audit import merkle
 from audit.models import AuditEvent, AuditTreeNode
 
 _TABLE = AuditTreeNode._meta.db_table
+_Result = TypeVar("_Result")
+# (sequence, hash) of sealed rows: both are set once a row is sealed (the model allows NULL for
+# rows the sealer has not reached), and every query here selects sealed rows only.
+_SealedRows = list[tuple[int, str]]
 
 
 class StoredTree:
@@ -18,7 +25,7 @@ class StoredTree:
     with placeholder hashes names every node the proof needs (the shape of a proof does not
     depend on hash values), then they are read together."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.known: dict[tuple[int, int], bytes] = {}
         self.wanted: set[tuple[int, int]] = set()
 
@@ -32,11 +39,10 @@ class StoredTree:
         except KeyError:
             raise LookupError(f"tree node ({level}, {index}) is not stored") from None
 
-    def fetch(self, wanted) -> None:
+    def fetch(self, wanted: Iterable[tuple[int, int]]) -> None:
         leaves = [index + 1 for level, index in wanted if level == 0]
-        for sequence, row_hash in AuditEvent.objects.filter(sequence__in=leaves).values_list(
-            "sequence", "hash"
-        ):
+        sealed = AuditEvent.objects.filter(sequence__in=leaves).values_list("sequence", "hash")
+        for sequence, row_hash in cast(_SealedRows, sealed):
             self.known[0, sequence - 1] = merkle.leaf_hash(row_hash)
         nodes = [(level, index) for level, index in wanted if level > 0]
         if nodes:
@@ -52,7 +58,7 @@ class StoredTree:
                 for level, index, value in cursor.fetchall():
                     self.known[level, index] = bytes.fromhex(value)
 
-    def run(self, compute):
+    def run(self, compute: Callable[[merkle.Subtree], _Result]) -> _Result:
         """compute(subtree) twice: once to learn what it reads, once with the stored hashes."""
         compute(self._recording)
         self.fetch(self.wanted - self.known.keys())
@@ -83,14 +89,17 @@ def _tree_build(size: int) -> merkle.Frontier:
     frontier = merkle.Frontier()
     last = 0
     while last < size:
-        chunk = list(
-            AuditEvent.objects.filter(sequence__gt=last, sequence__lte=size)
-            .order_by("sequence")
-            .values_list("sequence", "hash")[: settings.AUDIT_CHUNK_SIZE]
+        chunk = cast(
+            _SealedRows,
+            list(
+                AuditEvent.objects.filter(sequence__gt=last, sequence__lte=size)
+                .order_by("sequence")
+                .values_list("sequence", "hash")[: settings.AUDIT_CHUNK_SIZE]
+            ),
         )
         if not chunk or chunk[0][0] != last + 1:
             raise LookupError(f"row {last + 1} is missing: the tree cannot be built from rows")
-        finished = []
+        finished: list[tuple[int, int, bytes]] = []
         for _, row_hash in chunk:
             finished.extend(frontier.append(merkle.leaf_hash(row_hash)))
         tree_nodes_store(finished)
@@ -108,14 +117,14 @@ def tree_nodes_store(nodes: list[tuple[int, int, bytes]]) -> None:
     )
 
 
-def inclusion_proof(sequence: int, size: int) -> dict:
+def inclusion_proof(sequence: int, size: int) -> dict[str, Any]:
     """The proof that row `sequence` is leaf sequence - 1 of the tree of `size` leaves."""
     tree = StoredTree()
     path = tree.run(lambda subtree: merkle.inclusion_path(sequence - 1, size, subtree))
     leaf = tree._stored(0, sequence - 1) if (0, sequence - 1) in tree.known else None
     if leaf is None:
         row_hash = AuditEvent.objects.values_list("hash", flat=True).get(sequence=sequence)
-        leaf = merkle.leaf_hash(row_hash)
+        leaf = merkle.leaf_hash(cast(str, row_hash))  # a sealed row (it has a sequence)
     return {
         "sequence": sequence,
         "leaf_index": sequence - 1,
@@ -126,7 +135,7 @@ def inclusion_proof(sequence: int, size: int) -> dict:
     }
 
 
-def consistency_proof(first: int, second: int) -> dict:
+def consistency_proof(first: int, second: int) -> dict[str, Any]:
     path = StoredTree().run(lambda subtree: merkle.consistency_path(first, second, subtree))
     return {
         "first": first,

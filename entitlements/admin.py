@@ -1,15 +1,20 @@
 """Admin: entitlements are read-only rows; staff grant and revoke through forms that call
 services and require a reason. Plans are edited by users with change permission (audited)."""
 
+from typing import Any, Protocol
+
 from django.contrib import admin, messages
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 
 from config.admin_readonly import ReadOnlyModelAdmin
 from config.context import Actor
+from config.requests import AuthenticatedHttpRequest
 from entitlements import approvals, blocks, services
 from entitlements.errors import ApprovalRequired, EntitlementError
 from entitlements.forms import GrantForm, LiftForm, PlanForm, RevokeForm
@@ -27,7 +32,7 @@ from entitlements.models import (
 )
 
 
-def _actor(request) -> Actor:
+def _actor(request: HttpRequest) -> Actor:
     return Actor(kind="user", user_id=request.user.pk)
 
 
@@ -48,13 +53,13 @@ class EntitlementAdmin(ReadOnlyModelAdmin):
     list_select_related = ("user", "feature", "plan")
     actions = ["revoke_selected"]
 
-    def has_grant_permission(self, request):
+    def has_grant_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("entitlements.grant_entitlement")
 
-    def has_revoke_permission(self, request):
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("entitlements.revoke_entitlement")
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         grant = path(
             "grant/",
             self.admin_site.admin_view(self.grant_view),
@@ -67,15 +72,17 @@ class EntitlementAdmin(ReadOnlyModelAdmin):
         )
         return [grant, users, *super().get_urls()]
 
-    def grant_users_view(self, request):
+    def grant_users_view(self, request: HttpRequest) -> HttpResponseBase:
         """The grant form's user autocomplete (JSON, 20 users a page)."""
         return GrantUserSearch.as_view(admin_site=self.admin_site)(request)
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = {**(extra_context or {}), "can_grant": self.has_grant_permission(request)}
         return super().changelist_view(request, extra_context=extra_context)
 
-    def grant_view(self, request):
+    def grant_view(self, request: AuthenticatedHttpRequest) -> HttpResponseBase:
         if not self.has_grant_permission(request):
             raise PermissionDenied
         form = GrantForm(request.POST or None)
@@ -103,7 +110,9 @@ class EntitlementAdmin(ReadOnlyModelAdmin):
         return TemplateResponse(request, "admin/entitlements/entitlement/grant.html", context)
 
     @admin.action(description="Revoke selected entitlements", permissions=["revoke"])
-    def revoke_selected(self, request, queryset):
+    def revoke_selected(
+        self, request: AuthenticatedHttpRequest, queryset: QuerySet[Entitlement]
+    ) -> TemplateResponse | None:
         form = RevokeForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
             try:
@@ -135,7 +144,7 @@ class EntitlementAdmin(ReadOnlyModelAdmin):
 class GrantUserSearch(AutocompleteJsonView):
     """Django's autocomplete endpoint for Entitlement.user, allowed to whoever may grant."""
 
-    def has_perm(self, request, obj=None):
+    def has_perm(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return request.user.has_perm("entitlements.grant_entitlement")
 
 
@@ -157,18 +166,28 @@ class GrantRequestAdmin(ReadOnlyModelAdmin):
     list_select_related = ("requested_by", "decided_by")
     actions = ["approve_selected", "reject_selected"]
 
-    def has_grant_permission(self, request):
+    def has_grant_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("entitlements.grant_entitlement")
 
     @admin.action(description="Approve selected grant requests", permissions=["grant"])
-    def approve_selected(self, request, queryset):
+    def approve_selected(
+        self, request: AuthenticatedHttpRequest, queryset: QuerySet[GrantRequest]
+    ) -> None:
         self._decide(request, queryset, approvals.grant_request_approve, "Approved")
 
     @admin.action(description="Reject selected grant requests", permissions=["grant"])
-    def reject_selected(self, request, queryset):
+    def reject_selected(
+        self, request: AuthenticatedHttpRequest, queryset: QuerySet[GrantRequest]
+    ) -> None:
         self._decide(request, queryset, approvals.grant_request_reject, "Rejected")
 
-    def _decide(self, request, queryset, decide, verb):
+    def _decide(
+        self,
+        request: AuthenticatedHttpRequest,
+        queryset: QuerySet[GrantRequest],
+        decide: "_Decision",
+        verb: str,
+    ) -> None:
         for grant_request in queryset.order_by("id"):
             try:
                 decide(grant_request=grant_request, approver=request.user, actor=_actor(request))
@@ -178,25 +197,31 @@ class GrantRequestAdmin(ReadOnlyModelAdmin):
                 self.message_user(request, f"{verb} grant request #{grant_request.pk}.")
 
 
-def _redirect_to_changelist():
+class _Decision(Protocol):
+    """approvals.grant_request_approve or grant_request_reject."""
+
+    def __call__(self, *, grant_request: GrantRequest, approver: User, actor: Actor) -> object: ...
+
+
+def _redirect_to_changelist() -> HttpResponseRedirect:
     return HttpResponseRedirect(reverse("admin:entitlements_entitlement_changelist"))
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(admin.ModelAdmin[Plan]):
     form = PlanForm
     list_display = ("code", "name", "default_duration_days", "grace_days")
     fields = ("code", "name", "default_duration_days", "grace_days", "feature_set")
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Plan | None = None) -> bool:
         return False  # entitlements keep pointing at their plan
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Plan | None = None) -> tuple[str, ...]:
         # Stripe prices and stored subscription state name plans by code: renaming one would
         # silently detach its subscribers.
         return ("code",) if obj is not None else ()
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Plan, form: PlanForm, change: bool) -> None:
         changed = [name for name in form.changed_data if name != "feature_set"]
         services.plan_save(
             plan=obj,
@@ -205,7 +230,9 @@ class PlanAdmin(admin.ModelAdmin):
             actor=_actor(request),
         )
 
-    def save_related(self, request, form, formsets, change):
+    def save_related(
+        self, request: HttpRequest, form: PlanForm, formsets: Any, change: bool
+    ) -> None:
         pass  # plan_save wrote the features, in the same transaction as the plan
 
 
@@ -250,8 +277,9 @@ class SubscriptionStateAdmin(ReadOnlyModelAdmin):
     )  # fmt: skip
 
     @admin.display(description="status")
-    def status(self, obj):
-        return obj.value("status")
+    def status(self, obj: SubscriptionState) -> str | None:
+        status: str | None = obj.value("status")
+        return status
 
 
 @admin.register(FeatureBlock)
@@ -265,11 +293,13 @@ class FeatureBlockAdmin(ReadOnlyModelAdmin):
     list_select_related = ("user", "feature", "created_by")
     actions = ["lift_selected"]
 
-    def has_revoke_permission(self, request):
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("entitlements.revoke_entitlement")
 
     @admin.action(description="Lift selected blocks", permissions=["revoke"])
-    def lift_selected(self, request, queryset):
+    def lift_selected(
+        self, request: AuthenticatedHttpRequest, queryset: QuerySet[FeatureBlock]
+    ) -> TemplateResponse | None:
         form = LiftForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
             try:

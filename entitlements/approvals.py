@@ -9,6 +9,7 @@ transaction with the decision) or rejects it. Requests, approvals and rejections
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,8 +21,8 @@ from entitlements.models import Entitlement, GrantRequest
 
 def grant_request_create(
     *,
-    users: list,
-    requested_by,
+    users: list[User],
+    requested_by: User | None,
     actor: Actor,
     reason: str,
     feature_key: str,
@@ -44,7 +45,7 @@ def grant_request_create(
     return grant_request
 
 
-def _pending_locked(grant_request: GrantRequest, approver) -> GrantRequest:
+def _pending_locked(grant_request: GrantRequest, approver: User | None) -> GrantRequest:
     locked = GrantRequest.objects.select_for_update().get(pk=grant_request.pk)
     if locked.status != GrantRequest.Status.PENDING:
         raise GrantRequestNotPending(f"Grant request #{locked.pk} is already {locked.status}.")
@@ -60,7 +61,7 @@ def _pending_locked(grant_request: GrantRequest, approver) -> GrantRequest:
 
 
 def grant_request_approve(
-    *, grant_request: GrantRequest, approver, actor: Actor
+    *, grant_request: GrantRequest, approver: User, actor: Actor
 ) -> list[Entitlement]:
     """Make the requested grant, attributed to the requester and approved by `approver` (who
     is neither the requester nor, unless self-grants are allowed, one of the users)."""
@@ -94,7 +95,9 @@ def grant_request_approve(
     return created
 
 
-def grant_request_reject(*, grant_request: GrantRequest, approver, actor: Actor) -> GrantRequest:
+def grant_request_reject(
+    *, grant_request: GrantRequest, approver: User, actor: Actor
+) -> GrantRequest:
     with transaction.atomic():
         locked = _pending_locked(grant_request, approver)
         _decide(locked, GrantRequest.Status.REJECTED, approver)
@@ -102,7 +105,7 @@ def grant_request_reject(*, grant_request: GrantRequest, approver, actor: Actor)
     return locked
 
 
-def _decide(grant_request: GrantRequest, status: str, approver) -> None:
+def _decide(grant_request: GrantRequest, status: str, approver: User) -> None:
     grant_request.status = status
     grant_request.decided_by = approver
     grant_request.decided_at = timezone.now()

@@ -8,6 +8,7 @@ Stripe's next event.
 
 from datetime import datetime
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,7 +20,9 @@ from entitlements.services import staff_self_service_refuse
 from entitlements.subscriptions import subscription_sync
 
 
-def _lift(*, block: FeatureBlock, lifted_by, actor: Actor, reason: str, at: datetime) -> None:
+def _lift(
+    *, block: FeatureBlock, lifted_by: User | None, actor: Actor, reason: str, at: datetime
+) -> None:
     block.lifted_at = at
     block.lifted_by = lifted_by
     block.lift_reason = reason[:500]
@@ -46,7 +49,9 @@ def _require_reason(reason: str) -> str:
     return reason
 
 
-def feature_unblock(*, user, feature_key: str, lifted_by, actor: Actor, reason: str) -> int:
+def feature_unblock(
+    *, user: User, feature_key: str, lifted_by: User | None, actor: Actor, reason: str
+) -> int:
     """Support lifts the user's block of a feature; Stripe's grants come back. Returns 1.
 
     Nobody lifts a block on their own account (the same separation of duties as a grant)."""
@@ -64,7 +69,9 @@ def feature_unblock(*, user, feature_key: str, lifted_by, actor: Actor, reason: 
     return 1
 
 
-def blocks_lift_selected(*, block_ids: list[int], lifted_by, actor: Actor, reason: str) -> int:
+def blocks_lift_selected(
+    *, block_ids: list[int], lifted_by: User, actor: Actor, reason: str
+) -> int:
     """The admin's bulk lift: blocks in force among the ids are lifted (none of the lifter's
     own)."""
     reason = _require_reason(reason)
@@ -94,7 +101,7 @@ def blocks_expire(*, now: datetime | None = None) -> int:
                 lifted_by=None,
                 actor=Actor(kind="system"),
                 reason="the block's end date passed",
-                at=block.ends_at,
+                at=block.ends_at or now,  # set: the block was selected by ends_at <= now
             )
             expired += 1
     return expired

@@ -5,6 +5,11 @@ catalogue is empty, so a flushed database (transactional tests, a wiped staging 
 its plans back. A catalogue that has plans is never touched: staff edits stay as they are.
 """
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for mypy: the data migration must not load the current models
+    from entitlements.models import Feature, Plan, PlanFeature
+
 FEATURES = {
     "signals_basic": "Basic trading signals",
     "signals_premium": "Premium trading signals",
@@ -21,10 +26,16 @@ PLANS = {
 }
 
 
-def catalog_seed(*, feature_model, plan_model, plan_feature_model) -> bool:
+def catalog_seed(
+    *,
+    feature_model: type["Feature"],
+    plan_model: type["Plan"],
+    plan_feature_model: type["PlanFeature"],
+) -> bool:
     """Create the features and plans when no plan exists yet; returns whether it did.
 
-    Takes the model classes so the data migration can pass its historical models."""
+    Takes the model classes so the data migration can pass its historical models (typed as the
+    current ones, whose fields they have)."""
     if plan_model.objects.exists():
         return False
     features = {}

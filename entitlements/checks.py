@@ -1,12 +1,18 @@
 """System checks of entitlements' settings."""
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import CheckMessage, Error, register
 
 
 @register()
-def entitlements_settings_check(app_configs, **kwargs):
-    errors = []
+def entitlements_settings_check(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     if settings.ENTITLEMENTS_CACHE_SECONDS <= 0:
         errors.append(
             Error(

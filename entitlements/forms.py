@@ -1,5 +1,7 @@
 """Admin forms: staff grant and revoke always say why."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
@@ -14,7 +16,7 @@ class GrantUserAutocomplete(AutocompleteSelectMultiple):
     form's own endpoint, which needs the grant permission rather than a view permission on
     users. Only the chosen users are ever rendered: the page never lists every account."""
 
-    def get_url(self):
+    def get_url(self) -> str:
         return reverse("admin:entitlements_entitlement_grant_users")
 
 
@@ -33,8 +35,9 @@ class GrantForm(forms.Form):
     )
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        # A Form's clean() returns cleaned_data, set before clean() runs (the stubs allow None).
+        data = super().clean() or {}
         if bool(data.get("feature")) == bool(data.get("plan")):
             raise forms.ValidationError("Choose exactly one of a feature or a plan.")
         return data
@@ -54,7 +57,7 @@ class LiftForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
 
 
-class PlanForm(forms.ModelForm):
+class PlanForm(forms.ModelForm[Plan]):
     feature_set = forms.ModelMultipleChoiceField(
         queryset=Feature.objects.all(),
         required=False,
@@ -66,7 +69,7 @@ class PlanForm(forms.ModelForm):
         model = Plan
         fields = ["code", "name", "default_duration_days", "grace_days"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["feature_set"].initial = list(self.instance.features.all())

@@ -10,6 +10,7 @@ re-merges our events).
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from djstripe.models import Subscription
 
@@ -24,17 +25,19 @@ def _plan_code(price: payloads.PriceRef | None, plans: set[str]) -> str | None:
     return next((code for code in price.plan_codes if code in plans), None)
 
 
-def _when(seconds) -> str:
+def _when(seconds: int | str | None) -> str:
     if not seconds:
         return "none"
     return f"{datetime.fromtimestamp(int(seconds), tz=UTC):%Y-%m-%d %H:%M}"
 
 
-def subscription_mirror_drift(*, state: SubscriptionState, mirrored: dict, plans: set[str]):
+def subscription_mirror_drift(
+    *, state: SubscriptionState, mirrored: dict[str, Any], plans: set[str]
+) -> list[str]:
     """How the mirrored subscription (Stripe's object) differs from our state ([] = none)."""
     theirs = payloads.subscription_update(mirrored)
     ours_status = "canceled" if state.value("deleted") else state.value("status")
-    drift = []
+    drift: list[str] = []
     if theirs.values["status"] != ours_status:
         drift.append(f"status: mirror {theirs.values['status']}, ours {ours_status}")
     their_plan = _plan_code(theirs.price, plans)
@@ -46,7 +49,9 @@ def subscription_mirror_drift(*, state: SubscriptionState, mirrored: dict, plans
     return drift
 
 
-def mirror_disagreements(*, customer_ids: list[str] | None = None) -> Iterator[tuple[str, list]]:
+def mirror_disagreements(
+    *, customer_ids: list[str] | None = None
+) -> Iterator[tuple[str, list[str]]]:
     """(subscription id, disagreements) for every subscription where dj-stripe's mirror and our
     state differ, or that only one side knows; ordered by subscription id."""
     states = SubscriptionState.objects.all()

@@ -3,6 +3,8 @@
 Data and constraints only: writes go through entitlements.services.
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -15,7 +17,7 @@ class Feature(models.Model):
     class Meta:
         ordering = ["lookup_key"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.lookup_key
 
 
@@ -24,12 +26,15 @@ class Plan(models.Model):
     name = models.CharField(max_length=200)
     default_duration_days = models.PositiveIntegerField(default=30)
     grace_days = models.PositiveIntegerField(default=3)
-    features = models.ManyToManyField(Feature, through="PlanFeature", related_name="plans")
+    # Quoted: PlanFeature is defined below (the plugin cannot infer a string `through`).
+    features: "models.ManyToManyField[Feature, PlanFeature]" = models.ManyToManyField(
+        Feature, through="PlanFeature", related_name="plans"
+    )
 
     class Meta:
         ordering = ["code"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.code
 
 
@@ -42,7 +47,7 @@ class PlanFeature(models.Model):
             models.UniqueConstraint(fields=["plan", "feature"], name="planfeature_unique"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.plan.code}:{self.feature.lookup_key}"
 
 
@@ -132,7 +137,7 @@ class Entitlement(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.user_id}:{self.feature_id}:{self.source}"
 
 
@@ -151,7 +156,7 @@ class CustomerLink(models.Model):
     source_event_id = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.stripe_customer_id} -> {self.user_id}"
 
 
@@ -173,7 +178,7 @@ class ParkedEvent(models.Model):
     class Meta:
         ordering = ["created", "event_id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.event_id
 
 
@@ -188,7 +193,7 @@ class ChargeCustomer(models.Model):
     learnt_from = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.stripe_charge_id} -> {self.stripe_customer_id}"
 
 
@@ -214,10 +219,11 @@ class SubscriptionState(models.Model):
     last_event_id = models.CharField(max_length=255, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.stripe_subscription_id
 
-    def value(self, name: str, default=None):
+    def value(self, name: str, default: Any = None) -> Any:
+        """The stored JSON value of field `name` (any JSON type), or `default`."""
         entry = self.fields.get(name)
         return default if entry is None else entry[0]
 
@@ -243,7 +249,7 @@ class CustomerReversal(models.Model):
     created = models.BigIntegerField(help_text="The Stripe event's `created`, unix seconds.")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.kind} of {self.stripe_customer_id} ({self.event_id})"
 
 
@@ -284,7 +290,7 @@ class FeatureBlock(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.user_id}:{self.feature_id} blocked"
 
 
@@ -297,7 +303,7 @@ class CustomerSummary(models.Model):
     event_created = models.BigIntegerField()
     event_id = models.CharField(max_length=255)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.stripe_customer_id
 
 
@@ -313,7 +319,7 @@ class UnknownPrice(models.Model):
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.price_id
 
 
@@ -355,6 +361,6 @@ class GrantRequest(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         what = self.plan_code or self.feature_key
         return f"grant request #{self.pk}: {what} for {len(self.user_ids)} user(s)"

@@ -24,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 TERMINAL_STATUSES = frozenset({"canceled", "incomplete_expired"})
 
@@ -63,11 +64,11 @@ class Facts:
     created: int
     kind: str  # "created", "updated", "deleted", "invoice", "fetch"
     status: str | None = None
-    attributes: dict = field(default_factory=dict)  # TRACKED_ATTRIBUTES the object states
-    previous: dict = field(default_factory=dict)  # TRACKED_ATTRIBUTES it says changed from
-    values: dict = field(default_factory=dict)  # what it sets in the stored state
+    attributes: dict[str, Any] = field(default_factory=dict)  # TRACKED_ATTRIBUTES it states
+    previous: dict[str, Any] = field(default_factory=dict)  # TRACKED_ATTRIBUTES changed from
+    values: dict[str, Any] = field(default_factory=dict)  # what it sets in the stored state
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {
             "id": self.event_id,
             "created": self.created,
@@ -79,7 +80,7 @@ class Facts:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Facts":
+    def from_json(cls, data: dict[str, Any]) -> "Facts":
         return cls(
             event_id=data["id"],
             created=int(data["created"]),
@@ -91,13 +92,16 @@ class Facts:
         )
 
 
-def _ref(value) -> str | None:
+def _ref(value: Any) -> str | None:
+    """The id of a Stripe reference: an expanded object's id, or the id string itself."""
     if isinstance(value, dict):
-        return value.get("id")
-    return value
+        object_id: str | None = value.get("id")
+        return object_id
+    reference: str | None = value  # an id, or None (payloads are JSON: not checked here)
+    return reference
 
 
-def _normalised(name: str, value):
+def _normalised(name: str, value: Any) -> Any:
     """A comparable form of one tracked attribute (references by id, items by price/period)."""
     if name == "latest_invoice":
         return _ref(value)
@@ -116,7 +120,7 @@ def _normalised(name: str, value):
     return value
 
 
-def tracked_attributes(obj: dict) -> dict:
+def tracked_attributes(obj: dict[str, Any]) -> dict[str, Any]:
     """The tracked attributes an object (or a previous_attributes dict) states."""
     if not isinstance(obj, dict):
         return {}
@@ -159,7 +163,7 @@ def precedes(a: Facts, b: Facts) -> bool | None:
     return None
 
 
-def guess_key(facts: Facts) -> tuple:
+def guess_key(facts: Facts) -> tuple[int, str, str]:
     """A deterministic order for events the rules leave unordered, from their content only.
 
     Only the stored provenance of identical values can depend on the last element (the id)."""

@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 
 from config.typed import typed_id
@@ -36,13 +37,13 @@ def feature_expiries(*, user_id: int, now: datetime) -> dict[str, float | None]:
     return expiries
 
 
-def user_for_customer(*, customer_id: str):
-    link = CustomerLink.objects.select_related("user").filter(stripe_customer_id=customer_id)
-    link = link.first()
+def user_for_customer(*, customer_id: str) -> User | None:
+    links = CustomerLink.objects.select_related("user").filter(stripe_customer_id=customer_id)
+    link = links.first()
     return link.user if link else None
 
 
-def user_by_identifier(identifier: str):
+def user_by_identifier(identifier: str) -> User | None:
     """A user by username, email or numeric id (support tools); None when not exactly one."""
     users = get_user_model().objects.filter(Q(username=identifier) | Q(email__iexact=identifier))
     user_id = typed_id(identifier)

@@ -4,10 +4,13 @@ Every change sends its entitlements.signals signal inside the transaction of the
 records it there) and replaces the user's cached feature set when the transaction commits.
 """
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from config.context import Actor
@@ -32,7 +35,13 @@ _CHANGE_NAMES = {
 
 
 def _announce(
-    signal, entitlement: Entitlement, *, actor: Actor, reason: str, source_event_id, **extra
+    signal: Signal,
+    entitlement: Entitlement,
+    *,
+    actor: Actor,
+    reason: str,
+    source_event_id: str | None,
+    **extra: object,
 ) -> None:
     """Metric, cache invalidation on commit, and the signal audit records (in this transaction)."""
     change = _CHANGE_NAMES[signal]
@@ -59,14 +68,14 @@ def _require_reason(reason: str) -> str:
 
 def entitlement_new(
     *,
-    user,
+    user: User,
     feature: Feature,
     source: str,
     expires_at: datetime | None,
     reason: str,
     plan: Plan | None = None,
     stripe_subscription_id: str = "",
-    granted_by=None,
+    granted_by: User | None = None,
     source_event_id: str | None = None,
     starts_at: datetime | None = None,
 ) -> Entitlement:
@@ -151,7 +160,7 @@ def entitlement_revoke(
     entitlement: Entitlement,
     actor: Actor,
     reason: str,
-    revoked_by=None,
+    revoked_by: User | None = None,
     source_event_id: str | None = None,
 ) -> Entitlement:
     """Revoke one live entitlement (kept as history) and send entitlement_revoked."""
@@ -170,7 +179,9 @@ def entitlement_revoke(
     return entitlement
 
 
-def staff_self_service_refuse(*, staff, user_ids, change: str, actor: Actor) -> None:
+def staff_self_service_refuse(
+    *, staff: User | None, user_ids: Iterable[int], change: str, actor: Actor
+) -> None:
     """Separation of duties: nobody grants or revokes on their own account by hand (unless
     ENTITLEMENTS_ALLOW_SELF_GRANT). The refusal is announced (audit records it) before the
     change's transaction starts, so the row is kept although nothing changes."""
@@ -186,7 +197,9 @@ def staff_self_service_refuse(*, staff, user_ids, change: str, actor: Actor) -> 
     raise SelfGrantRefused(f"You cannot {change} entitlements on your own account.")
 
 
-def manual_grant_features(*, feature_key: str | None, plan_code: str | None):
+def manual_grant_features(
+    *, feature_key: str | None, plan_code: str | None
+) -> tuple[Plan | None, list[Feature]]:
     """(plan or None, features) a manual grant names; UnknownFeature when it names nothing."""
     if bool(feature_key) == bool(plan_code):
         raise UnknownFeature("Give exactly one of a feature lookup key or a plan code.")
@@ -203,8 +216,8 @@ def manual_grant_features(*, feature_key: str | None, plan_code: str | None):
 
 def entitlement_grant_manual(
     *,
-    user,
-    granted_by,
+    user: User,
+    granted_by: User | None,
     actor: Actor,
     reason: str,
     feature_key: str | None = None,
@@ -225,8 +238,8 @@ def entitlement_grant_manual(
 
 def entitlements_grant_manual(
     *,
-    users: list,
-    granted_by,
+    users: list[User],
+    granted_by: User | None,
     actor: Actor,
     reason: str,
     feature_key: str | None = None,
@@ -283,7 +296,12 @@ def entitlements_grant_manual(
 
 
 def _staff_revoke(
-    *, row: Entitlement, actor: Actor, reason: str, revoked_by, block_until: datetime | None
+    *,
+    row: Entitlement,
+    actor: Actor,
+    reason: str,
+    revoked_by: User | None,
+    block_until: datetime | None,
 ) -> Entitlement:
     """A staff revoke; of a Stripe grant it also blocks the feature (a revoke that sticks)."""
     if row.source == Entitlement.Source.STRIPE:
@@ -295,7 +313,13 @@ def _staff_revoke(
 
 
 def feature_block(
-    *, user, feature: Feature, reason: str, created_by, ends_at: datetime | None, actor: Actor
+    *,
+    user: User,
+    feature: Feature,
+    reason: str,
+    created_by: User | None,
+    ends_at: datetime | None,
+    actor: Actor,
 ) -> FeatureBlock:
     """Block a feature for a user against Stripe's grants until lifted or ended; the block in
     force already, if there is one, stays (the first reason is kept)."""
@@ -315,8 +339,8 @@ def feature_block(
 
 def entitlements_revoke_for_user(
     *,
-    user,
-    revoked_by,
+    user: User,
+    revoked_by: User | None,
     actor: Actor,
     reason: str,
     feature_key: str | None = None,
@@ -338,9 +362,10 @@ def entitlements_revoke_for_user(
         rows = list(live.select_for_update(of=("self",)).select_related("user", "feature"))
         if not rows:
             raise NothingToRevoke()
-        said = {"actor": actor, "reason": reason, "revoked_by": revoked_by}
         return [
-            _staff_revoke(row=row, block_until=block_until, **said)
+            _staff_revoke(
+                row=row, block_until=block_until, actor=actor, reason=reason, revoked_by=revoked_by
+            )
             for row in sorted(rows, key=lambda row: row.pk)
         ]
 
@@ -348,7 +373,7 @@ def entitlements_revoke_for_user(
 def entitlements_revoke_selected(
     *,
     entitlement_ids: list[int],
-    revoked_by,
+    revoked_by: User | None,
     actor: Actor,
     reason: str,
     block_until: datetime | None = None,
@@ -361,9 +386,11 @@ def entitlements_revoke_selected(
     staff_self_service_refuse(staff=revoked_by, user_ids=list(owners), change="revoke", actor=actor)
     with transaction.atomic():
         rows = rows.select_for_update(of=("self",)).select_related("user", "feature")
-        said = {"actor": actor, "reason": reason, "revoked_by": revoked_by}
         return [
-            _staff_revoke(row=row, block_until=block_until, **said) for row in rows.order_by("id")
+            _staff_revoke(
+                row=row, block_until=block_until, actor=actor, reason=reason, revoked_by=revoked_by
+            )
+            for row in rows.order_by("id")
         ]
 
 
@@ -393,9 +420,9 @@ def entitlement_lapses_record(*, now: datetime | None = None) -> int:
 @transaction.atomic
 def plan_save(
     *, plan: Plan, changed_fields: list[str], features: list[Feature] | None, actor: Actor
-) -> dict:
+) -> dict[str, object]:
     """Save staff edits of a plan (and its feature set) and send plan_changed with the diff."""
-    changes: dict = {}
+    changes: dict[str, object] = {}
     previous = Plan.objects.filter(pk=plan.pk).first() if plan.pk else None
     for name in changed_fields:
         if name != "features":

@@ -1,14 +1,19 @@
 """The entitlements API: the caller's active features; support staff grant and revoke."""
 
+from typing import Any
+
+from django.contrib.auth.models import User
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.idempotency import idempotent
 from config import context
+from config.requests import AuthenticatedRequest
 from config.staff.api_auth import StaffSecondFactor
 from entitlements import selectors, services
 from entitlements.errors import UnknownUser
@@ -24,14 +29,16 @@ from entitlements.serializers import (
 class ActorBoundAPIView(APIView):
     """DRF authenticates inside the view, after ActorMiddleware: bind the actor here."""
 
-    def initial(self, request, *args, **kwargs):
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         if request.user.is_authenticated:
             self._actor_tokens = context.bind(
                 actor=context.Actor(kind="user", user_id=request.user.pk)
             )
 
-    def finalize_response(self, request, response, *args, **kwargs):
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
         tokens = getattr(self, "_actor_tokens", None)
         if tokens:
             for token in reversed(tokens):
@@ -49,13 +56,13 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 def _has_perm(codename: str) -> type[BasePermission]:
     class HasPerm(BasePermission):
-        def has_permission(self, request, view):
+        def has_permission(self, request: Request, view: APIView) -> bool:
             return request.user.is_authenticated and request.user.has_perm(codename)
 
     return HasPerm
 
 
-def _target_user(identifier: str):
+def _target_user(identifier: str) -> User:
     user = selectors.user_by_identifier(identifier)
     if user is None:
         raise UnknownUser(f"No single user matches {identifier!r}.")
@@ -66,7 +73,7 @@ class EntitlementListView(ActorBoundAPIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(responses=EntitlementListOut, summary="The caller's active entitlements")
-    def get(self, request):
+    def get(self, request: AuthenticatedRequest) -> Response:
         now = timezone.now()
         rows = selectors.user_active_entitlements(user_id=request.user.pk, now=now)
         blocks = selectors.open_blocks(user_id=request.user.pk, now=now)
@@ -88,7 +95,7 @@ class GrantView(ActorBoundAPIView):
         summary="Grant by hand",
     )
     @idempotent(operation="entitlement_grant")
-    def post(self, request):
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = GrantIn(data=request.data)
         data.is_valid(raise_exception=True)
         rows = services.entitlement_grant_manual(
@@ -113,7 +120,7 @@ class RevokeView(ActorBoundAPIView):
         summary="Revoke",
     )
     @idempotent(operation="entitlement_revoke")
-    def post(self, request):
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = RevokeIn(data=request.data)
         data.is_valid(raise_exception=True)
         rows = services.entitlements_revoke_for_user(

@@ -1,14 +1,19 @@
 """Support's command line: show, grant and revoke a user's entitlements; lift a block."""
 
 import json
+from argparse import ArgumentParser
+from collections.abc import Sequence
 from datetime import UTC, datetime, time
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from config.context import Actor, acting_as
 from entitlements import blocks, selectors, services
 from entitlements.errors import ApprovalRequired, EntitlementError
+from entitlements.models import Entitlement
 
 
 class Command(BaseCommand):
@@ -17,7 +22,7 @@ class Command(BaseCommand):
         "unblock require --reason)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         show = sub.add_parser("show", help="Print the user's active entitlements as JSON.")
         show.add_argument("user", help="username, email or id")
@@ -45,7 +50,7 @@ class Command(BaseCommand):
                 "--by", help="the staff member acting (active, Staff status); else the system"
             )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         # Refused before anything is looked up or changed.
         if options["action"] != "show" and not options["reason"].strip():
             raise CommandError("--reason is required: say why (it is kept in the audit trail).")
@@ -68,7 +73,9 @@ class Command(BaseCommand):
         noun = "block(s)" if options["action"] == "unblock" else "entitlement(s)"
         self.stdout.write(f"{options['action']}: {len(rows)} {noun} for {names}")
 
-    def _change(self, users, staff, actor, options):
+    def _change(
+        self, users: list[User], staff: User | None, actor: Actor, options: dict[str, Any]
+    ) -> Sequence[Entitlement | None]:
         if options["action"] == "unblock":
             lifted = blocks.feature_unblock(
                 user=users[0],
@@ -98,7 +105,7 @@ class Command(BaseCommand):
             block_until=_parse_expiry(options["block_until"], flag="--block-until"),
         )
 
-    def _show(self, user):
+    def _show(self, user: User) -> None:
         rows = selectors.user_active_entitlements(user_id=user.pk, now=timezone.now())
         entitlements = [
             {
@@ -120,14 +127,14 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps({"entitlements": entitlements, "blocks": blocked}))
 
 
-def _user(identifier: str):
+def _user(identifier: str) -> User:
     user = selectors.user_by_identifier(identifier)
     if user is None:
         raise CommandError(f"No single user matches {identifier!r}.")
     return user
 
 
-def _staff(identifier: str):
+def _staff(identifier: str) -> User:
     """--by must name an active staff member: the trail names them as the actor."""
     staff = selectors.user_by_identifier(identifier)
     if staff is None:

@@ -1,5 +1,8 @@
 """Recompute Stripe-granted entitlements from stored subscription state; report or fix drift."""
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
@@ -17,7 +20,7 @@ class Command(BaseCommand):
         "(merged from every applied event) wants; --fix repairs the drift (audited)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--fix", action="store_true", help="repair the drift found")
         parser.add_argument(
             "--customer", action="append", default=[], help="Stripe customer id (repeatable)"
@@ -35,7 +38,7 @@ class Command(BaseCommand):
             "period end) and our stored state disagree (report only)",
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["mirror"]:
             return self._mirror(options)
         if options["replay_events"]:
@@ -72,7 +75,7 @@ class Command(BaseCommand):
         verb = "fixed" if options["fix"] else "found"
         self.stdout.write(f"{drifted} subscription(s) with drift {verb}.")
 
-    def _mirror(self, options) -> None:
+    def _mirror(self, options: dict[str, Any]) -> None:
         if options["fix"] or options["replay_events"]:
             raise CommandError(
                 "--mirror only reports: refresh the mirror with billing_mirror_sync, or re-merge "

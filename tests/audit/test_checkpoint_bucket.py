@@ -7,10 +7,11 @@ import uuid
 
 import boto3
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import CommandError, call_command
 from moto.server import ThreadedMotoServer
 
-from audit import chain
+from audit import chain, signing
 from audit.checkpoint_files import CheckpointConflict, checkpoint_file_write
 from audit.services import audit_checkpoint_sign
 from tests.audit.attacks import rewrite_from
@@ -114,3 +115,22 @@ def test_a_failing_directory_does_not_stop_the_bucket_copy(
         audit_checkpoint_sign()
     (key,) = objects(client, name)
     assert key.startswith("trail/checkpoint-000000000003-")
+
+
+def test_the_witness_cosigns_in_the_bucket(exported, bucket, tmp_path):
+    """audit_witness and audit_verify --witness-public-key on s3://bucket/prefix."""
+    client, name = bucket
+    witness_key = tmp_path / "witness.key"
+    witness_key.write_text(Ed25519PrivateKey.generate().private_bytes_raw().hex())
+    app_key = tmp_path / "app.pem"
+    app_key.write_text(signing.public_key_pem())
+    witness_public = tmp_path / "witness.pem"
+    with witness_public.open("w") as out:
+        call_command("audit_witness", "--print-public-key", "--key-file", witness_key, stdout=out)
+    location = f"s3://{name}/trail"
+    arguments = ["--against", location, "--witness-public-key", witness_public, "--no-record"]
+    with pytest.raises(CommandError, match="not cosigned by the witness"):
+        call_command("audit_verify", *arguments, verbosity=0)
+    call_command("audit_witness", location, "--public-key", app_key, "--key-file", witness_key)
+    assert sum(key.startswith("trail/cosignature-") for key in objects(client, name)) == 1
+    call_command("audit_verify", *arguments, verbosity=0)

@@ -3,6 +3,7 @@ exported checkpoint directory and the application's public key. The red team has
 superuser rights and the application's signing key, not the witness's."""
 
 import json
+from io import StringIO
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -53,8 +54,6 @@ def sign(django_capture_on_commit_callbacks):
 
 def witness(directory, keys) -> list[dict]:
     """Run the witness; the cosignatures it wrote this time."""
-    from io import StringIO
-
     out = StringIO()
     call_command(
         "audit_witness", str(directory), "--public-key", str(keys["app"]),
@@ -172,3 +171,22 @@ def test_a_forged_cosignature_is_caught(trail, directory, keys, sign):
         verify(directory, keys)
     with pytest.raises(CommandError, match="does not verify with the witness's public key"):
         witness(directory, keys)
+
+
+def test_an_anchor_of_an_older_tree_is_cosigned_through_its_proof_to_the_largest(
+    trail, directory, keys, sign, django_capture_on_commit_callbacks
+):
+    """`audit_checkpoint --at N` (the anchor of a pruned prefix) signs a tree smaller than the
+    ones cosigned: its document carries the proof that it is a prefix of the largest one."""
+    trail(6)
+    sign()
+    trail(3)
+    largest = sign()
+    witness(directory, keys)  # trusts the newest (first use), skips the older one
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("audit_checkpoint", "--at", "4", stdout=StringIO())
+    anchor = AuditCheckpoint.objects.get(sequence=4)
+    (cosigned,) = witness(directory, keys)
+    assert (cosigned["checkpoint_id"], cosigned["sequence"]) == (anchor.pk, 4)
+    assert largest.sequence > 4
+    verify(directory, keys)

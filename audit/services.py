@@ -186,13 +186,17 @@ def audit_checkpoint_create(*, at: int | None = None, key: str | None = None) ->
 
 
 def audit_checkpoint_sign(*, at: int | None = None) -> AuditCheckpoint:
-    """Create a checkpoint and record that it was made (audit_checkpoint, the beat task)."""
-    checkpoint = audit_checkpoint_create(at=at)
-    audit_event_record(
-        action=actions.CHECKPOINT_CREATED.name,
-        target=Target("audit_checkpoint", checkpoint.pk, str(checkpoint)),
-        meta={"checkpoint_sequence": checkpoint.sequence},
-    )
+    """Create a checkpoint and record that it was made (audit_checkpoint, the beat task).
+
+    One transaction: the export to the directory or bucket runs after both committed, so an
+    export that fails (loudly) still leaves the checkpoint named by the trail."""
+    with transaction.atomic():
+        checkpoint = audit_checkpoint_create(at=at)
+        audit_event_record(
+            action=actions.CHECKPOINT_CREATED.name,
+            target=Target("audit_checkpoint", checkpoint.pk, str(checkpoint)),
+            meta={"checkpoint_sequence": checkpoint.sequence},
+        )
     return checkpoint
 
 

@@ -9,9 +9,12 @@ from django.core.management import CommandError, call_command
 
 from audit import chain
 from audit.checkpoint_files import CheckpointConflict, checkpoint_file_write
-from audit.services import audit_checkpoint_sign
+from audit.models import AuditCheckpoint, AuditEvent
+from audit.services import audit_checkpoint_sign, audit_event_record
 from audit.verification import chain_verify
+from config.context import Actor
 from tests.audit.attacks import rewrite_from
+from tests.services import audit_seal
 
 
 @pytest.fixture
@@ -87,3 +90,20 @@ def test_a_forged_exported_file_is_caught(exported):
     path.write_text(json.dumps({**document, "root": "0" * 64}))
     with pytest.raises(CommandError, match="differs from its copy"):
         verify_against(directory)
+
+
+def test_a_checkpoint_that_could_not_be_exported_is_still_named_by_the_trail(
+    transactional_db, settings, tmp_path
+):
+    """Committed for real: the export runs after the commit and fails loudly, but the
+    checkpoint and the trail's audit.checkpoint.created row naming it committed together."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    settings.AUDIT_CHECKPOINT_DIR = str(blocker)
+    audit_seal(audit_event_record(action="billing.payment.completed", actor=Actor(kind="stripe")))
+    with pytest.raises(OSError):
+        audit_checkpoint_sign()
+    (checkpoint,) = AuditCheckpoint.objects.all()
+    assert AuditEvent.objects.filter(
+        action="audit.checkpoint.created", target_id=str(checkpoint.pk)
+    ).exists()

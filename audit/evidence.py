@@ -25,10 +25,12 @@ from django.conf import settings
 from audit import chain, signing
 from audit.checkpoint_files import checkpoint_document
 from audit.models import AuditCheckpoint, AuditEvent
-from audit.tree import consistency_proof, inclusion_proof
+from audit.tree import consistency_proof, inclusion_paths
 
 VERIFIER = Path(__file__).with_name("evidence_verifier.py")
 _COLUMNS = (*chain.CONTENT_FIELDS, "prev_hash", "hash")
+_SEQUENCE = chain.CONTENT_FIELDS.index("sequence")
+_PROOF_BATCH = 1000  # rows whose inclusion proofs are read together
 
 
 class EvidenceError(Exception):
@@ -102,14 +104,17 @@ def evidence_pack_write(*, query: EvidenceQuery, directory: str) -> dict:
         open(folder / "rows.jsonl", "w", encoding="utf-8", newline="\n") as rows_file,
         open(folder / "proofs.jsonl", "w", encoding="utf-8", newline="\n") as proofs_file,
     ):
-        for values in _rows(query, up_to):
-            content = chain.canonical_json(values[:-2])
-            rows_file.write(_json({"hash": values[-1], "prev_hash": values[-2], "row": content}))
-            rows_file.write("\n")
-            sequence = values[chain.CONTENT_FIELDS.index("sequence")]
-            proof = inclusion_proof(sequence, size)
-            proofs_file.write(_json({"path": proof["path"], "sequence": sequence}) + "\n")
-            population += 1
+        rows = _rows(query, up_to)
+        while batch := list(itertools.islice(rows, _PROOF_BATCH)):
+            sequences = [values[_SEQUENCE] for values in batch]
+            for values, path in zip(batch, inclusion_paths(sequences, size), strict=True):
+                content = chain.canonical_json(values[:-2])
+                rows_file.write(
+                    _json({"hash": values[-1], "prev_hash": values[-2], "row": content}) + "\n"
+                )
+                proof = {"path": [node.hex() for node in path], "sequence": values[_SEQUENCE]}
+                proofs_file.write(_json(proof) + "\n")
+            population += len(batch)
     documents = [checkpoint_document(checkpoint) for checkpoint in checkpoints]
     links = [
         consistency_proof(older.sequence, newer.sequence)

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
 from audit import actions, chain, metrics, signing
-from audit.checkpoint_files import checkpoint_file_write
+from audit.checkpoint_files import checkpoint_export, checkpoint_locations
 from audit.errors import AuditError, UnknownAuditAction
 from audit.meta import clean_meta
 from audit.models import ActorRole, ActorType, AuditCheckpoint, AuditEvent, Outcome
@@ -146,7 +146,7 @@ def audit_event_record(
 def audit_checkpoint_create(*, at: int | None = None, key: str | None = None) -> AuditCheckpoint:
     """Sign the newest sealed row and the Merkle root of the rows up to it (or up to sequence
     `at`, to anchor a pruned prefix) with the Ed25519 signing key, store the checkpoint
-    (append-only) and, after commit, write it to AUDIT_CHECKPOINT_DIR.
+    (append-only) and, after commit, write it to AUDIT_CHECKPOINT_DIR and AUDIT_CHECKPOINT_BUCKET.
 
     `key` signs a legacy HMAC-SHA256 checkpoint instead (tests of trails from before Ed25519).
     """
@@ -179,20 +179,24 @@ def audit_checkpoint_create(*, at: int | None = None, key: str | None = None) ->
                 algorithm=AuditCheckpoint.Algorithm.ED25519, signature=signing.sign(statement),
             )  # fmt: skip
         checkpoint.save()
-        if settings.AUDIT_CHECKPOINT_DIR:
-            directory = settings.AUDIT_CHECKPOINT_DIR
-            transaction.on_commit(lambda: checkpoint_file_write(checkpoint, directory))
+        locations = checkpoint_locations()
+        if locations:
+            transaction.on_commit(lambda: checkpoint_export(checkpoint, locations))
     return checkpoint
 
 
 def audit_checkpoint_sign(*, at: int | None = None) -> AuditCheckpoint:
-    """Create a checkpoint and record that it was made (audit_checkpoint, the beat task)."""
-    checkpoint = audit_checkpoint_create(at=at)
-    audit_event_record(
-        action=actions.CHECKPOINT_CREATED.name,
-        target=Target("audit_checkpoint", checkpoint.pk, str(checkpoint)),
-        meta={"checkpoint_sequence": checkpoint.sequence},
-    )
+    """Create a checkpoint and record that it was made (audit_checkpoint, the beat task).
+
+    One transaction: the export to the directory or bucket runs after both committed, so an
+    export that fails (loudly) still leaves the checkpoint named by the trail."""
+    with transaction.atomic():
+        checkpoint = audit_checkpoint_create(at=at)
+        audit_event_record(
+            action=actions.CHECKPOINT_CREATED.name,
+            target=Target("audit_checkpoint", checkpoint.pk, str(checkpoint)),
+            meta={"checkpoint_sequence": checkpoint.sequence},
+        )
     return checkpoint
 
 
@@ -204,6 +208,7 @@ def chain_verification_run(
     workers: int = 1,
     public_key=None,
     against: str | None = None,
+    witness_key=None,
 ):
     """Verify the chain, count the outcome, and (unless record=False) append the result."""
     from audit.verification import chain_verify
@@ -214,6 +219,7 @@ def chain_verification_run(
         workers=workers,
         public_key=public_key,
         against=against,
+        witness_key=witness_key,
     )
     metrics.VERIFICATIONS.labels(outcome="success" if result.ok else "failure").inc()
     if record:

@@ -18,12 +18,12 @@ ALGORITHM = "Ed25519"
 DEV_SEED = hashlib.sha256(b"tollgate development audit signing key, never for production").digest()
 
 
-def _private_key_from(text: str) -> Ed25519PrivateKey:
+def private_key_from(text: str) -> Ed25519PrivateKey:
     text = text.strip()
     if text.startswith("-----BEGIN"):
         key = serialization.load_pem_private_key(text.encode(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError("the audit signing key must be an Ed25519 key")
+            raise ValueError("the key must be an Ed25519 private key")
         return key
     return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(text))  # 64 hex digits (seed)
 
@@ -31,9 +31,9 @@ def _private_key_from(text: str) -> Ed25519PrivateKey:
 @cache
 def _configured(key: str, key_file: str) -> Ed25519PrivateKey:
     if key:
-        return _private_key_from(key)
+        return private_key_from(key)
     if key_file:
-        return _private_key_from(Path(key_file).read_text(encoding="utf-8"))
+        return private_key_from(Path(key_file).read_text(encoding="utf-8"))
     return Ed25519PrivateKey.from_private_bytes(DEV_SEED)
 
 

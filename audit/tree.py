@@ -135,6 +135,15 @@ def inclusion_proof(sequence: int, size: int) -> dict[str, Any]:
     }
 
 
+def inclusion_paths(sequences: list[int], size: int) -> list[list[bytes]]:
+    """The inclusion paths of many rows in the tree of `size` leaves, reading every node they
+    need in one round (neighbouring rows share most of them): an evidence pack of a million
+    rows costs a few queries per thousand rows, not two per row."""
+    return StoredTree().run(
+        lambda subtree: [merkle.inclusion_path(seq - 1, size, subtree) for seq in sequences]
+    )
+
+
 def consistency_proof(first: int, second: int) -> dict[str, Any]:
     path = StoredTree().run(lambda subtree: merkle.consistency_path(first, second, subtree))
     return {

@@ -15,9 +15,10 @@ from django.conf import settings
 from django.db import connection
 
 from audit import actions, chain, merkle, signing
-from audit.checkpoint_files import checkpoint_files_read
+from audit.checkpoint_files import checkpoint_files_read, checkpoint_store
 from audit.models import AuditCheckpoint, AuditEvent, ChainHead
 from audit.tree import tree_frontier
+from audit.witness import WitnessRefusal, cosignature_matches, cosignatures_read
 
 _COLUMNS = (*chain.CONTENT_FIELDS, "prev_hash", "hash")
 _SEQUENCE = chain.CONTENT_FIELDS.index("sequence")
@@ -93,15 +94,19 @@ def checkpoint_verifies(checkpoint: AuditCheckpoint) -> bool:
 _CHECKPOINT_FIELDS = ("id", "sequence", "hash", "root", "created_at", "algorithm", "signature")
 
 
+def _stored_checkpoints() -> list[dict]:
+    return [
+        dict(zip(_CHECKPOINT_FIELDS, values, strict=True))
+        for values in AuditCheckpoint.objects.order_by("id").values_list(*_CHECKPOINT_FIELDS)
+    ]
+
+
 def _checkpoints(
     key: str, public_key, exported: list[dict] | None
 ) -> tuple[dict[int, Anchor], int, VerificationResult | None]:
     """Checkpoints by sequence (the database's, plus those exported to a directory), the newest
     one's sequence, and a failure for a forged, altered or deleted one."""
-    stored = [
-        dict(zip(_CHECKPOINT_FIELDS, values, strict=True))
-        for values in AuditCheckpoint.objects.order_by("id").values_list(*_CHECKPOINT_FIELDS)
-    ]
+    stored = _stored_checkpoints()
     by_id = {document["id"]: document for document in stored}
     for document in exported or []:
         if document["id"] not in by_id:
@@ -125,6 +130,34 @@ def _checkpoints(
         problem = f"checkpoint(s) {sorted(missing)} named by the trail are missing"
         return {}, 0, _bad(0, 0, 0, problem)
     return by_sequence, latest, None
+
+
+def _witness_check(
+    against: str, witness_key, exported: list[dict], stored: list[dict]
+) -> VerificationResult | None:
+    """Every cosignature of the witness verifies and matches its exported checkpoint, and the
+    newest signed checkpoint (in the database or exported) is cosigned: the witness checked
+    that its tree extends every tree it cosigned before."""
+    try:
+        cosigned = cosignatures_read(checkpoint_store(against), witness_key)
+    except WitnessRefusal as error:
+        return _bad(0, 0, 0, f"witness cosignature forged: {error}")
+    by_id = {document["id"]: document for document in exported}
+    for checkpoint_id, cosignature in cosigned.items():
+        document = by_id.get(checkpoint_id)
+        if document is None or not cosignature_matches(cosignature, document):
+            problem = "witness cosignature does not match the exported checkpoint"
+            return _bad(0, 0, cosignature["sequence"], problem)
+    signed = [d for d in [*stored, *exported] if d["algorithm"] == "Ed25519"]
+    if signed:
+        newest = max(signed, key=lambda document: (document["sequence"], document["id"]))
+        if newest["id"] not in cosigned:
+            problem = (
+                f"the newest checkpoint ({newest['id']}, tree size {newest['sequence']}) is not "
+                "cosigned by the witness (it refused it, or has not run since)"
+            )
+            return _bad(0, 0, newest["sequence"], problem)
+    return None
 
 
 def _checkpoints_named_by_the_trail() -> set[int]:
@@ -191,11 +224,13 @@ def chain_verify(
     workers: int = 1,
     public_key=None,
     against: str | None = None,
+    witness_key=None,
 ) -> VerificationResult:
     """Verify every link, the Merkle tree and every checkpoint signature (Ed25519 ones with the
     public key alone), and that no checkpointed tail is gone. With `against`, the checkpoints
-    exported to that directory are checked too: a chain rewritten and re-signed in the database
-    still disagrees with them.
+    exported to that directory or bucket (s3://bucket/prefix) are checked too: a chain
+    rewritten and re-signed in the database still disagrees with them. With `witness_key`, the
+    witness's cosignatures there are checked and the newest checkpoint must be cosigned.
 
     With workers > 1, chunks are hashed in that many processes while the next chunks are read
     (not inside a Celery prefork worker: its processes may not start children).
@@ -208,6 +243,10 @@ def chain_verify(
     )
     if forged:
         return forged
+    if against and witness_key is not None:
+        unwitnessed = _witness_check(against, witness_key, exported, _stored_checkpoints())
+        if unwitnessed:
+            return unwitnessed
     prev_hash, start, _ = _start(checkpoints)
     first_sequence = start
     walk = _Walk(prev_hash, start, checkpoints)

@@ -86,6 +86,13 @@ def celery_worker(env: dict, logdir: Path, *, concurrency: int = 2, name: str = 
     return Proc(name, argv, env, logdir).start()
 
 
+def audit_sealer(env: dict, logdir: Path) -> Proc:
+    """The long-running sealer, as docs/deploy.md runs it (checks skipped, as the benchmark's
+    other commands do: dj-stripe's refuses the fake Stripe API's host with DEBUG off)."""
+    argv = [str(BIN / "python"), "manage.py", "audit_seal", "--skip-checks"]
+    return Proc("audit-seal", argv, env, logdir).start()
+
+
 class FakeStripeProc(Proc):
     """The fake Stripe API (manage.py stripe_fake_api) in its own process, so its CPU is
     counted apart from ours and the load generator's, driven over loopback HTTP."""

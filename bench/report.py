@@ -53,6 +53,22 @@ TARGETS = [
      "5M_rows_first_page_tollgate_ms", "<", 200),
     ("admin first page at least 5x faster than a plain ModelAdmin at 5,000,000 rows",
      "audit_scale", "5M_rows_first_page_speedup", ">=", 5),
+    # Issue 14: the audit trail off the hot path.
+    ("audit appends at least 3,000 rows/s with 16 concurrent writers", "audit_inserts",
+     "inserts_per_s_16_writers", ">=", 3000),
+    ("sealing at least 20,000 rows/s", "audit_inserts", "seal_rows_per_s_after_16_writers",
+     ">=", 20_000),
+    ("seal lag p99 under 2 s while the ingest benchmark runs", "ingest", "seal_lag_p99_s", "<",
+     2),
+    ("inclusion proof under 10 ms at 10M rows (bench.run --audit-rows 10000000)",
+     "audit_scale", "10M_rows_inclusion_proof_median_ms", "<", 10),
+    ("evidence pack (evidence_rows, 1M at scale 1) verified offline in under 60 s",
+     "audit_scale", "evidence_verify_offline_s", "<", 60),
+    *[(f"webhook apply and staff revoke of one user in parallel: no {what}", "revoke_apply",
+       figure, "<=", 0)
+      for figure, what in (("deadlocks", "deadlock"), ("would_be_503", "503"),
+                           ("errors", "error"),
+                           ("inconsistent_final_states", "revoke that did not stick"))],
     *[(f"fault drill, {fault}: {what}", key, figure, "<=", 0)
       for key, fault in (("drill_postgres", "PostgreSQL restarted"),
                          ("drill_redis", "Redis stopped"),

@@ -30,8 +30,9 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from bench import drills, events, inprocess, loadgen, procs, profile  # noqa: E402
+from bench import drills, events, inprocess, loadgen, procs, profile, revoke_apply  # noqa: E402
 from bench.report import Report  # noqa: E402
+from bench.seal_lag import SealLagSampler  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "whsec_bench_" + "0" * 24
@@ -41,8 +42,9 @@ HOST = "127.0.0.1"
 class Context:
     """The running stack: server port, webhook paths, child environment, log folder."""
 
-    def __init__(self, scale: float, profile: bool = False):
+    def __init__(self, scale: float, profile: bool = False, audit_rows: int = 0):
         self.scale = scale
+        self.audit_rows = audit_rows  # audit_scale's trail size (0: 1M x scale)
         self.profile = profile
         self.logdir = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
         self.metrics_dir = self.logdir / "prometheus"
@@ -211,9 +213,15 @@ def bench_ingest(ctx: Context, report: Report) -> None:
     payloads = lifecycle_payloads(ctx.n(1500))
     ids = [p["id"] for p in payloads]
     requests = [events.sign(p, SECRET, ctx.webhook_path) for p in payloads]
-    started = time.time()
-    result = send_closed(ctx, requests, concurrency=CLIENTS, label="ingest")
-    applied, finished = wait_applied(ids, timeout=600, label="ingest", ctx=ctx)
+    # The sealer runs beside web and worker, as in production; the lag is sampled throughout.
+    sealer = procs.audit_sealer(ctx.env, ctx.logdir)
+    try:
+        with SealLagSampler() as seal_lag:
+            started = time.time()
+            result = send_closed(ctx, requests, concurrency=CLIENTS, label="ingest")
+            applied, finished = wait_applied(ids, timeout=600, label="ingest", ctx=ctx)
+    finally:
+        sealer.stop()
     rows = rows_for_events(ids)
     report.section(
         "ingest",
@@ -224,6 +232,7 @@ def bench_ingest(ctx: Context, report: Report) -> None:
             "applied": applied,
             "end_to_end_per_s": round(applied / (finished - started), 1),
             **rows,
+            **seal_lag.summary(),
         },
     )
     offered = lifecycle_payloads(ctx.n(1000))
@@ -427,6 +436,7 @@ SCENARIOS = {
     "sql": bench_sql_per_event,
     "dupstorm": bench_dupstorm,
     **inprocess.SCENARIOS,
+    **revoke_apply.SCENARIOS,
     **drills.DRILLS,
 }
 
@@ -444,6 +454,13 @@ def main(argv=None) -> int:
         action="store_true",
         help="rewrite the Markdown from the last run's JSON and bench/notes.md, measure nothing",
     )
+    parser.add_argument(
+        "--audit-rows",
+        type=int,
+        default=0,
+        help="audit_scale: rows in the trail (default 1M x scale; e.g. 10000000 for the "
+        "inclusion proof at 10M rows)",
+    )
     args = parser.parse_args(argv)
     if args.render_only:
         report = Report(command="")
@@ -451,7 +468,7 @@ def main(argv=None) -> int:
         report.write(Path(args.out), machine=machine_description())
         return 0
     chosen = [name for name in SCENARIOS if not args.only or name in args.only.split(",")]
-    ctx = Context(args.scale, profile=args.profile)
+    ctx = Context(args.scale, profile=args.profile, audit_rows=args.audit_rows)
     report = Report(command=" ".join(["make bench", *(["BENCH_ARGS='" + " ".join(
         sys.argv[1:]) + "'"] if sys.argv[1:] else [])]))  # fmt: skip
     setup_database(ctx)

@@ -406,6 +406,13 @@ if PRODUCTION and not (AUDIT_SIGNING_KEY or AUDIT_SIGNING_KEY_FILE):
     raise ImproperlyConfigured("DJANGO_ENV=production requires AUDIT_SIGNING_KEY(_FILE)")
 # Every checkpoint is also written here, one file each, never overwritten ("" = not written).
 AUDIT_CHECKPOINT_DIR = env.str("AUDIT_CHECKPOINT_DIR", default="")
+# ... and to this S3-compatible bucket (`name` or `name/prefix`; "" = not written), with a
+# conditional PUT that never overwrites; credentials from boto3's standard chain.
+AUDIT_CHECKPOINT_BUCKET = env.str("AUDIT_CHECKPOINT_BUCKET", default="")
+AUDIT_CHECKPOINT_BUCKET_ENDPOINT_URL = env.str("AUDIT_CHECKPOINT_BUCKET_ENDPOINT_URL", default="")
+# The witness's own Ed25519 key (`audit_witness`, run on another host): never the app's.
+AUDIT_WITNESS_KEY = env.str("AUDIT_WITNESS_KEY", default="")
+AUDIT_WITNESS_KEY_FILE = env.str("AUDIT_WITNESS_KEY_FILE", default="")
 CELERY_BEAT_SCHEDULE["audit-seal"] = {
     "task": "audit.tasks.seal_trail",
     "schedule": env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=10.0),

@@ -7,11 +7,14 @@ import os
 import pytest
 from django.core.management import CommandError, call_command
 
-from audit import chain, merkle, signing
-from audit.checkpoint_files import checkpoint_file_write
+from audit import chain
+from audit.checkpoint_files import CheckpointConflict, checkpoint_file_write
 from audit.models import AuditCheckpoint, AuditEvent
-from audit.services import audit_checkpoint_sign
+from audit.services import audit_checkpoint_sign, audit_event_record
 from audit.verification import chain_verify
+from config.context import Actor
+from tests.audit.attacks import rewrite_from
+from tests.services import audit_seal
 
 
 @pytest.fixture
@@ -37,43 +40,15 @@ def test_each_checkpoint_is_written_once_to_the_directory(exported):
     assert document == {
         "id": checkpoint.pk, "sequence": 6, "hash": checkpoint.hash, "root": checkpoint.root,
         "created_at": chain.format_time(checkpoint.created_at), "algorithm": "Ed25519",
-        "signature": checkpoint.signature,
+        "signature": checkpoint.signature, "consistency": [],
     }  # fmt: skip
     assert not os.access(path, os.W_OK) or os.geteuid() == 0  # read-only file
-    with pytest.raises(FileExistsError):
+    checkpoint_file_write(checkpoint, str(directory))  # the same bytes again: a harmless retry
+    checkpoint.signature = "00" * 64
+    with pytest.raises(CheckpointConflict, match="already exists with different content"):
         checkpoint_file_write(checkpoint, str(directory))  # never overwritten
+    assert json.loads(path.read_text()) == document
     verify_against(directory)  # intact: passes
-
-
-def rewrite_from(first: int, tamper) -> None:
-    """The attack: edit row `first`, re-chain every later row, re-sign every checkpoint with
-    the application's key, as a superuser with the triggers off."""
-    rows = list(AuditEvent.objects.filter(sequence__isnull=False).order_by("sequence"))
-    statements, prev_hash, new_hashes = [], chain.GENESIS_HASH, []
-    for row in rows:
-        if row.sequence == first:
-            row.reason = "rewritten"
-        if row.sequence >= first:
-            values = tuple(getattr(row, name) for name in chain.CONTENT_FIELDS)
-            row.prev_hash, row.hash = prev_hash, chain.link_hash(prev_hash, values)
-            statements.append((
-                "UPDATE audit_auditevent SET reason = %s, prev_hash = %s, hash = %s "
-                "WHERE sequence = %s", [row.reason, row.prev_hash, row.hash, row.sequence],
-            ))  # fmt: skip
-        prev_hash = row.hash
-        new_hashes.append(row.hash)
-    for checkpoint in AuditCheckpoint.objects.all():
-        size = checkpoint.sequence
-        root = merkle.mth([merkle.leaf_hash(value) for value in new_hashes[:size]]).hex()
-        statement = chain.checkpoint_statement(
-            sequence=size, head_hash=new_hashes[size - 1], root=root,
-            created_at=checkpoint.created_at,
-        )  # fmt: skip
-        statements.append((
-            "UPDATE audit_auditcheckpoint SET hash = %s, root = %s, signature = %s WHERE id = %s",
-            [new_hashes[size - 1], root, signing.sign(statement), checkpoint.pk],
-        ))  # fmt: skip
-    tamper(*statements)
 
 
 @pytest.mark.parametrize("first", [1, 3, 6])
@@ -115,3 +90,20 @@ def test_a_forged_exported_file_is_caught(exported):
     path.write_text(json.dumps({**document, "root": "0" * 64}))
     with pytest.raises(CommandError, match="differs from its copy"):
         verify_against(directory)
+
+
+def test_a_checkpoint_that_could_not_be_exported_is_still_named_by_the_trail(
+    transactional_db, settings, tmp_path
+):
+    """Committed for real: the export runs after the commit and fails loudly, but the
+    checkpoint and the trail's audit.checkpoint.created row naming it committed together."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    settings.AUDIT_CHECKPOINT_DIR = str(blocker)
+    audit_seal(audit_event_record(action="billing.payment.completed", actor=Actor(kind="stripe")))
+    with pytest.raises(OSError):
+        audit_checkpoint_sign()
+    (checkpoint,) = AuditCheckpoint.objects.all()
+    assert AuditEvent.objects.filter(
+        action="audit.checkpoint.created", target_id=str(checkpoint.pk)
+    ).exists()

@@ -14,12 +14,7 @@ from audit.models import AuditEvent, ChainHead
 from audit.sealing import SEAL_LOCK_ID, audit_rows_seal, audit_seal_pending
 from audit.services import audit_event_record
 from audit.verification import chain_verify
-from billing import services as billing_services
-from billing.models import StripeEvent
 from config.context import Actor
-from entitlements.errors import NothingToRevoke
-from entitlements.services import entitlements_revoke_for_user
-from tests.entitlements.conftest import DAY, T0, Customer
 from tests.services import require_postgres
 
 
@@ -202,61 +197,3 @@ def test_a_second_sealer_does_nothing_while_the_leader_seals(committed):
         with ThreadPoolExecutor(1) as pool:
             assert pool.submit(other_sealer).result(timeout=10) == 0
     assert audit_seal_pending() == 1
-
-
-ITERATIONS = 50  # the benchmark's target is 1,000
-
-
-def test_a_staff_revoke_and_a_webhook_apply_for_one_user_never_deadlock(
-    committed, django_user_model
-):
-    """Both write audit rows while holding the user's entitlement rows. With a chain-head lock
-    taken inside each transaction, the two could wait for each other (docs/audit.md listed it
-    as a known limit); with plain INSERTs they only ever queue on the entitlement rows."""
-    user = django_user_model.objects.create_user("trader", "trader@example.com")
-    staff = django_user_model.objects.create_superuser("olga", "olga@example.com", "pw")
-    customer = Customer()
-    apply(customer, customer.checkout(user))
-    apply(customer, customer.subscription("created", plan="premium"))
-    start = threading.Barrier(2)
-
-    def staff_revoke():
-        try:
-            start.wait()
-            entitlements_revoke_for_user(
-                user=user, revoked_by=staff, actor=Actor(kind="user", user_id=staff.pk),
-                reason="support ticket", feature_key="signals_premium",
-            )  # fmt: skip
-        except NothingToRevoke:
-            pass  # the webhook's re-grant had not committed yet: fine, nothing to do
-        finally:
-            connections.close_all()
-
-    def webhook(i):
-        try:
-            start.wait()
-            payload = customer.subscription(
-                "updated", plan="premium", created=T0 + i + 1, period_end=T0 + (31 + i) * DAY
-            )
-            return apply(customer, payload)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(2) as pool:
-        for i in range(ITERATIONS):
-            revoked = pool.submit(staff_revoke)
-            applied = pool.submit(webhook, i)
-            revoked.result(timeout=30)  # a deadlock would raise here (PostgreSQL aborts one)
-            assert applied.result(timeout=30) is True
-    audit_seal_pending()
-    assert not AuditEvent.objects.filter(sequence__isnull=True).exists()
-    assert chain_verify().ok
-
-
-def apply(customer: Customer, payload: dict) -> bool:
-    """What billing's task does with an inbox event."""
-    StripeEvent.objects.create(
-        event_id=payload["id"], type=payload["type"], created=payload["created"],
-        customer_id=customer.customer_id, payload=payload,
-    )  # fmt: skip
-    return billing_services.event_apply(event_id=payload["id"], customer_id=customer.customer_id)

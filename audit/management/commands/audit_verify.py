@@ -12,6 +12,15 @@ from audit.services import chain_verification_run
 from audit.signing import public_key_from_pem
 
 
+def _public_key(path: str | None):
+    if not path:
+        return None
+    try:
+        return public_key_from_pem(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise CommandError(f"cannot read the public key {path}: {error}") from error
+
+
 class Command(BaseCommand):
     help = (
         "Verify every link of the audit hash chain, every checkpoint signature, and that no "
@@ -28,8 +37,15 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--against",
-            metavar="DIR",
-            help="also check the checkpoints exported to DIR (AUDIT_CHECKPOINT_DIR's copies)",
+            metavar="LOCATION",
+            help="also check the checkpoints exported to a directory (AUDIT_CHECKPOINT_DIR) or "
+            "a bucket (s3://bucket/prefix, AUDIT_CHECKPOINT_BUCKET)",
+        )
+        parser.add_argument(
+            "--witness-public-key",
+            metavar="FILE",
+            help="with --against: the witness's public key (PEM); its cosignatures must verify "
+            "and the newest checkpoint must be cosigned",
         )
         parser.add_argument(
             "--public-key",
@@ -44,12 +60,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, chunk_size=None, no_record=False, workers=1, **options):
-        public_key = None
-        if options.get("public_key"):
-            try:
-                public_key = public_key_from_pem(Path(options["public_key"]).read_text())
-            except (OSError, ValueError) as error:
-                raise CommandError(f"cannot read the public key: {error}") from error
+        public_key = _public_key(options.get("public_key"))
+        witness_key = _public_key(options.get("witness_public_key"))
+        if witness_key is not None and not options.get("against"):
+            raise CommandError("--witness-public-key needs --against (where the cosignatures are)")
         with tqdm(
             total=head_sequence(),
             unit="row",
@@ -63,6 +77,7 @@ class Command(BaseCommand):
                 workers=max(1, workers),
                 public_key=public_key,
                 against=options.get("against"),
+                witness_key=witness_key,
             )
         if not result.ok:
             raise CommandError(

@@ -1,6 +1,6 @@
 """Access events into the trail: sign-ins, failures, lockouts, second factors, role flags.
 
-Each receiver parses what django.contrib.auth, django-axes or config.staff sent and records one
+Each receiver parses what django.contrib.auth, django-axes or staff sent and records one
 row through audit_event_record, inside the sender's transaction where there is one (a role
 change rolls back with its row). Nothing from the credentials is kept except a username that
 belongs to a real account: a password typed into the username box must never reach the trail.
@@ -17,7 +17,7 @@ from audit.models import Outcome
 from audit.privacy import username_for_trail
 from audit.services import Target, audit_event_record
 from config.context import Actor, current_actor
-from config.staff import signals as staff_signals
+from staff import signals as staff_signals
 
 User = get_user_model()
 ROLE_FLAGS = ("is_superuser", "is_staff", "is_active")

@@ -9,7 +9,6 @@ from rest_framework.views import APIView
 
 from billing.idempotency import idempotent
 from config import context
-from config.staff.api_auth import StaffSecondFactor
 from entitlements import selectors, services
 from entitlements.errors import UnknownUser
 from entitlements.serializers import (
@@ -19,6 +18,7 @@ from entitlements.serializers import (
     GrantIn,
     RevokeIn,
 )
+from staff.api_auth import StaffSecondFactor
 
 
 class ActorBoundAPIView(APIView):

@@ -42,7 +42,7 @@ def redis_server():
 @pytest.fixture
 def admin_client(client, admin_user):
     """pytest-django's admin_client, signed in through the second factor like real staff."""
-    from tests.staff import staff_login
+    from tests.staff_login import staff_login
 
     return staff_login(client, admin_user)
 

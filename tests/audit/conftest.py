@@ -7,7 +7,7 @@ from django.db import connection, transaction
 from audit.services import Target, audit_event_record
 from config.context import Actor
 from tests.services import audit_seal, require_postgres
-from tests.staff import staff_login
+from tests.staff_login import staff_login
 
 
 @pytest.fixture

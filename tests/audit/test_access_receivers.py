@@ -9,8 +9,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent
 from audit.verification import chain_verify
-from config.staff import services as staff_services
-from tests.staff import current_code
+from staff import services as staff_services
+from tests.staff_login import current_code
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery-staple-42"

@@ -8,7 +8,7 @@ from djstripe.models import Event, WebhookEventTrigger
 from audit.models import AuditEvent
 from audit.services import Target, audit_event_record
 from config.context import Actor
-from tests.staff import staff_login
+from tests.staff_login import staff_login
 
 
 @pytest.fixture

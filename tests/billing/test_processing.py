@@ -14,7 +14,7 @@ from djstripe.models import WebhookEventTrigger
 from billing import metrics, receivers, services, signals, tasks
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_event, deliver, metric
-from tests.staff import staff_login
+from tests.staff_login import staff_login
 
 
 @pytest.fixture

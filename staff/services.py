@@ -7,7 +7,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config import context
-from config.staff import signals
+from staff import signals
 
 BACKUP_CODE_COUNT = 10
 AUTHENTICATOR_NAME = "authenticator app"

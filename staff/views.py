@@ -14,7 +14,7 @@ from django_otp import devices_for_user, match_token
 from django_otp import login as otp_login
 
 from config.problems import problem_response
-from config.staff import forms, metrics, services
+from staff import forms, metrics, services
 
 ADMIN_LOGIN = "admin:login"
 

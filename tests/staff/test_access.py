@@ -13,7 +13,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from prometheus_client import REGISTRY
 
-from config.staff.middleware import SEEN_KEY, STARTED_KEY
+from staff.middleware import SEEN_KEY, STARTED_KEY
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery-staple-42"
@@ -209,7 +209,7 @@ def test_reset_requires_a_reason(staff_with_device):
 
 
 def test_relaxing_the_second_factor_without_debug_fails_the_system_check(settings):
-    from config.staff.checks import second_factor_required_outside_debug
+    from staff.checks import second_factor_required_outside_debug
 
     settings.ADMIN_REQUIRE_2FA = False
     settings.DEBUG = False

@@ -27,7 +27,7 @@ ALL_STAFF = (302, 302, 200, 200, 200, 302, 200)
 FINANCE_VIEW = (302, 302, 200, 403, 403, 302, 200)
 SUPPORT_AND_FINANCE_VIEW = (302, 302, 200, 200, 403, 302, 200)
 FINANCE_POST_ONLY = (302, 302, 405, 403, 403, 302, 405)
-# dj-stripe's "sync from Stripe" confirmation: superusers only (config.staff guard), POST only.
+# dj-stripe's "sync from Stripe" confirmation: superusers only (staff guard), POST only.
 STRIPE_SYNC = (302, 302, 403, 403, 403, 302, 405)
 # dj-stripe's mirror of Stripe objects: superusers only. Object pages are asked for a missing
 # row (no mirror rows are made here): 302 back to the list, or 403 without the permission.
@@ -343,7 +343,6 @@ def objects(django_user_model) -> dict[str, str]:
     from audit.review import daily_review_create
     from audit.services import audit_checkpoint_create, audit_event_record
     from billing.models import StripeEvent
-    from config.staff.api_tokens import api_token_create
     from entitlements.models import (
         CustomerLink,
         Entitlement,
@@ -356,6 +355,7 @@ def objects(django_user_model) -> dict[str, str]:
         SubscriptionState,
         UnknownPrice,
     )
+    from staff.api_tokens import api_token_create
     from tests.stripe_fixtures import event, resource
 
     owner = django_user_model.objects.create_user("customer", "customer@example.com")
@@ -429,7 +429,7 @@ GROUPS = {"finance": "Finance", "support": "Support", "billing_admin": "Billing 
 
 
 def signed_in(client, role: str, django_user_model):
-    from tests.staff import staff_login
+    from tests.staff_login import staff_login
 
     if role == "anonymous":
         return client

@@ -10,7 +10,7 @@ second_factor_enrolled = Signal()
 # An operator removed a staff member's devices (lost phone); their sessions were ended too.
 second_factor_reset = Signal()
 
-# Staff API tokens (config/staff/api_tokens.py). kwargs: token (StaffApiToken), actor (Actor),
+# Staff API tokens (staff/api_tokens.py). kwargs: token (StaffApiToken), actor (Actor),
 # and for refusals reason (str: "revoked", "expired" or "inactive").
 api_token_created = Signal()
 api_token_revoked = Signal()

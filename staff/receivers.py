@@ -4,7 +4,7 @@ from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 
-from config.staff import metrics
+from staff import metrics
 
 
 @receiver(user_login_failed, dispatch_uid="staff.count_login_failure")

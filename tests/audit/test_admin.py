@@ -33,11 +33,11 @@ def test_finance_group_is_seeded_with_view_permissions_only(db):
 
 
 def test_finance_group_seed_is_idempotent(db):
-    from audit.seeding import finance_group_seed
+    from staff.roles import roles_seed
 
     before = set(Group.objects.get(name="Finance").permissions.all())
-    finance_group_seed()
-    finance_group_seed()
+    roles_seed()
+    roles_seed()
     assert set(Group.objects.get(name="Finance").permissions.all()) == before
     assert Group.objects.filter(name="Finance").count() == 1
 

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from djstripe.models import WebhookEventTrigger
 
-from billing import metrics, receivers, services, signals, tasks
+from billing import metrics, services, signals, tasks
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_event, deliver, metric
 from tests.staff_login import staff_login
@@ -85,14 +85,6 @@ def test_failures_retry_then_dead_letter(
     metrics.dead_letters.set(0)  # as in a freshly started process
     tasks.refresh_dead_letter_gauge.delay()
     assert metric("billing_dead_letters") == 1
-
-
-def test_billing_admin_group_is_seeded_idempotently(db):
-    receivers.seed_billing_admin_group(sender=None)
-    group = Group.objects.get(name="Billing admin")
-    codenames = set(group.permissions.values_list("codename", flat=True))
-    plans = {"view_plan", "change_plan", "view_planfeature", "view_feature"}
-    assert codenames == {"view_stripeevent", "reprocess_deadletter", *plans}
 
 
 def _dead_letter(client, endpoint, settings, capture) -> dict:

@@ -14,6 +14,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from staff import roles as staff_roles
+
 ROLES = ("anonymous", "user", "finance", "support", "billing_admin", "su_no_2fa", "superuser")
 
 
@@ -365,7 +367,7 @@ def objects(django_user_model) -> dict[str, str]:
     access = {"user_agent": "test", "ip_address": "10.0.0.1", "username": "customer"}
     access_request = {**access, "http_accept": "*/*", "path_info": "/admin/login/"}
     rows = {
-        "auth.group": Group.objects.get(name="Finance"),
+        "auth.group": Group.objects.get(name=staff_roles.FINANCE.group),
         "auth.user": owner,
         "otp_totp.totpdevice": TOTPDevice.objects.create(user=owner, name="phone"),
         "otp_static.staticdevice": StaticDevice.objects.create(user=owner, name="codes"),
@@ -425,7 +427,8 @@ def objects(django_user_model) -> dict[str, str]:
     return found
 
 
-GROUPS = {"finance": "Finance", "support": "Support", "billing_admin": "Billing admin"}
+# The staff columns are the registry's roles, each signed in as a member of its group.
+GROUPS = {role.key: role.group for role in staff_roles.ROLES}
 
 
 def signed_in(client, role: str, django_user_model):
@@ -515,6 +518,11 @@ def test_staff_cannot_make_dj_stripe_sync_from_stripe(role, client, django_user_
     response = client.post(url, {"_selected_action": ["_sync_all_instances"]})
     assert response.status_code == 403
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_every_role_of_the_registry_has_a_column():
+    staff_columns = [column for column in ROLES if column in GROUPS]
+    assert sorted(staff_columns) == sorted(GROUPS), "add the new role's column to MATRIX"
 
 
 def test_docs_carry_the_same_table():

@@ -11,7 +11,7 @@ from django.conf import settings
 
 from config import problems
 
-SOURCES = ("billing", "entitlements", "audit", "config")
+SOURCES = ("billing", "entitlements", "audit", "staff", "config")
 
 
 def _subclasses(cls):

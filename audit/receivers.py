@@ -80,11 +80,10 @@ def record_webhook_rejected(sender, *, problem, status, count, remote_ip, minute
 
 
 @receiver(billing_signals.dead_letter_reprocessed, dispatch_uid="audit.dead_letter_reprocessed")
-def record_dead_letter_reprocessed(sender, *, event_id, event_type, user, reason="", **kwargs):
+def record_dead_letter_reprocessed(sender, *, event_id, event_type, actor, reason="", **kwargs):
     audit_event_record(
         action=actions.DEADLETTER_REPROCESSED.name,
-        actor=Actor(kind="user", user_id=user.pk),
-        actor_user=user,
+        actor=actor,
         target=Target("stripe_event", event_id, f"{event_type} {event_id}"),
         reason=reason,
         stripe_event_id=event_id,

@@ -75,13 +75,13 @@ def record_locked_out(sender, request=None, username=None, ip_address=None, **kw
 
 
 @receiver(staff_signals.second_factor_enrolled, dispatch_uid="audit.access.2fa_enrolled")
-def record_second_factor_enrolled(sender, *, user, actor, reason="", **kwargs):
-    _record_second_factor(actions.SECOND_FACTOR_ENROLLED, user, actor, reason)
+def record_second_factor_enrolled(sender, *, staff_member, actor, reason="", **kwargs):
+    _record_second_factor(actions.SECOND_FACTOR_ENROLLED, staff_member, actor, reason)
 
 
 @receiver(staff_signals.second_factor_reset, dispatch_uid="audit.access.2fa_reset")
-def record_second_factor_reset(sender, *, user, actor, reason="", **kwargs):
-    _record_second_factor(actions.SECOND_FACTOR_RESET, user, actor, reason)
+def record_second_factor_reset(sender, *, staff_member, actor, reason="", **kwargs):
+    _record_second_factor(actions.SECOND_FACTOR_RESET, staff_member, actor, reason)
 
 
 def _record_second_factor(action, user, actor, reason):

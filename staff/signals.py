@@ -1,6 +1,8 @@
 """Signals of staff access; audit/ records them (this package never imports audit).
 
-All kwargs: user (the staff User concerned), actor (config.context.Actor), reason (str).
+The one who acts is `actor` (config.context.Actor) in every signal of the project; the account
+acted upon is named for what it is. Second factors: staff_member (the staff User whose factor
+changed), actor, reason (str).
 """
 
 from django.dispatch import Signal

@@ -13,6 +13,7 @@ from djstripe.models import WebhookEventTrigger
 
 from billing import metrics, services, signals, tasks
 from billing.models import StripeEvent
+from config.context import Actor
 from tests.billing.conftest import customer_event, deliver, metric
 from tests.staff_login import staff_login
 
@@ -120,7 +121,7 @@ def test_staff_with_permission_reprocesses_from_admin(
             "signal": signals.dead_letter_reprocessed,
             "event_id": payload["id"],
             "event_type": "customer.updated",
-            "user": staff,
+            "actor": Actor(kind="user", user_id=staff.pk),
             "reason": "receiver fixed in #42",
         }
     ]

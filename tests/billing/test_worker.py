@@ -171,7 +171,9 @@ def test_a_task_on_the_worker_is_attributed_to_whoever_queued_it(worker, django_
     # Staff requeue the dead letter (what the admin action does): the apply task is published
     # on commit, and the worker's audit row must name them, not the system.
     with acting_as(Actor(kind="user", user_id=staff.pk), request_id="req-worker-1"):
-        services.dead_letter_reprocess(event_id=payload["id"], user=staff, reason="ticket 9")
+        services.dead_letter_reprocess(
+            event_id=payload["id"], actor=Actor(kind="user", user_id=staff.pk), reason="ticket 9"
+        )
 
     wait_for(lambda: StripeEvent.objects.get(event_id=payload["id"]).status == "applied", worker)
     row = AuditEvent.objects.get(action="billing.invoice.paid", stripe_event_id=payload["id"])

@@ -327,7 +327,7 @@ def event_record_failure(*, event_id: str, error: BaseException, final: bool) ->
 
 
 def dead_letter_gauge_refresh() -> int:
-    """Set billing_dead_letters from the database (on every change, and every minute
+    """Set tollgate_billing_dead_letters from the database (on every change, and every minute
     by beat, so a freshly started process reports it too)."""
     count = dead_letter_count()
     metrics.dead_letters.set(count)

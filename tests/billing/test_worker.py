@@ -141,7 +141,7 @@ def test_two_apply_tasks_racing_on_a_worker_grant_and_audit_once(worker, django_
         tasks.apply_event.delay(payload["id"], "cus_race")
 
     def both_ran():
-        outcomes = [worker_counts(worker, "billing_events_processed_total", outcome=o)
+        outcomes = [worker_counts(worker, "tollgate_billing_events_processed_total", outcome=o)
                     for o in ("applied", "skipped")]  # fmt: skip
         return outcomes == [1, 1]
 

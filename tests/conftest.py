@@ -9,7 +9,8 @@ import os
 import pytest
 from django.conf import settings
 
-from tests.services import RedisServer, clear_audit_tables
+from tests.audit_trail import clear_audit_tables
+from tests.servers import RedisServer
 
 
 def pytest_configure(config):

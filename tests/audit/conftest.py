@@ -6,7 +6,8 @@ from django.db import connection, transaction
 
 from audit.services import Target, audit_event_record
 from config.context import Actor
-from tests.services import audit_seal, require_postgres
+from tests.audit_trail import audit_seal
+from tests.servers import require_postgres
 from tests.staff_login import staff_login
 
 

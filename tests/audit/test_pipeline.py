@@ -8,8 +8,8 @@ from audit.verification import chain_verify
 from billing import services as billing_services
 from billing.models import StripeEvent
 from config.context import Actor
+from tests.audit_trail import audit_seal
 from tests.entitlements.conftest import Customer
-from tests.services import audit_seal
 from tests.stripe_fixtures import signed
 
 SECRET = "whsec_" + "c" * 32

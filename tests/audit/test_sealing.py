@@ -20,7 +20,7 @@ from config.context import Actor
 from entitlements.errors import NothingToRevoke
 from entitlements.services import entitlements_revoke_for_user
 from tests.entitlements.conftest import DAY, T0, Customer
-from tests.services import require_postgres
+from tests.servers import require_postgres
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from audit.models import AuditCheckpoint, AuditEvent, FindingKind, FindingStatus
 from audit.services import Target, audit_event_record
 from audit.signoff import business_days_between, review_overdue_gauge_refresh
 from config.context import Actor
-from tests.services import sealed_checkpoint, sealed_review
+from tests.audit_trail import sealed_checkpoint, sealed_review
 from tests.staff_login import staff_login
 
 

@@ -18,7 +18,7 @@ from djstripe.models import WebhookEventTrigger
 from billing import services
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_event, new_secret
-from tests.services import database_url_of, free_port, require_postgres, stop_process
+from tests.servers import database_url_of, free_port, require_postgres, stop_process
 from tests.stripe_fixtures import signed
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ from config.celery import app as celery_app
 from config.context import Actor, acting_as
 from entitlements.models import Entitlement
 from tests.billing.conftest import customer_event, deliver
-from tests.services import database_url_of, require_postgres, stop_process
+from tests.servers import database_url_of, require_postgres, stop_process
 from tests.stripe_fixtures import event, resource, unique_id
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -172,7 +172,9 @@ def test_reprocess_command_needs_permission(
     with django_capture_on_commit_callbacks(execute=True):
         call_command("reprocess_dead_letters", user="root", reason="after fix")
     assert StripeEvent.objects.get(event_id=payload["id"]).status == "applied"
-    assert [(r["user"], r["reason"]) for r in reprocessed] == [(admin, "after fix")]
+    assert [(r["actor"], r["reason"]) for r in reprocessed] == [
+        (Actor(kind="user", user_id=admin.pk), "after fix")
+    ]
     with pytest.raises(CommandError):  # no longer a dead letter
         call_command("reprocess_dead_letters", user="root", reason="again", event=[payload["id"]])
 

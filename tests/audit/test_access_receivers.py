@@ -18,7 +18,8 @@ WRONG_PASSWORD = "Wr0ng-but-secret-passw0rd"
 
 
 def rows(action: str):
-    return list(AuditEvent.objects.filter(action=action))
+    # Newest first, by insertion: rows are not sealed (no sequence yet) inside the test.
+    return list(AuditEvent.objects.filter(action=action).order_by("-id"))
 
 
 def only(action: str) -> AuditEvent:

@@ -86,7 +86,7 @@ STRIPE_EVENT_ACTIONS: dict[str, ActionType] = {
 # Stripe event types whose object reports a failure rather than a success.
 FAILURE_EVENT_TYPES = frozenset({"invoice.payment_failed", "charge.dispute.created"})
 
-# Staff access (config.staff, django.contrib.auth, django-axes): who got in, who was kept out.
+# Staff access (staff, django.contrib.auth, django-axes): who got in, who was kept out.
 LOGIN_SUCCEEDED = register("auth.login.succeeded", "Sign-in succeeded", "access")
 LOGIN_FAILED = register("auth.login.failed", "Sign-in failed", "access")
 LOGIN_LOCKED_OUT = register("auth.login.locked_out", "Sign-in locked out", "access")

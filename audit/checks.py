@@ -88,3 +88,24 @@ def signing_key_check(
             )
         ]
     return []
+
+
+@checks.register()
+def staff_roles_map_to_trail_roles(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Every role of staff/roles.py must name an actor_role the trail knows."""
+    from audit.models import ActorRole
+    from staff.roles import ROLES, UNKNOWN_STAFF_AUDIT_ROLE
+
+    named = {role.audit_role for role in ROLES} | {UNKNOWN_STAFF_AUDIT_ROLE}
+    unknown = sorted(named - set(ActorRole.values))
+    if unknown:
+        return [
+            checks.Error(
+                f"staff/roles.py names actor roles the audit trail does not know: {unknown}.",
+                hint="Add them to audit.models.ActorRole (with a migration) or fix the registry.",
+                id="audit.E003",
+            )
+        ]
+    return []

@@ -24,6 +24,8 @@ class ActorRole(models.TextChoices):
     ADMIN = "ADMIN", "Billing admin"
     SUPPORT = "SUPPORT", "Support"
     FINANCE = "FINANCE", "Finance"
+    # Active staff in no group of staff/roles.py (staff.roles.UNKNOWN_STAFF_AUDIT_ROLE).
+    STAFF = "STAFF", "Staff (no known role)"
     USER = "USER", "User"
     SYSTEM = "SYSTEM", "System"
 

@@ -5,12 +5,10 @@ rolls back with it. webhook_rejected comes from billing's beat task, once per ad
 minute.
 """
 
-from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
 from audit import actions
 from audit.models import Outcome
-from audit.seeding import finance_group_seed
 from audit.services import Target, audit_event_record
 from audit.stripe_meta import stripe_object_meta
 from billing import signals as billing_signals
@@ -82,11 +80,10 @@ def record_webhook_rejected(sender, *, problem, status, count, remote_ip, minute
 
 
 @receiver(billing_signals.dead_letter_reprocessed, dispatch_uid="audit.dead_letter_reprocessed")
-def record_dead_letter_reprocessed(sender, *, event_id, event_type, user, reason="", **kwargs):
+def record_dead_letter_reprocessed(sender, *, event_id, event_type, actor, reason="", **kwargs):
     audit_event_record(
         action=actions.DEADLETTER_REPROCESSED.name,
-        actor=Actor(kind="user", user_id=user.pk),
-        actor_user=user,
+        actor=actor,
         target=Target("stripe_event", event_id, f"{event_type} {event_id}"),
         reason=reason,
         stripe_event_id=event_id,
@@ -239,9 +236,3 @@ def record_grant_request_approved(sender, *, grant_request, actor, **kwargs):
 @receiver(entitlement_signals.grant_request_rejected, dispatch_uid="audit.grant_request_rejected")
 def record_grant_request_rejected(sender, *, grant_request, actor, **kwargs):
     _record_grant_request(actions.GRANT_REQUEST_REJECTED, grant_request, actor)
-
-
-@receiver(post_migrate, dispatch_uid="audit.finance_group_seed")
-def seed_finance_group(sender, *, using="default", **kwargs):
-    if sender.label == "audit":
-        finance_group_seed(using=using)

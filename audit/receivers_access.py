@@ -1,6 +1,6 @@
 """Access events into the trail: sign-ins, failures, lockouts, second factors, role flags.
 
-Each receiver parses what django.contrib.auth, django-axes or config.staff sent and records one
+Each receiver parses what django.contrib.auth, django-axes or staff sent and records one
 row through audit_event_record, inside the sender's transaction where there is one (a role
 change rolls back with its row). Nothing from the credentials is kept except a username that
 belongs to a real account: a password typed into the username box must never reach the trail.
@@ -17,7 +17,7 @@ from audit.models import Outcome
 from audit.privacy import username_for_trail
 from audit.services import Target, audit_event_record
 from config.context import Actor, current_actor
-from config.staff import signals as staff_signals
+from staff import signals as staff_signals
 
 User = get_user_model()
 ROLE_FLAGS = ("is_superuser", "is_staff", "is_active")
@@ -75,13 +75,13 @@ def record_locked_out(sender, request=None, username=None, ip_address=None, **kw
 
 
 @receiver(staff_signals.second_factor_enrolled, dispatch_uid="audit.access.2fa_enrolled")
-def record_second_factor_enrolled(sender, *, user, actor, reason="", **kwargs):
-    _record_second_factor(actions.SECOND_FACTOR_ENROLLED, user, actor, reason)
+def record_second_factor_enrolled(sender, *, staff_member, actor, reason="", **kwargs):
+    _record_second_factor(actions.SECOND_FACTOR_ENROLLED, staff_member, actor, reason)
 
 
 @receiver(staff_signals.second_factor_reset, dispatch_uid="audit.access.2fa_reset")
-def record_second_factor_reset(sender, *, user, actor, reason="", **kwargs):
-    _record_second_factor(actions.SECOND_FACTOR_RESET, user, actor, reason)
+def record_second_factor_reset(sender, *, staff_member, actor, reason="", **kwargs):
+    _record_second_factor(actions.SECOND_FACTOR_RESET, staff_member, actor, reason)
 
 
 def _record_second_factor(action, user, actor, reason):

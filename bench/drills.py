@@ -43,7 +43,7 @@ def stop_redis() -> None:
 
 
 def start_redis() -> None:
-    from tests.services import RedisServer
+    from tests.servers import RedisServer
 
     RedisServer(
         int(os.environ["TOLLGATE_TEST_REDIS_PORT"]), os.environ["TOLLGATE_TEST_SERVICES_DIR"]

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
-OURS = re.compile(r"\((?:billing|entitlements|audit|config)/[\w/]+\.py:\d+\)")
+OURS = re.compile(r"\((?:billing|entitlements|audit|staff|config)/[\w/]+\.py:\d+\)")
 # Library calls that explain where time goes: waiting for PostgreSQL, publishing to the broker,
 # Redis, building SQL, and Django's model validation.
 TELLING = (

@@ -20,6 +20,7 @@ from billing import services
 from billing.errors import DeadLetterNotReprocessable
 from billing.models import StripeEvent
 from config.admin_readonly import ReadOnlyModelAdmin
+from config.context import Actor
 
 
 def _payload_as_text() -> Func | Cast:
@@ -104,7 +105,9 @@ class StripeEventAdmin(ReadOnlyModelAdmin):
         for event in queryset:
             try:
                 services.dead_letter_reprocess(
-                    event_id=event.event_id, user=request.user, reason=form.cleaned_data["reason"]
+                    event_id=event.event_id,
+                    actor=Actor(kind="user", user_id=request.user.pk),
+                    reason=form.cleaned_data["reason"],
                 )
                 done += 1
             except DeadLetterNotReprocessable as error:

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_migrate, post_save
+from django.db.models.signals import post_delete, post_save
 
 
 class BillingConfig(AppConfig):
@@ -7,15 +7,9 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing import checks, receivers  # noqa: F401 - checks register on import
-
-        post_migrate.connect(
-            receivers.seed_billing_admin_group,
-            sender=self,
-            dispatch_uid="billing.seed_billing_admin_group",
-        )
         from djstripe.models import WebhookEndpoint
 
+        from billing import checks, receivers  # noqa: F401 - checks register on import
         from billing.models import WebhookSecret
 
         for model in (WebhookEndpoint, WebhookSecret):

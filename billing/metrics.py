@@ -18,7 +18,7 @@ webhook_replay_block = Counter(
     ["reason"],  # duplicate_event | stale_timestamp
 )
 webhook_duplicates = Counter(
-    "billing_webhook_duplicates",
+    "tollgate_billing_webhook_duplicates",
     "Duplicate deliveries by what recognised them: Redis (no database write) or the inbox.",
     ["answered_by"],  # cache | database
 )
@@ -28,40 +28,42 @@ idempotent_hits = Counter(
     ["operation"],
 )
 webhook_events_received = Counter(
-    "billing_webhook_events_received", "Verified new events accepted into the inbox.", ["type"]
+    "tollgate_billing_webhook_events_received",
+    "Verified new events accepted into the inbox.",
+    ["type"],
 )
 webhook_rejected = Counter(
-    "billing_webhook_rejected", "Webhook deliveries refused, by problem type.", ["problem"]
+    "tollgate_billing_webhook_rejected", "Webhook deliveries refused, by problem type.", ["problem"]
 )
 webhook_throttled = Counter(
-    "billing_webhook_throttled",
+    "tollgate_billing_webhook_throttled",
     "Refused webhook deliveries answered 429 because their address exceeded the refusal limit.",
 )
 events_processed = Counter(
-    "billing_events_processed",
+    "tollgate_billing_events_processed",
     "Event application attempts by outcome (applied, retry, dead, skipped, other_mode).",
     ["type", "outcome"],
 )
 event_processing_seconds = Histogram(
-    "billing_event_processing_seconds",
+    "tollgate_billing_event_processing_seconds",
     "Time to apply one event (our receivers, in the Celery task).",
     ["type"],
 )
 mirror_syncs = Counter(
-    "billing_mirror_syncs", "dj-stripe mirror sync attempts by outcome.", ["outcome"]
+    "tollgate_billing_mirror_syncs", "dj-stripe mirror sync attempts by outcome.", ["outcome"]
 )
 events_other_mode = Counter(
-    "billing_events_other_mode",
+    "tollgate_billing_events_other_mode",
     "Verified events of the other mode (test in live, live in test): stored, never applied.",
     ["livemode"],  # live | test: the event's own mode
 )
 subscription_fetches = Counter(
-    "billing_subscription_fetches",
+    "tollgate_billing_subscription_fetches",
     "Subscriptions fetched from Stripe to settle same-second events the payloads cannot order.",
     ["outcome"],  # fetched | retry | failed | disabled
 )
 dead_letters = Gauge(
-    "billing_dead_letters",
+    "tollgate_billing_dead_letters",
     "Events whose retries are exhausted, waiting for staff.",
     multiprocess_mode="livemostrecent",
 )

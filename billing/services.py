@@ -20,6 +20,7 @@ from billing.db import advisory_xact_lock, insert_with_parent_ignoring_conflict
 from billing.errors import DeadLetterNotReprocessable
 from billing.models import StripeEvent, WebhookSecret
 from billing.selectors import dead_letter_count
+from config import context
 from config.client import client_ip
 from config.logging import REDACTED, redact_text
 
@@ -326,8 +327,8 @@ def event_record_failure(*, event_id: str, error: BaseException, final: bool) ->
 
 
 def dead_letter_gauge_refresh() -> int:
-    """Set billing_dead_letters from the database (on every change, and every minute by beat,
-    so a freshly started process reports it too)."""
+    """Set tollgate_billing_dead_letters from the database (on every change, and every minute
+    by beat, so a freshly started process reports it too)."""
     count = dead_letter_count()
     metrics.dead_letters.set(count)
     return count
@@ -336,8 +337,9 @@ def dead_letter_gauge_refresh() -> int:
 _refresh_dead_letter_gauge = dead_letter_gauge_refresh
 
 
-def dead_letter_reprocess(*, event_id: str, user, reason: str) -> None:
-    """Staff requeue a dead letter; the attempt counter restarts and the action is signalled."""
+def dead_letter_reprocess(*, event_id: str, actor: context.Actor, reason: str) -> None:
+    """Staff requeue a dead letter; the attempt counter restarts and the action is signalled
+    with `actor`, the staff member acting."""
     with transaction.atomic():
         row = StripeEvent.objects.select_for_update().get(event_id=event_id)
         if row.status != StripeEvent.Status.DEAD:
@@ -346,7 +348,11 @@ def dead_letter_reprocess(*, event_id: str, user, reason: str) -> None:
         row.attempts = 0
         row.save(update_fields=["status", "attempts", "updated_at"])
         signals.dead_letter_reprocessed.send(
-            sender=StripeEvent, event_id=row.event_id, event_type=row.type, user=user, reason=reason
+            sender=StripeEvent,
+            event_id=row.event_id,
+            event_type=row.type,
+            actor=actor,
+            reason=reason,
         )
         transaction.on_commit(lambda: _queue(row.event_id, row.customer_id, mirror=""))
     _refresh_dead_letter_gauge()

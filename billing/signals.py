@@ -28,7 +28,8 @@ stripe_event_applying = Signal()
 webhook_rejected = Signal()
 
 # Staff reprocessed a dead-lettered event. Sent in the transaction that requeues it.
-# kwargs: event_id (str), event_type (str), user (the staff User), reason (str)
+# kwargs: event_id (str), event_type (str), actor (config.context.Actor: the staff member),
+#         reason (str)
 dead_letter_reprocessed = Signal()
 
 # A subscription was fetched from Stripe's API (to settle events the payloads cannot order).

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from django_prometheus import exports
 
 from config.celery import app as celery_app
-from config.problems import problem_response
+from config.problems import METRICS_TOKEN_REQUIRED, problem_response
 
 
 @require_GET
@@ -81,11 +81,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if expected and not hmac.compare_digest(_bearer_token(request).encode(), expected.encode()):
         return problem_response(
             request,
-            slug="metrics-token-required",
-            title="Metrics token required",
-            status=401,
+            METRICS_TOKEN_REQUIRED,
             detail="Send the metrics token as 'Authorization: Bearer <METRICS_TOKEN>'.",
-            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
     response: HttpResponse = exports.ExportToDjangoView(request)  # django-prometheus: untyped
     return response

@@ -55,7 +55,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "te
 
 INSTALLED_APPS = [
     # django.contrib.admin, with the staff site that demands a second factor.
-    "config.staff.apps.StaffAdminConfig",
+    "staff.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -68,7 +68,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "axes",
-    "config.staff.apps.StaffConfig",
+    "staff.apps.StaffConfig",
     "djstripe",
     "billing",
     "entitlements",
@@ -85,7 +85,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "config.staff.middleware.StaffSessionMiddleware",
+    "staff.middleware.StaffSessionMiddleware",
     "config.middleware.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -203,17 +203,17 @@ except ValueError as error:
     raise ImproperlyConfigured(str(error)) from None
 # django-axes counts failed sign-ins (admin and API). A name that is an account locks that
 # account, from any address; unknown names throttle only the address they come from, so a
-# stranger's guesses never lock real staff out (config/staff/lockout.py).
+# stranger's guesses never lock real staff out (staff/lockout.py).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(seconds=env.int("AXES_COOLOFF_SECONDS", default=900))
-AXES_LOCKOUT_PARAMETERS = "config.staff.lockout.lockout_parameters"
+AXES_LOCKOUT_PARAMETERS = "staff.lockout.lockout_parameters"
 AXES_CLIENT_IP_CALLABLE = "config.client.client_ip"
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "config.staff.views.locked_out"
+AXES_LOCKOUT_CALLABLE = "staff.views.locked_out"
 AXES_VERBOSE = False
 # Staff must verify a second factor (TOTP or a backup code) in every session. Only a local
 # demo with DEBUG on may relax it: refused here, since gunicorn never runs system checks.
@@ -280,7 +280,7 @@ REST_FRAMEWORK = {
     # The token class first: DRF answers 401 with its WWW-Authenticate when credentials are
     # missing or wrong (403 would follow from the session class, which has no challenge).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "config.staff.api_auth.StaffTokenAuthentication",
+        "staff.api_auth.StaffTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
     ],

@@ -16,8 +16,9 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.permissions import BasePermission
 
-from config.problems import problem_response
+from config.problems import NOT_AUTHENTICATED, problem_response
 from entitlements import selectors
+from entitlements.errors import FEATURE_REQUIRED
 
 _MEMO_ATTRIBUTE = "_tollgate_entitlements"
 
@@ -93,15 +94,11 @@ def feature_required(lookup_key: str):
         @functools.wraps(view)
         def wrapped(request, *args, **kwargs):
             if not request.user.is_authenticated:
-                return problem_response(
-                    request, slug="not-authenticated", title="Authentication required", status=401
-                )
+                return problem_response(request, NOT_AUTHENTICATED)
             if not has_feature(request.user, lookup_key):
                 return problem_response(
                     request,
-                    slug="feature-required",
-                    title="Feature required",
-                    status=403,
+                    FEATURE_REQUIRED,
                     detail=f"This needs the {lookup_key} feature.",
                     feature=lookup_key,
                 )

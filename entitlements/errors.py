@@ -1,6 +1,10 @@
 """entitlements' errors, each answered as RFC 9457 problem+json (see docs/errors.md)."""
 
-from config.problems import ProblemError
+from config.problems import ProblemError, problem_type
+
+# Not an exception: the answer of feature_required (entitlements/access.py) to a user without
+# the feature.
+FEATURE_REQUIRED = problem_type("feature-required", "Feature required", 403)
 
 
 class EntitlementError(ProblemError):

@@ -6,7 +6,6 @@ from django.dispatch import receiver
 from billing.signals import stripe_event_processed, stripe_subscription_fetched
 from entitlements import stripe_sync
 from entitlements.catalog import catalog_seed
-from entitlements.groups import support_group_seed
 from entitlements.models import Feature, Plan, PlanFeature
 
 
@@ -20,9 +19,8 @@ def apply_fetched_subscription(sender, subscription, fetched_at, **kwargs):
     stripe_sync.subscription_fetched_apply(subscription=subscription, fetched_at=fetched_at)
 
 
-@receiver(post_migrate, dispatch_uid="entitlements.seed_support_group")
-def seed_support_group_and_catalog(sender, app_config=None, **kwargs):
-    # Also sent after `flush`: an emptied database gets its group and plans back.
+@receiver(post_migrate, dispatch_uid="entitlements.seed_catalog")
+def seed_catalog(sender, app_config=None, **kwargs):
+    # Also sent after `flush`: an emptied database gets its plans back (roles: staff/roles.py).
     if app_config is not None and app_config.label == "entitlements":
-        support_group_seed()
         catalog_seed(feature_model=Feature, plan_model=Plan, plan_feature_model=PlanFeature)

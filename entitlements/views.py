@@ -14,7 +14,6 @@ from rest_framework.views import APIView
 from billing.idempotency import idempotent
 from config import context
 from config.requests import AuthenticatedRequest
-from config.staff.api_auth import StaffSecondFactor
 from entitlements import selectors, services
 from entitlements.errors import UnknownUser
 from entitlements.serializers import (
@@ -24,6 +23,7 @@ from entitlements.serializers import (
     GrantIn,
     RevokeIn,
 )
+from staff.api_auth import StaffSecondFactor
 
 
 class ActorBoundAPIView(APIView):

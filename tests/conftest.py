@@ -9,7 +9,8 @@ import os
 import pytest
 from django.conf import settings
 
-from tests.services import RedisServer, clear_audit_tables
+from tests.audit_trail import clear_audit_tables
+from tests.servers import RedisServer
 
 
 def pytest_configure(config):
@@ -42,7 +43,7 @@ def redis_server():
 @pytest.fixture
 def admin_client(client, admin_user):
     """pytest-django's admin_client, signed in through the second factor like real staff."""
-    from tests.staff import staff_login
+    from tests.staff_login import staff_login
 
     return staff_login(client, admin_user)
 

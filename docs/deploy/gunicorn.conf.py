@@ -47,7 +47,7 @@ def on_starting(server):
 
 
 def child_exit(server, worker):
-    """A worker is gone: its live gauges (billing_dead_letters) must stop counting."""
+    """A worker is gone: its live gauges (tollgate_billing_dead_letters) must stop counting."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

@@ -6,8 +6,9 @@ from django.db import connection, transaction
 
 from audit.services import Target, audit_event_record
 from config.context import Actor
-from tests.services import audit_seal, require_postgres
-from tests.staff import staff_login
+from tests.audit_trail import audit_seal
+from tests.servers import require_postgres
+from tests.staff_login import staff_login
 
 
 @pytest.fixture

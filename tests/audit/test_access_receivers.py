@@ -9,8 +9,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent
 from audit.verification import chain_verify
-from config.staff import services as staff_services
-from tests.staff import current_code
+from staff import services as staff_services
+from tests.staff_login import current_code
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery-staple-42"
@@ -18,7 +18,8 @@ WRONG_PASSWORD = "Wr0ng-but-secret-passw0rd"
 
 
 def rows(action: str):
-    return list(AuditEvent.objects.filter(action=action))
+    # Newest first, by insertion: rows are not sealed (no sequence yet) inside the test.
+    return list(AuditEvent.objects.filter(action=action).order_by("-id"))
 
 
 def only(action: str) -> AuditEvent:

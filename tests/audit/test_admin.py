@@ -8,7 +8,7 @@ from djstripe.models import Event, WebhookEventTrigger
 from audit.models import AuditEvent
 from audit.services import Target, audit_event_record
 from config.context import Actor
-from tests.staff import staff_login
+from tests.staff_login import staff_login
 
 
 @pytest.fixture
@@ -33,11 +33,11 @@ def test_finance_group_is_seeded_with_view_permissions_only(db):
 
 
 def test_finance_group_seed_is_idempotent(db):
-    from audit.seeding import finance_group_seed
+    from staff.roles import roles_seed
 
     before = set(Group.objects.get(name="Finance").permissions.all())
-    finance_group_seed()
-    finance_group_seed()
+    roles_seed()
+    roles_seed()
     assert set(Group.objects.get(name="Finance").permissions.all()) == before
     assert Group.objects.filter(name="Finance").count() == 1
 

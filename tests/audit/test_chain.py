@@ -17,7 +17,7 @@ from audit.models import AuditEvent, ChainHead
 from audit.services import Target, audit_checkpoint_create, audit_event_record
 from audit.verification import chain_verify, link_verifies
 from config.context import Actor
-from tests.services import audit_seal
+from tests.audit_trail import audit_seal
 
 
 def verify(*args):

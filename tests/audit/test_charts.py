@@ -72,7 +72,7 @@ def test_rejected_webhooks_chart_counts_deliveries_not_aggregated_rows(finance_c
     # (billing/rejections.py): seven refused deliveries from one address are one row, and the
     # chart finance reads must still say seven.
     from billing.rejections import rejection_count, rejection_counts_flush
-    from tests.services import audit_seal
+    from tests.audit_trail import audit_seal
 
     now = datetime.now(UTC)
     for _ in range(7):

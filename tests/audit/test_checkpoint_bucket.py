@@ -15,7 +15,7 @@ from audit import chain, signing
 from audit.checkpoint_files import CheckpointConflict, checkpoint_file_write
 from audit.services import audit_checkpoint_sign
 from tests.audit.attacks import rewrite_from
-from tests.services import free_port
+from tests.servers import free_port
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from audit.services import audit_checkpoint_sign, audit_event_record
 from audit.verification import chain_verify
 from config.context import Actor
 from tests.audit.attacks import rewrite_from
-from tests.services import audit_seal
+from tests.audit_trail import audit_seal
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
 from audit.services import audit_checkpoint_create
-from tests.services import audit_seal
+from tests.audit_trail import audit_seal
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from audit.services import Target, audit_event_record
 from config.context import Actor
-from tests.services import audit_seal
+from tests.audit_trail import audit_seal
 
 
 def split_manifest(body: str) -> tuple[list[dict], dict, str]:

@@ -124,10 +124,10 @@ def test_a_rolled_back_permission_change_leaves_no_row(finance):
 
 
 def test_migrate_seeding_the_role_groups_is_not_recorded(finance):
-    from audit.seeding import finance_group_seed
+    from staff.roles import roles_seed
 
     finance.permissions.add(perm(GRANT))
-    finance_group_seed()  # puts Finance back to its view permissions
+    roles_seed()  # puts Finance back to its view permissions
     assert len(rows("auth.group_permissions.changed")) == 1
     assert GRANT not in {
         f"{p.content_type.app_label}.{p.codename}" for p in finance.permissions.all()

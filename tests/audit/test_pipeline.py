@@ -7,8 +7,9 @@ from audit.models import AuditEvent
 from audit.verification import chain_verify
 from billing import services as billing_services
 from billing.models import StripeEvent
+from config.context import Actor
+from tests.audit_trail import audit_seal
 from tests.entitlements.conftest import Customer
-from tests.services import audit_seal
 from tests.stripe_fixtures import signed
 
 SECRET = "whsec_" + "c" * 32
@@ -69,7 +70,9 @@ def test_a_reprocessed_dead_letter_precedes_its_event_and_what_that_causes(
         customer_id=customer.customer_id, payload=payload, status=StripeEvent.Status.DEAD,
     )  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):  # requeued and applied (eager)
-        billing_services.dead_letter_reprocess(event_id=payload["id"], user=staff, reason="fixed")
+        billing_services.dead_letter_reprocess(
+            event_id=payload["id"], actor=Actor(kind="user", user_id=staff.pk), reason="fixed"
+        )
     audit_seal()
 
     caused = AuditEvent.objects.filter(stripe_event_id=payload["id"]).order_by("sequence")

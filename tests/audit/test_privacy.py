@@ -12,7 +12,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from audit.services import Target, audit_event_record
 from config.context import Actor, acting_as
-from tests.staff import staff_login
+from tests.staff_login import staff_login
 
 pytestmark = pytest.mark.django_db
 TERM = "alice.smith@example.com"

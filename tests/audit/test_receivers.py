@@ -201,7 +201,9 @@ def test_staff_reprocessing_a_dead_letter_is_recorded(db, django_user_model):
         payload=payload, status=StripeEvent.Status.DEAD,
     )  # fmt: skip
     billing_services.dead_letter_reprocess(
-        event_id=payload["id"], user=staff, reason="card updated, ticket 123"
+        event_id=payload["id"],
+        actor=Actor(kind="user", user_id=staff.pk),
+        reason="card updated, ticket 123",
     )
     row = AuditEvent.objects.get(action="billing.deadletter.reprocessed")
     assert (row.actor_id, row.actor_name, row.actor_role) == (str(staff.pk), "olga", "OWNER")

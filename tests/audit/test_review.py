@@ -11,7 +11,7 @@ from audit.services import Target, audit_event_record
 from audit.tasks import daily_review
 from billing.models import StripeEvent
 from config.context import Actor
-from tests.services import audit_seal, sealed_checkpoint, sealed_review
+from tests.audit_trail import audit_seal, sealed_checkpoint, sealed_review
 from tests.stripe_fixtures import event, resource, unique_id
 
 # Checkpoints here are made with audit_checkpoint_create: the beat task's audit_checkpoint_sign

@@ -15,7 +15,7 @@ from django.db import connection
 from audit.sealing import audit_seal_pending
 from audit.verification import chain_verify
 from bench.revoke_apply import revoke_apply_race
-from tests.services import require_postgres
+from tests.servers import require_postgres
 
 ITERATIONS = 100
 

@@ -15,7 +15,7 @@ from audit.sealing import SEAL_LOCK_ID, audit_rows_seal, audit_seal_pending
 from audit.services import audit_event_record
 from audit.verification import chain_verify
 from config.context import Actor
-from tests.services import require_postgres
+from tests.servers import require_postgres
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from audit.models import AuditCheckpoint, AuditEvent, FindingKind, FindingStatus
 from audit.services import Target, audit_event_record
 from audit.signoff import business_days_between, review_overdue_gauge_refresh
 from config.context import Actor
-from tests.services import sealed_checkpoint, sealed_review
-from tests.staff import staff_login
+from tests.audit_trail import sealed_checkpoint, sealed_review
+from tests.staff_login import staff_login
 
 
 @pytest.fixture

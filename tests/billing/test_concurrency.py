@@ -18,7 +18,7 @@ from djstripe.models import WebhookEventTrigger
 from billing import services
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_event, new_secret
-from tests.services import database_url_of, free_port, require_postgres, stop_process
+from tests.servers import database_url_of, free_port, require_postgres, stop_process
 from tests.stripe_fixtures import signed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,12 +95,19 @@ def test_fifty_simultaneous_deliveries_apply_once(server):
         for line in requests.get(f"{server}/metrics", timeout=10).text.splitlines()
         if line and not line.startswith("#")
     }
-    by_cache = samples.get('billing_webhook_duplicates_total{answered_by="cache"}', 0)
-    by_database = samples.get('billing_webhook_duplicates_total{answered_by="database"}', 0)
+    by_cache = samples.get('tollgate_billing_webhook_duplicates_total{answered_by="cache"}', 0)
+    by_database = samples.get(
+        'tollgate_billing_webhook_duplicates_total{answered_by="database"}', 0
+    )
     assert by_cache + by_database == DELIVERIES - 1
     # Every delivery that reached the database is recorded; Redis answers write nothing.
     assert WebhookEventTrigger.objects.filter(valid=True).count() == 1 + by_database
     assert samples['billing_webhook_replay_block_total{reason="duplicate_event"}'] == 49
     assert samples['idempotent_hits_total{operation="webhook"}'] == 49
-    assert samples['billing_webhook_events_received_total{type="customer.updated"}'] == 1
-    assert samples['billing_events_processed_total{outcome="applied",type="customer.updated"}'] == 1
+    assert samples['tollgate_billing_webhook_events_received_total{type="customer.updated"}'] == 1
+    assert (
+        samples[
+            'tollgate_billing_events_processed_total{outcome="applied",type="customer.updated"}'
+        ]
+        == 1
+    )

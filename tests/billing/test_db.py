@@ -8,7 +8,7 @@ from djstripe.models import WebhookEventTrigger
 from billing.db import insert_with_parent_ignoring_conflict
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_event
-from tests.services import require_postgres
+from tests.servers import require_postgres
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.billing.test_idempotency import EchoView
-from tests.services import require_postgres
+from tests.servers import require_postgres
 
 pytestmark = [
     pytest.mark.urls("tests.billing.test_idempotency"),

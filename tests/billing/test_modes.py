@@ -40,7 +40,7 @@ def test_an_event_of_the_other_mode_is_stored_acknowledged_audited_never_applied
     for payload in (checkout, subscription):
         payload["livemode"] = not deployment_live
     mode = "test" if deployment_live else "live"
-    counted = metric("billing_events_other_mode_total", livemode=mode)
+    counted = metric("tollgate_billing_events_other_mode_total", livemode=mode)
     with django_capture_on_commit_callbacks(execute=True):
         for payload in (checkout, subscription):
             assert deliver(client, endpoint, payload).status_code == 200
@@ -48,7 +48,7 @@ def test_an_event_of_the_other_mode_is_stored_acknowledged_audited_never_applied
     assert set(rows.values_list("status", flat=True)) == {"other_mode"}
     assert live_features(user) == set()
     assert not SubscriptionState.objects.exists()
-    assert metric("billing_events_other_mode_total", livemode=mode) == counted + 2
+    assert metric("tollgate_billing_events_other_mode_total", livemode=mode) == counted + 2
     audited = AuditEvent.objects.filter(action="billing.event.other_mode")
     assert set(audited.values_list("stripe_event_id", flat=True)) == {
         checkout["id"], subscription["id"]

@@ -41,9 +41,9 @@ def rejected_audit_rows():
 
 
 def test_a_flood_of_refusals_adds_constant_rows_and_bytes(client, endpoint, limit):
-    unknown = metric("billing_webhook_rejected_total", problem="webhook-endpoint-unknown")
+    unknown = metric("tollgate_billing_webhook_rejected_total", problem="webhook-endpoint-unknown")
     invalid = metric("billing_webhook_invalid_sig_total")
-    throttled = metric("billing_webhook_throttled_total")
+    throttled = metric("tollgate_billing_webhook_throttled_total")
     big = b'{"object": "event", "pad": "' + b"x" * (MIB - 40) + b'"}'
     assert len(big) <= MIB
     statuses = []
@@ -64,11 +64,11 @@ def test_a_flood_of_refusals_adds_constant_rows_and_bytes(client, endpoint, limi
     assert statuses[:LIMIT] == [404] * LIMIT
     assert set(statuses) <= {404, 400, 429} and statuses.count(429) >= 300
     # Every refusal is counted, throttled or not.
-    assert metric("billing_webhook_rejected_total", problem="webhook-endpoint-unknown") == (
-        unknown + 20
-    )
+    assert metric(
+        "tollgate_billing_webhook_rejected_total", problem="webhook-endpoint-unknown"
+    ) == (unknown + 20)
     assert metric("billing_webhook_invalid_sig_total") == invalid + 300
-    assert metric("billing_webhook_throttled_total") == throttled + statuses.count(429)
+    assert metric("tollgate_billing_webhook_throttled_total") == throttled + statuses.count(429)
     # Delivery rows: at most the limit per window (a test may straddle two windows), no bodies.
     assert WebhookEventTrigger.objects.count() <= 2 * LIMIT
     assert stored_bytes() < 2 * LIMIT * 1024

@@ -9,7 +9,7 @@ from billing import services
 from billing.db import advisory_xact_lock
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_event
-from tests.services import require_postgres
+from tests.servers import require_postgres
 
 
 def inbox_row(customer_id: str) -> StripeEvent:

@@ -24,7 +24,7 @@ from billing.simulator.sender import Sender
 from billing.simulator.stripe_objects import PLAN_AMOUNTS
 from billing.verification import verify_signature
 from entitlements.access import has_feature
-from tests.services import free_port  # a port nobody listens on: connections refused
+from tests.servers import free_port  # a port nobody listens on: connections refused
 
 # The server thread commits, so these tests flush the database afterwards (post_migrate then
 # seeds the groups and the plan catalogue again for the tests that follow).

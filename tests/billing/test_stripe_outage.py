@@ -27,7 +27,7 @@ def test_events_are_applied_during_an_outage_and_mirrored_after(
         fake_stripe.mode = failure
     payload = customer_event("customer.updated", customer_id="cus_outage")
     fake_stripe.record_event(payload)
-    failed = metric("billing_mirror_syncs_total", outcome="failed")
+    failed = metric("tollgate_billing_mirror_syncs_total", outcome="failed")
     with django_capture_on_commit_callbacks(execute=True):
         response = deliver(client, endpoint, payload)
 
@@ -39,7 +39,7 @@ def test_events_are_applied_during_an_outage_and_mirrored_after(
     assert row.status == "applied"
     assert (row.mirror_status, row.mirror_attempts) == ("failed", 3)
     assert row.mirror_error.startswith(("APIError", "RateLimitError", "APIConnectionError"))
-    assert metric("billing_mirror_syncs_total", outcome="failed") == failed + 1
+    assert metric("tollgate_billing_mirror_syncs_total", outcome="failed") == failed + 1
     assert not Customer.objects.filter(id="cus_outage").exists()
     assert "FakeKey" not in row.mirror_error
     if failure != "refused":

@@ -33,7 +33,7 @@ def assert_problem(response, status: int, slug: str, *, event_id=None):
 
 def test_valid_event_is_accepted_and_stored(client, endpoint):
     payload = customer_event()
-    before = metric("billing_webhook_events_received_total", type="customer.updated")
+    before = metric("tollgate_billing_webhook_events_received_total", type="customer.updated")
     response = deliver(client, endpoint, payload)
     assert response.status_code == 200
     assert response.json() == {"status": "accepted", "event_id": payload["id"]}
@@ -44,7 +44,10 @@ def test_valid_event_is_accepted_and_stored(client, endpoint):
         "cus_t1",
         payload["created"],
     )
-    assert metric("billing_webhook_events_received_total", type="customer.updated") == before + 1
+    assert (
+        metric("tollgate_billing_webhook_events_received_total", type="customer.updated")
+        == before + 1
+    )
     trigger = WebhookEventTrigger.objects.get(pk=row.trigger_id)
     assert trigger.valid and trigger.webhook_endpoint_id == endpoint.model.id
 
@@ -65,9 +68,9 @@ def test_duplicate_is_200_and_counted(client, endpoint):
 
 
 def test_unknown_event_type_is_labelled_other(client, endpoint):
-    before = metric("billing_webhook_events_received_total", type="other")
+    before = metric("tollgate_billing_webhook_events_received_total", type="other")
     deliver(client, endpoint, customer_event("made.up.type"))
-    assert metric("billing_webhook_events_received_total", type="other") == before + 1
+    assert metric("tollgate_billing_webhook_events_received_total", type="other") == before + 1
 
 
 def test_missing_signature(client, endpoint, rejections):

@@ -21,7 +21,7 @@ from config.celery import app as celery_app
 from config.context import Actor, acting_as
 from entitlements.models import Entitlement
 from tests.billing.conftest import customer_event, deliver
-from tests.services import database_url_of, require_postgres, stop_process
+from tests.servers import database_url_of, require_postgres, stop_process
 from tests.stripe_fixtures import event, resource, unique_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,7 +141,7 @@ def test_two_apply_tasks_racing_on_a_worker_grant_and_audit_once(worker, django_
         tasks.apply_event.delay(payload["id"], "cus_race")
 
     def both_ran():
-        outcomes = [worker_counts(worker, "billing_events_processed_total", outcome=o)
+        outcomes = [worker_counts(worker, "tollgate_billing_events_processed_total", outcome=o)
                     for o in ("applied", "skipped")]  # fmt: skip
         return outcomes == [1, 1]
 
@@ -171,7 +171,9 @@ def test_a_task_on_the_worker_is_attributed_to_whoever_queued_it(worker, django_
     # Staff requeue the dead letter (what the admin action does): the apply task is published
     # on commit, and the worker's audit row must name them, not the system.
     with acting_as(Actor(kind="user", user_id=staff.pk), request_id="req-worker-1"):
-        services.dead_letter_reprocess(event_id=payload["id"], user=staff, reason="ticket 9")
+        services.dead_letter_reprocess(
+            event_id=payload["id"], actor=Actor(kind="user", user_id=staff.pk), reason="ticket 9"
+        )
 
     wait_for(lambda: StripeEvent.objects.get(event_id=payload["id"]).status == "applied", worker)
     row = AuditEvent.objects.get(action="billing.invoice.paid", stripe_event_id=payload["id"])

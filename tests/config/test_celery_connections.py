@@ -7,7 +7,7 @@ from django.db import OperationalError, connection
 
 from billing import tasks
 from config.celery import app
-from tests.services import require_postgres
+from tests.servers import require_postgres
 
 
 def _around_a_task(*, eager: bool) -> None:

@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from tests.services import require_postgres
+from tests.servers import require_postgres
 
 pytestmark = pytest.mark.django_db
 

@@ -1,8 +1,8 @@
-"""Every problem type Tollgate can answer is in docs/errors.md: the exception classes of every
-app, the tables that map DRF's and Django's statuses, and every `slug=` written in the code."""
+"""Every problem type Tollgate can answer is in docs/errors.md, with its status, and the page
+names none that the registry (config/problems.py) does not hold."""
 
-import contextlib
 import importlib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -11,45 +11,62 @@ from django.conf import settings
 
 from config import problems
 
-SOURCES = ("billing", "entitlements", "audit", "config")
+SOURCES = ("billing", "entitlements", "audit", "staff", "config")
+ROW = re.compile(r"^\| `([a-z0-9-]+)`[^|]*\| ([^|]+) \|", re.MULTILINE)
 
 
-def _subclasses(cls):
-    for sub in cls.__subclasses__():
-        yield sub
-        yield from _subclasses(sub)
-
-
-def slugs_in_use() -> set[str]:
-    for app in apps.get_app_configs():  # every app's errors module, so its classes exist
-        if app.name in SOURCES or app.name.startswith("config."):
-            with contextlib.suppress(ModuleNotFoundError):
-                importlib.import_module(f"{app.name}.errors")
-    # The project's own classes only (a test may define one to exercise the renderer).
-    found = {
-        cls.slug
-        for cls in _subclasses(problems.ProblemError)
-        if cls.__module__.split(".")[0] in SOURCES
+def registered() -> dict[str, problems.ProblemType]:
+    """The project's registered types: every app's errors module imported first, so each class
+    and constant is registered; types a test registers are left out."""
+    for app in apps.get_app_configs():
+        if app.name in SOURCES and importlib.util.find_spec(f"{app.name}.errors"):
+            importlib.import_module(f"{app.name}.errors")
+    return {
+        slug: problem
+        for slug, problem in problems.PROBLEM_TYPES.items()
+        if problem.module.split(".")[0] in SOURCES
     }
-    found |= {slug for slug, _ in problems._DRF_SLUGS.values()}
-    found |= {slug for slug, _ in problems._BARE_STATUS.values()}
-    found.add("error")  # the DRF handler's fallback for a status no table names
+
+
+def documented() -> dict[str, set[str]]:
+    """slug -> the status cells of its rows in docs/errors.md."""
+    docs = (Path(settings.BASE_DIR) / "docs" / "errors.md").read_text(encoding="utf-8")
+    rows: dict[str, set[str]] = {}
+    for slug, status in ROW.findall(docs):
+        rows.setdefault(slug, set()).add(status.strip())
+    return rows
+
+
+def test_every_registered_problem_type_is_documented_with_its_status():
+    rows = documented()
+    missing = sorted(slug for slug in registered() if slug not in rows)
+    assert missing == [], "add these problem types to docs/errors.md"
+    wrong = {
+        slug: (problem.status, rows[slug])
+        for slug, problem in registered().items()
+        if str(problem.status or "any other") not in rows[slug]
+    }
+    assert wrong == {}, "docs/errors.md gives these types another status"
+
+
+def test_docs_name_no_problem_type_the_registry_lacks():
+    assert sorted(documented().keys() - registered().keys()) == []
+
+
+def test_the_registry_holds_the_problem_types_it_should():
+    found = registered()
+    # One from each kind of registration: an app's exception class, a generic type, an app's
+    # plain constant, and the lockout with its header.
+    assert {"webhook-signature-invalid", "unsupported-media-type", "feature-required",
+            "login-locked-out"} <= found.keys()  # fmt: skip
+    assert found["login-locked-out"].module == "staff.errors"
+
+
+def test_no_code_writes_a_problem_slug_outside_the_registry():
+    # Responses are built from registered types only: no `slug=` keyword left to pass a literal.
     for folder in SOURCES:
         for path in (Path(settings.BASE_DIR) / folder).rglob("*.py"):
-            if "migrations" in path.parts:
-                continue
-            found |= set(re.findall(r'slug\s*=\s*"([a-z0-9-]+)"', path.read_text()))
-    return found
-
-
-def test_every_problem_type_is_documented():
-    docs = (Path(settings.BASE_DIR) / "docs" / "errors.md").read_text(encoding="utf-8")
-    missing = sorted(slug for slug in slugs_in_use() if f"`{slug}`" not in docs)
-    assert missing == [], "add these problem types to docs/errors.md"
-
-
-def test_the_scan_finds_the_problem_types_it_should():
-    found = slugs_in_use()
-    # One from each source: an exception class, DRF's table, Django's table, a literal.
-    assert {"webhook-signature-invalid", "unsupported-media-type", "internal-error",
-            "login-locked-out"} <= found  # fmt: skip
+            if "migrations" not in path.parts:
+                assert not re.search(r'\bslug\s*=\s*"', path.read_text()) or path.name == (
+                    "errors.py"
+                ), path

@@ -29,6 +29,11 @@ def body(response) -> dict:
     return json.loads(response.content)
 
 
+# Unregistered types: the renderer takes any ProblemType.
+S400 = problems.ProblemType("s", "T", 400)
+S429 = problems.ProblemType("s", "T", 429)
+
+
 class Teapot(problems.ProblemError):
     slug = "teapot"
     title = "I am a teapot"
@@ -69,16 +74,16 @@ def test_render_problem_answers_rfc9457_with_extensions_but_no_nulls():
 def test_problem_response_without_detail_request_or_request_id():
     tokens = context.bind(request_id="ctx-9", actor=None)
     try:
-        anonymous = problems.problem_response(None, slug="s", title="T", status=400)
+        anonymous = problems.problem_response(None, S400)
         plain = FACTORY.get("/p")
-        from_context = problems.problem_response(plain, slug="s", title="T", status=400)
+        from_context = problems.problem_response(plain, S400)
     finally:
         context.reset(tokens)
     assert body(anonymous)["detail"] == "T"
     assert body(anonymous)["instance"] is None
     assert body(anonymous)["request_id"] == "ctx-9"
     assert body(from_context)["request_id"] == "ctx-9"
-    headers = problems.problem_response(None, slug="s", title="T", status=429, headers={"A": "b"})
+    headers = problems.problem_response(None, S429, headers={"A": "b"})
     assert headers["A"] == "b"
 
 
@@ -200,7 +205,7 @@ def middleware(response):
 def test_middleware_turns_bare_errors_into_problems(status, slug):
     got = middleware(HttpResponse(status=status))(request())
     assert got.status_code == status and body(got)["type"] == problems.PROBLEM_BASE + slug
-    assert body(got)["title"] == problems._BARE_STATUS[status][1]
+    assert body(got)["title"] == problems._BARE_PROBLEMS[status].title
     assert (body(got)["instance"], body(got)["request_id"]) == ("/x/y", "rid-1")
 
 
@@ -219,7 +224,7 @@ def test_middleware_keeps_allow_and_leaves_other_responses_alone():
     untyped = HttpResponse(status=404)
     del untyped["Content-Type"]  # no type at all is still a bare error
     assert body(middleware(untyped)(request()))["type"].endswith("/not-found")
-    problem = problems.problem_response(None, slug="s", title="T", status=404)
+    problem = problems.problem_response(None, problems.ProblemType("s", "T", 404))
     problem.content = b""
     assert middleware(problem)(request()) is problem
 
@@ -236,3 +241,48 @@ def test_middleware_answers_503_with_retry_after_when_the_database_is_unreachabl
         "The database is unreachable for a moment. Retry later.",
     )
     assert middleware(None).process_exception(request(), ValueError()) is None
+
+
+def test_a_problem_error_subclass_registers_its_type_where_it_is_defined():
+    assert Teapot.problem is problems.PROBLEM_TYPES["teapot"]
+    assert (Teapot.problem.title, Teapot.problem.status) == ("I am a teapot", 418)
+    assert Teapot.problem.module == __name__
+    assert problems.ProblemError.problem is problems.INTERNAL_ERROR
+
+    class Spout(Teapot):  # no slug of its own: its parent's type, nothing registered
+        pass
+
+    assert Spout.problem is Teapot.problem
+
+
+def test_registering_a_slug_again_returns_it_and_differently_refuses_to_load():
+    from django.core.exceptions import ImproperlyConfigured
+
+    assert problems.problem_type("not-found", "Not found", 404) is problems.NOT_FOUND
+    with pytest.raises(ImproperlyConfigured, match="'not-found'"):
+        problems.problem_type("not-found", "Gone", 404)
+    with pytest.raises(ImproperlyConfigured, match="'not-found'"):
+        problems.problem_type("not-found", "Not found", 410)
+    with pytest.raises(ImproperlyConfigured, match="'service-unavailable'"):
+        problems.problem_type(
+            "service-unavailable", "Service temporarily unavailable", 503, headers=dict
+        )
+    assert problems.NOT_FOUND.module == "config.problems"
+
+
+def test_a_types_headers_are_computed_per_answer_and_explicit_ones_win():
+    seconds = ["7"]
+    waiting = problems.ProblemType("wait", "Wait", 429, headers=lambda: {"Retry-After": seconds[0]})
+    assert problems.problem_response(None, waiting)["Retry-After"] == "7"
+    seconds[0] = "8"
+    assert problems.problem_response(None, waiting)["Retry-After"] == "8"
+    both = problems.problem_response(None, waiting, headers={"Retry-After": "1", "X": "y"})
+    assert (both["Retry-After"], both["X"]) == ("1", "y")
+    assert problems.problem_response(None, S400).has_header("Retry-After") is False
+
+
+def test_the_fallback_type_takes_the_status_it_stands_for_and_others_keep_their_own():
+    assert problems.ERROR.status is None
+    assert problems.problem_response(None, problems.ERROR, status=402).status_code == 402
+    assert problems.problem_response(None, problems.ERROR).status_code == 500
+    assert problems.problem_response(None, problems.NOT_FOUND, status=402).status_code == 404

@@ -80,8 +80,8 @@ def test_a_caller_chosen_request_id_is_never_taken_as_unique(client, django_user
     from django.utils import timezone
 
     from audit.models import AuditEvent
-    from config.staff.api_tokens import api_token_create
     from entitlements.models import Entitlement
+    from staff.api_tokens import api_token_create
 
     support = django_user_model.objects.create_user("sue", password="pw-for-sue-42", is_staff=True)
     support.groups.add(Group.objects.get(name="Support"))

@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.staff import current_code
+from tests.staff_login import current_code
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

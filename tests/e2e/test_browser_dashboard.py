@@ -14,7 +14,7 @@ from audit.services import Target, audit_event_record, chain_verification_run
 from config.context import Actor
 from entitlements.models import Feature
 from entitlements.services import entitlement_grant_manual
-from tests.services import audit_seal
+from tests.audit_trail import audit_seal
 
 READ_FIGURES = """rows => Object.fromEntries(rows.map(row => [
     row.querySelector('th').textContent.trim(), row.querySelector('td').textContent.trim()]))"""

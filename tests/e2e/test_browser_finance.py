@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from audit import actions
 from audit.models import ActorRole, AuditEvent, Outcome
 from audit.services import Target, audit_event_record
-from tests.services import audit_seal
+from tests.audit_trail import audit_seal
 
 FAILED_EVENTS = ("evt_browser_failed_1", "evt_browser_failed_2")
 PAID_EVENTS = ("evt_browser_paid_1", "evt_browser_paid_2", "evt_browser_paid_3")

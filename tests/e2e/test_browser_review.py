@@ -11,7 +11,7 @@ from audit.models import AuditEvent, FindingKind, Outcome
 from audit.review import daily_review_create
 from audit.services import Target, audit_checkpoint_create, audit_event_record
 from config.context import Actor
-from tests.services import audit_seal
+from tests.audit_trail import audit_seal
 
 
 def seed_day(staff_member):

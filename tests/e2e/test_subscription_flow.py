@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 from audit.models import AuditEvent
 from billing.rejections import rejection_counts_flush
 from entitlements import access
-from tests.services import audit_seal
+from tests.audit_trail import audit_seal
 from tests.stripe_fixtures import event, resource, signed
 
 pytestmark = pytest.mark.django_db

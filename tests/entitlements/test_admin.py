@@ -8,7 +8,7 @@ from django.urls import reverse
 from config.context import Actor
 from entitlements import services
 from entitlements.models import Entitlement, Plan
-from tests.staff import staff_login
+from tests.staff_login import staff_login
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "admin:entitlements_entitlement_changelist"

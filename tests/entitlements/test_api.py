@@ -13,10 +13,10 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from billing.idempotency import request_fingerprint
 from billing.models import IdempotencyRecord
-from config.staff.api_tokens import api_token_create, api_token_revoke
-from config.staff.models import StaffApiToken
 from entitlements.models import Entitlement
-from tests.staff import staff_login
+from staff.api_tokens import api_token_create, api_token_revoke
+from staff.models import StaffApiToken
+from tests.staff_login import staff_login
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a-long-test-password-42"

@@ -14,7 +14,7 @@ from django.db import connection
 
 from entitlements.models import Entitlement, SubscriptionState
 from tests.entitlements.conftest import DAY, T0, deliver
-from tests.services import database_url_of, require_postgres
+from tests.servers import database_url_of, require_postgres
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]

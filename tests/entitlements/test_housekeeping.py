@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from config.context import Actor
 from entitlements import services, tasks
-from entitlements.groups import SUPPORT_PERMISSIONS, support_group_seed
 from entitlements.models import Entitlement, Plan
+from staff.roles import SUPPORT, roles_seed
 
 pytestmark = pytest.mark.django_db
 
@@ -56,10 +56,10 @@ def test_plans_are_seeded_as_in_the_issue():
 def test_support_group_is_seeded_idempotently():
     group = Group.objects.get(name="Support")
     codenames = set(group.permissions.values_list("codename", flat=True))
-    assert codenames == set(SUPPORT_PERMISSIONS)
+    assert {f"entitlements.{codename}" for codename in codenames} == set(SUPPORT.permissions)
     group.permissions.clear()
     call_command("migrate", "entitlements", verbosity=0)  # post_migrate runs the seeding again
-    support_group_seed()
+    roles_seed()
     assert set(group.permissions.values_list("codename", flat=True)) == codenames
     assert Group.objects.filter(name="Support").count() == 1
 

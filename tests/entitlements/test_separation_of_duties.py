@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from config.context import Actor
-from config.staff.api_tokens import api_token_create
 from entitlements import approvals, services
 from entitlements.errors import (
     ApprovalRequired,
@@ -23,7 +22,8 @@ from entitlements.errors import (
     SelfGrantRefused,
 )
 from entitlements.models import Entitlement, GrantRequest
-from tests.staff import staff_login
+from staff.api_tokens import api_token_create
+from tests.staff_login import staff_login
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a-long-test-password-42"

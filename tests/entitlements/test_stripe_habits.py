@@ -54,7 +54,7 @@ def test_an_undecidable_tie_keeps_the_best_guess_then_the_fetch_settles_it(
     user = make_user()
     deliver(customer.checkout(user, created=T0 - 100))
     deliver(customer.subscription(created=T0 - 100))
-    fetched = metric("billing_subscription_fetches_total", outcome="fetched")
+    fetched = metric("tollgate_billing_subscription_fetches_total", outcome="fetched")
     recovered, failed = _dunning_flip(customer, at=T0)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         deliver(recovered)
@@ -73,7 +73,7 @@ def test_an_undecidable_tie_keeps_the_best_guess_then_the_fetch_settles_it(
     state.refresh_from_db()
     assert (state.value("status"), state.unsettled_second) == (truth, None)
     assert ("GET", f"/v1/subscriptions/{customer.subscription_id}") in fake_stripe.requests
-    assert metric("billing_subscription_fetches_total", outcome="fetched") == fetched + 1
+    assert metric("tollgate_billing_subscription_fetches_total", outcome="fetched") == fetched + 1
     expiries = set(live(user).values())
     if truth == "active":
         assert expiries == {when(T0 + 33 * DAY)}  # the period's end and the grace days
@@ -92,7 +92,7 @@ def test_while_stripe_is_unreachable_the_best_guess_stands_and_the_fetch_retries
     deliver(customer.checkout(user, created=T0 - 100))
     deliver(customer.subscription(created=T0 - 100))
     fake_stripe.mode = "500"
-    retried = metric("billing_subscription_fetches_total", outcome="retry")
+    retried = metric("tollgate_billing_subscription_fetches_total", outcome="retry")
     recovered, failed = _dunning_flip(customer, at=T0)
     with django_capture_on_commit_callbacks(execute=True):
         deliver(recovered)
@@ -103,7 +103,7 @@ def test_while_stripe_is_unreachable_the_best_guess_stands_and_the_fetch_retries
     assert live(user)  # entitlements were never blocked by the outage
     attempts = [r for r in fake_stripe.requests if r[1].startswith("/v1/subscriptions/")]
     assert len(attempts) >= 3  # the first call and its retries, each calling Stripe
-    assert metric("billing_subscription_fetches_total", outcome="retry") >= retried + 2
+    assert metric("tollgate_billing_subscription_fetches_total", outcome="retry") >= retried + 2
 
     # Stripe answers again: the next fetch settles it.
     fake_stripe.mode = "ok"
@@ -116,9 +116,9 @@ def test_while_stripe_is_unreachable_the_best_guess_stands_and_the_fetch_retries
 
 def test_without_a_stripe_account_nothing_is_fetched(make_user, customer, settings):
     settings.BILLING_STRIPE_MIRROR_ENABLED = False  # the offline placeholder key of make run
-    disabled = metric("billing_subscription_fetches_total", outcome="disabled")
+    disabled = metric("tollgate_billing_subscription_fetches_total", outcome="disabled")
     billing_tasks.fetch_subscription.delay("sub_never_fetched")
-    assert metric("billing_subscription_fetches_total", outcome="disabled") == disabled + 1
+    assert metric("tollgate_billing_subscription_fetches_total", outcome="disabled") == disabled + 1
 
 
 # --- 3. Support's revoke of a Stripe grant sticks -------------------------------------------

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from billing import selectors, services
+from config.context import Actor
 
 
 class Command(BaseCommand):
@@ -22,7 +23,9 @@ class Command(BaseCommand):
         for event_id in event_ids:
             try:
                 services.dead_letter_reprocess(
-                    event_id=event_id, user=user, reason=options["reason"]
+                    event_id=event_id,
+                    actor=Actor(kind="user", user_id=user.pk),
+                    reason=options["reason"],
                 )
             except Exception as error:
                 raise CommandError(f"{event_id}: {error}") from None

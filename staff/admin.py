@@ -1,6 +1,6 @@
 """Staff API tokens in the admin: each staff member makes and revokes their own.
 
-The admin only serves staff with a verified second factor (config/staff/admin_site.py), so a
+The admin only serves staff with a verified second factor (staff/admin_site.py), so a
 token is always created behind one. It is shown once, on the page that answers the creation.
 """
 
@@ -13,8 +13,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from config.staff.api_tokens import api_token_create, api_token_revoke
-from config.staff.models import StaffApiToken
+from staff.api_tokens import api_token_create, api_token_revoke
+from staff.models import StaffApiToken
 
 
 class ApiTokenCreateForm(forms.ModelForm):

@@ -1,5 +1,5 @@
 """Staff API tokens made in the admin: behind the second factor, shown once, stored hashed,
-bounded in lifetime, revocable, audited (config/staff/admin.py, config/staff/api_tokens.py)."""
+bounded in lifetime, revocable, audited (staff/admin.py, staff/api_tokens.py)."""
 
 import hashlib
 import re
@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth.models import Group
 
 from audit.models import AuditEvent
-from config.staff.models import StaffApiToken
-from tests.staff import staff_login
+from staff.models import StaffApiToken
+from tests.staff_login import staff_login
 
 pytestmark = pytest.mark.django_db
 ADD = "/admin/staff/staffapitoken/add/"

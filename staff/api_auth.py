@@ -17,8 +17,8 @@ from rest_framework.authentication import (
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 
-from config.staff.api_tokens import TokenRefused, api_token_check
-from config.staff.models import StaffApiToken
+from staff.api_tokens import TokenRefused, api_token_check
+from staff.models import StaffApiToken
 
 KEYWORD = b"bearer"
 

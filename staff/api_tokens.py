@@ -2,7 +2,7 @@
 
 A staff action through the API needs a second factor, as in the admin. A browser has its
 OTP-verified session; a script has a token its owner created in the admin while verified.
-Creation, revocation and every refusal of a known token are audited (config.staff.signals).
+Creation, revocation and every refusal of a known token are audited (staff.signals).
 """
 
 import hashlib
@@ -13,8 +13,8 @@ import structlog
 from django.db import transaction
 
 from config import context
-from config.staff import metrics, signals
-from config.staff.models import StaffApiToken
+from staff import metrics, signals
+from staff.models import StaffApiToken
 
 log = structlog.get_logger(__name__)
 

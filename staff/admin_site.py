@@ -54,7 +54,7 @@ class StaffAdminSite(admin.AdminSite):
         )
 
     def get_urls(self):
-        from config.staff import views
+        from staff import views
 
         urls = [
             path("2fa/verify/", views.second_factor_verify, name="staff-2fa-verify"),

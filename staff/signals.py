@@ -1,6 +1,8 @@
 """Signals of staff access; audit/ records them (this package never imports audit).
 
-All kwargs: user (the staff User concerned), actor (config.context.Actor), reason (str).
+The one who acts is `actor` (config.context.Actor) in every signal of the project; the account
+acted upon is named for what it is. Second factors: staff_member (the staff User whose factor
+changed), actor, reason (str).
 """
 
 from django.dispatch import Signal
@@ -10,7 +12,7 @@ second_factor_enrolled = Signal()
 # An operator removed a staff member's devices (lost phone); their sessions were ended too.
 second_factor_reset = Signal()
 
-# Staff API tokens (config/staff/api_tokens.py). kwargs: token (StaffApiToken), actor (Actor),
+# Staff API tokens (staff/api_tokens.py). kwargs: token (StaffApiToken), actor (Actor),
 # and for refusals reason (str: "revoked", "expired" or "inactive").
 api_token_created = Signal()
 api_token_revoked = Signal()

@@ -7,7 +7,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config import context
-from config.staff import signals
+from staff import signals
 
 BACKUP_CODE_COUNT = 10
 AUTHENTICATOR_NAME = "authenticator app"
@@ -38,7 +38,10 @@ def second_factor_enrollment_confirm(*, user, token: str) -> tuple[TOTPDevice, l
         codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
         StaticToken.objects.bulk_create(StaticToken(device=backup, token=c) for c in codes)
         signals.second_factor_enrolled.send(
-            sender=TOTPDevice, user=user, actor=context.current_actor(), reason="enrolment"
+            sender=TOTPDevice,
+            staff_member=user,
+            actor=context.current_actor(),
+            reason="enrolment",
         )
     return device, codes
 
@@ -67,6 +70,6 @@ def second_factor_reset(*, user, reason: str) -> int:
         StaticDevice.objects.filter(user=user).delete()
         ended = sessions_end_for_user(user=user)
         signals.second_factor_reset.send(
-            sender=TOTPDevice, user=user, actor=context.current_actor(), reason=reason
+            sender=TOTPDevice, staff_member=user, actor=context.current_actor(), reason=reason
         )
     return ended

@@ -13,7 +13,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from prometheus_client import REGISTRY
 
-from config.staff.middleware import SEEN_KEY, STARTED_KEY
+from staff.middleware import SEEN_KEY, STARTED_KEY
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery-staple-42"
@@ -58,11 +58,11 @@ def test_password_alone_does_not_open_the_admin(client, staff_with_device):
 def test_wrong_code_is_refused_and_counted_then_right_code_opens_admin(client, staff_with_device):
     _, device = staff_with_device
     sign_in(client)
-    before = metric("staff_second_factor_failures_total")
+    before = metric("tollgate_staff_second_factor_failures_total")
     wrong = client.post("/admin/2fa/verify/", {"token": "000000", "next": "/admin/"})
     assert wrong.status_code == 200
     assert b"not valid" in wrong.content
-    assert metric("staff_second_factor_failures_total") == before + 1
+    assert metric("tollgate_staff_second_factor_failures_total") == before + 1
     assert client.get("/admin/").status_code == 302
     device.refresh_from_db()
     device.throttle_reset()  # a wrong code throttles the device for a second
@@ -117,16 +117,19 @@ def test_customers_cannot_reach_the_second_factor_pages(client, django_user_mode
 
 
 def test_repeated_failures_lock_the_account_and_are_counted(client, staff_with_device, settings):
-    failures_before = metric("staff_login_failures_total")
-    lockouts_before = metric("staff_lockouts_total")
+    failures_before = metric("tollgate_staff_login_failures_total")
+    lockouts_before = metric("tollgate_staff_lockouts_total")
     for _ in range(settings.AXES_FAILURE_LIMIT):
         sign_in(client, password="wrong-password")
     locked = sign_in(client)  # the right password no longer helps
     assert locked.status_code == 429
     assert locked["Content-Type"] == "application/problem+json"
     assert locked.json()["type"].endswith("/login-locked-out")
-    assert metric("staff_login_failures_total") >= failures_before + settings.AXES_FAILURE_LIMIT
-    assert metric("staff_lockouts_total") >= lockouts_before + 1
+    assert (
+        metric("tollgate_staff_login_failures_total")
+        >= failures_before + settings.AXES_FAILURE_LIMIT
+    )
+    assert metric("tollgate_staff_lockouts_total") >= lockouts_before + 1
 
 
 def test_a_lockout_ends_by_itself_after_the_cooloff(client, staff_with_device, settings):
@@ -209,7 +212,7 @@ def test_reset_requires_a_reason(staff_with_device):
 
 
 def test_relaxing_the_second_factor_without_debug_fails_the_system_check(settings):
-    from config.staff.checks import second_factor_required_outside_debug
+    from staff.checks import second_factor_required_outside_debug
 
     settings.ADMIN_REQUIRE_2FA = False
     settings.DEBUG = False

@@ -1,7 +1,6 @@
 """Second-factor pages of the admin: verify a code, or enrol an authenticator."""
 
 import segno
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseRedirect
@@ -14,7 +13,8 @@ from django_otp import devices_for_user, match_token
 from django_otp import login as otp_login
 
 from config.problems import problem_response
-from config.staff import forms, metrics, services
+from staff import forms, metrics, services
+from staff.errors import LOGIN_LOCKED_OUT
 
 ADMIN_LOGIN = "admin:login"
 
@@ -118,11 +118,7 @@ def locked_out(request, credentials=None, *args, **kwargs):
     """django-axes' lockout answer: problem+json, like every other refusal."""
     return problem_response(
         request,
-        slug="login-locked-out",
-        title="Too many failed sign-ins",
-        status=429,
+        LOGIN_LOCKED_OUT,
         detail="Sign-in is locked for this account or address for a while after repeated "
         "failures. Try again later or ask an administrator.",
-        # When the lockout ends for an attempt made now: AXES_COOLOFF_SECONDS, never a literal.
-        headers={"Retry-After": str(int(settings.AXES_COOLOFF_TIME.total_seconds()))},
     )

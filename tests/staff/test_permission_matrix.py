@@ -14,6 +14,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from staff import roles as staff_roles
+
 ROLES = ("anonymous", "user", "finance", "support", "billing_admin", "su_no_2fa", "superuser")
 
 
@@ -27,7 +29,7 @@ ALL_STAFF = (302, 302, 200, 200, 200, 302, 200)
 FINANCE_VIEW = (302, 302, 200, 403, 403, 302, 200)
 SUPPORT_AND_FINANCE_VIEW = (302, 302, 200, 200, 403, 302, 200)
 FINANCE_POST_ONLY = (302, 302, 405, 403, 403, 302, 405)
-# dj-stripe's "sync from Stripe" confirmation: superusers only (config.staff guard), POST only.
+# dj-stripe's "sync from Stripe" confirmation: superusers only (staff guard), POST only.
 STRIPE_SYNC = (302, 302, 403, 403, 403, 302, 405)
 # dj-stripe's mirror of Stripe objects: superusers only. Object pages are asked for a missing
 # row (no mirror rows are made here): 302 back to the list, or 403 without the permission.
@@ -343,7 +345,6 @@ def objects(django_user_model) -> dict[str, str]:
     from audit.review import daily_review_create
     from audit.services import audit_checkpoint_create, audit_event_record
     from billing.models import StripeEvent
-    from config.staff.api_tokens import api_token_create
     from entitlements.models import (
         CustomerLink,
         Entitlement,
@@ -356,6 +357,7 @@ def objects(django_user_model) -> dict[str, str]:
         SubscriptionState,
         UnknownPrice,
     )
+    from staff.api_tokens import api_token_create
     from tests.stripe_fixtures import event, resource
 
     owner = django_user_model.objects.create_user("customer", "customer@example.com")
@@ -365,7 +367,7 @@ def objects(django_user_model) -> dict[str, str]:
     access = {"user_agent": "test", "ip_address": "10.0.0.1", "username": "customer"}
     access_request = {**access, "http_accept": "*/*", "path_info": "/admin/login/"}
     rows = {
-        "auth.group": Group.objects.get(name="Finance"),
+        "auth.group": Group.objects.get(name=staff_roles.FINANCE.group),
         "auth.user": owner,
         "otp_totp.totpdevice": TOTPDevice.objects.create(user=owner, name="phone"),
         "otp_static.staticdevice": StaticDevice.objects.create(user=owner, name="codes"),
@@ -425,11 +427,12 @@ def objects(django_user_model) -> dict[str, str]:
     return found
 
 
-GROUPS = {"finance": "Finance", "support": "Support", "billing_admin": "Billing admin"}
+# The staff columns are the registry's roles, each signed in as a member of its group.
+GROUPS = {role.key: role.group for role in staff_roles.ROLES}
 
 
 def signed_in(client, role: str, django_user_model):
-    from tests.staff import staff_login
+    from tests.staff_login import staff_login
 
     if role == "anonymous":
         return client
@@ -515,6 +518,11 @@ def test_staff_cannot_make_dj_stripe_sync_from_stripe(role, client, django_user_
     response = client.post(url, {"_selected_action": ["_sync_all_instances"]})
     assert response.status_code == 403
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_every_role_of_the_registry_has_a_column():
+    staff_columns = [column for column in ROLES if column in GROUPS]
+    assert sorted(staff_columns) == sorted(GROUPS), "add the new role's column to MATRIX"
 
 
 def test_docs_carry_the_same_table():

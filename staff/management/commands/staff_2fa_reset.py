@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from config import context
-from config.staff import services
+from staff import services
 
 
 class Command(BaseCommand):

@@ -127,11 +127,6 @@ class SyncWork:
 
 
 def _reconciliation(state: SubscriptionState, *, user_id: int, lock: bool) -> SyncWork:
-    wanted = desired_for_state(state)
-    blocks = selectors.open_blocks(user_id=user_id, now=timezone.now())
-    blocked = {block.feature.lookup_key: block for block in blocks}
-    for key in blocked:
-        wanted.pop(key, None)
     live = Entitlement.objects.filter(
         source=Entitlement.Source.STRIPE,
         stripe_subscription_id=state.stripe_subscription_id,
@@ -139,8 +134,18 @@ def _reconciliation(state: SubscriptionState, *, user_id: int, lock: bool) -> Sy
     ).select_related("feature")
     if lock:
         live = live.select_for_update(of=("self",))
+    # Lock the live rows first, then read the blocks. A staff revoke locks the same rows before
+    # it writes its block, so a block committed while this waited is read here (each statement
+    # of a READ COMMITTED transaction sees what committed before it): blocks read first would
+    # miss it, and the revoked grant would be granted again beside the revoked row.
+    rows = list(live.order_by("id"))
+    wanted = desired_for_state(state)
+    blocks = selectors.open_blocks(user_id=user_id, now=timezone.now())
+    blocked = {block.feature.lookup_key: block for block in blocks}
+    for key in blocked:
+        wanted.pop(key, None)
     work = SyncWork(revoke=[], change=[], create=[])
-    for row in live.order_by("id"):
+    for row in rows:
         target = wanted.pop(row.feature.lookup_key, None)
         if target is None:
             block = blocked.get(row.feature.lookup_key)

@@ -29,6 +29,9 @@ def test_celery_is_told_to_reuse_connections():
 @pytest.mark.django_db(transaction=True)
 def test_a_healthy_connection_is_kept_across_tasks():
     require_postgres(connection)
+    # A fresh connection: the session's may have been opened more than CONN_MAX_AGE ago
+    # (migrating the test database on a busy machine), and an obsolete one is rightly closed.
+    connection.close()
     connection.ensure_connection()
     raw = connection.connection
     for _ in range(3):

@@ -19,6 +19,7 @@ from django.urls import path
 from django.utils.html import format_html
 
 from audit import actions
+from audit.admin_access import access_review_context, evidence_download
 from audit.charts import WINDOWS, dashboard_charts
 from audit.errors import AuditExportInvalid, ReviewRefused
 from audit.export import csv_lines
@@ -253,6 +254,7 @@ def _review_context(request) -> dict:
         "chart_days": days,
         "chart_windows": WINDOWS,
         "charts": dashboard_charts(today=start_of_today().date(), days=days),
+        **access_review_context(),
     }
 
 
@@ -372,6 +374,11 @@ class DailyReviewAdmin(ReadOnlyModelAdmin):
                 wrap(self.sign_off_view),
                 name="audit_dailyreview_sign_off",
             ),
+            path(
+                "<path:object_id>/evidence/",
+                wrap(self.evidence_view),
+                name="audit_dailyreview_evidence",
+            ),
             *super().get_urls(),
         ]
 
@@ -431,3 +438,12 @@ class DailyReviewAdmin(ReadOnlyModelAdmin):
         else:
             messages.success(request, f"The {review} is signed off.")
         return self._back(review)
+
+    def evidence_view(self, request, object_id):
+        """The signed review's evidence ZIP (view permission: Finance and superusers)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        review = self.get_object(request, object_id)
+        if review is None:
+            raise Http404("No such daily review.")
+        return evidence_download(request, review)

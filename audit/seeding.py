@@ -1,5 +1,6 @@
 """The "Finance" group: view permissions on the trail, payments and entitlements, and the one
-permission to work and sign off the daily review (through audit/signoff.py's services)."""
+permissions to work and sign off the daily review and to conduct the staff access review
+(through audit/signoff.py's and audit/access_review.py's services)."""
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
@@ -13,6 +14,7 @@ VIEWABLE = (
     ("audit", "auditevent"),
     ("audit", "auditcheckpoint"),
     ("audit", "dailyreview"),
+    ("audit", "accessreview"),
     ("djstripe", "event"),
     ("djstripe", "webhookeventtrigger"),
     ("billing", "stripeevent"),
@@ -23,7 +25,7 @@ VIEWABLE = (
     ("entitlements", "featureblock"),
 )
 # Permissions beyond viewing, as (app_label, codename).
-REVIEWING = (("audit", "sign_off_dailyreview"),)
+REVIEWING = (("audit", "sign_off_dailyreview"), ("audit", "conduct_accessreview"))
 
 
 def finance_group_seed(*, using: str = "default") -> Group:

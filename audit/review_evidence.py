@@ -2,6 +2,7 @@
 
   <name>/findings.csv or <name>/accounts.csv   what was reviewed and how each item was resolved,
                                                by whom and when (formula cells defused)
+  <name>/report.pdf      the manifest's facts and the same items, for a person to read
   <name>/manifest.json   the parameters, the population, the sign-off (who, when, audit row) and
                          the covering checkpoint (tree size, chain hash, root, signature), with
                          the SHA-256 of each file; manifest.sig is its Ed25519 signature
@@ -24,6 +25,7 @@ from audit.errors import AccessReviewRefused, ReviewRefused
 from audit.evidence import _json
 from audit.export import csv_cell, csv_line
 from audit.models import AccessReview, AuditCheckpoint, DailyReview, FindingStatus
+from audit.review_pdf import review_pdf
 from audit.services import Target, audit_event_record
 from config.context import Actor
 
@@ -71,23 +73,21 @@ def _zip(folder: str, files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _pack(folder: str, table_name: str, table: bytes, manifest: dict, population: int):
-    public_key = signing.public_key_pem().encode()
+def _pack(folder: str, title: str, table_name: str, columns, rows, manifest: dict, population):
+    files = {
+        table_name: _csv(columns, rows),
+        # The same facts and items for a person to read; the CSV is the one to process.
+        "report.pdf": review_pdf(title=title, manifest=manifest, columns=columns, rows=rows),
+        "public_key.pem": signing.public_key_pem().encode(),
+    }
     manifest = {
         **manifest,
-        "files": {
-            table_name: hashlib.sha256(table).hexdigest(),
-            "public_key.pem": hashlib.sha256(public_key).hexdigest(),
-        },
+        "files": {name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
         "format": FORMAT,
     }
     manifest_bytes = (_json(manifest) + "\n").encode()
-    files = {
-        table_name: table,
-        "manifest.json": manifest_bytes,
-        "manifest.sig": (signing.sign(manifest_bytes) + "\n").encode(),
-        "public_key.pem": public_key,
-    }
+    files["manifest.json"] = manifest_bytes
+    files["manifest.sig"] = (signing.sign(manifest_bytes) + "\n").encode()
     return ReviewEvidence(
         filename=f"{folder}.zip",
         content=_zip(folder, files),
@@ -106,17 +106,14 @@ def daily_review_evidence(*, review: DailyReview) -> ReviewEvidence:
     if review.signed_off_at is None:
         raise ReviewRefused(f"The {review} is not signed off yet: its evidence comes after.")
     findings = list(review.findings.order_by("id"))
-    table = _csv(
-        FINDING_COLUMNS,
+    rows = [
         (
-            (
-                f.pk, f.kind, f.summary, " ".join(map(str, f.sequences)), " ".join(f.actor_ids),
-                f.status, f.note, f.worked_by_id, f.worked_by_name, _time(f.worked_at),
-                f.worked_row_id or "",
-            )
-            for f in findings
-        ),
-    )  # fmt: skip
+            f.pk, f.kind, f.summary, " ".join(map(str, f.sequences)), " ".join(f.actor_ids),
+            f.status, f.note, f.worked_by_id, f.worked_by_name, _time(f.worked_at),
+            f.worked_row_id or "",
+        )
+        for f in findings
+    ]  # fmt: skip
     manifest = {
         "kind": "daily-review",
         "review_id": review.pk,
@@ -144,7 +141,8 @@ def daily_review_evidence(*, review: DailyReview) -> ReviewEvidence:
         "checkpoint": _checkpoint(review.checkpoint_id),
     }
     folder = f"daily-review-{review.day.isoformat()}"
-    return _pack(folder, "findings.csv", table, manifest, review.rows)
+    title = f"Daily review of {review.day.isoformat()}: evidence"
+    return _pack(folder, title, "findings.csv", FINDING_COLUMNS, rows, manifest, review.rows)
 
 
 def access_review_evidence(*, review: AccessReview) -> ReviewEvidence:
@@ -152,17 +150,14 @@ def access_review_evidence(*, review: AccessReview) -> ReviewEvidence:
     if review.completed_at is None:
         raise AccessReviewRefused(f"The {review} is not completed yet: its evidence comes after.")
     decisions = list(review.decisions.order_by("username", "pk"))
-    table = _csv(
-        ACCOUNT_COLUMNS,
+    rows = [
         (
-            (
-                d.user_id, d.username, d.role, " ".join(d.groups), _time(d.last_login),
-                d.second_factor, " ".join(d.permissions), d.decision, d.reason,
-                d.decided_by_id, d.decided_by_name, _time(d.decided_at), d.decision_row_id or "",
-            )
-            for d in decisions
-        ),
-    )  # fmt: skip
+            d.user_id, d.username, d.role, " ".join(d.groups), _time(d.last_login),
+            d.second_factor, " ".join(d.permissions), d.decision, d.reason,
+            d.decided_by_id, d.decided_by_name, _time(d.decided_at), d.decision_row_id or "",
+        )
+        for d in decisions
+    ]  # fmt: skip
     manifest = {
         "kind": "access-review",
         "review_id": review.pk,
@@ -188,7 +183,8 @@ def access_review_evidence(*, review: AccessReview) -> ReviewEvidence:
         "checkpoint": _checkpoint(review.checkpoint_id),
     }
     folder = f"access-review-{review.started_at.date().isoformat()}-{review.pk}"
-    return _pack(folder, "accounts.csv", table, manifest, len(decisions))
+    title = f"Staff access review {review.pk} of {review.started_at.date().isoformat()}: evidence"
+    return _pack(folder, title, "accounts.csv", ACCOUNT_COLUMNS, rows, manifest, len(decisions))
 
 
 def review_evidence_export(*, review: DailyReview | AccessReview, user=None) -> ReviewEvidence:

@@ -131,6 +131,7 @@ def test_finance_keeps_and_removes_accounts_and_completes_the_review(finance_cli
     files = unpack(download.content)
     manifest = checked_manifest(files)
     assert manifest["kind"] == "access-review"
+    assert files["report.pdf"].startswith(b"%PDF-")
     assert manifest["population"] == {"accounts": 4}
     assert manifest["decisions"] == {"keep": 3, "remove": 1}
     assert manifest["parameters"]["interval_days"] == review.interval_days

@@ -89,8 +89,14 @@ def test_a_signed_review_exports_the_same_signed_evidence_every_time(
     name = f"daily-review-{review.day.isoformat()}.zip"
     assert response["Content-Disposition"] == f'attachment; filename="{name}"'
     files = unpack(response.content)
-    assert set(files) == {"findings.csv", "manifest.json", "manifest.sig", "public_key.pem"}
+    assert set(files) == {
+        "findings.csv", "report.pdf", "manifest.json", "manifest.sig", "public_key.pem"
+    }  # fmt: skip
     manifest = checked_manifest(files)
+    assert set(manifest["files"]) == {"findings.csv", "report.pdf", "public_key.pem"}
+    pdf = files["report.pdf"]
+    assert pdf.startswith(b"%PDF-")
+    assert f"/Title (Daily review of {review.day.isoformat()}: evidence)".encode() in pdf
 
     assert manifest["kind"] == "daily-review"
     assert manifest["parameters"]["day"] == review.day.isoformat()

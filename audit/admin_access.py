@@ -1,13 +1,11 @@
-"""The staff access review in Finance's console, and the evidence downloads of reviews.
+"""The staff access review in Finance's console.
 
 Read-only pages; starting, deciding and completing are POSTs that call audit/access_review.py's
 services (the only writers), allowed by audit.conduct_accessreview (Finance and superusers).
 """
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path
 
@@ -17,25 +15,10 @@ from audit.access_review import (
     access_review_start,
     access_review_status,
 )
-from audit.errors import AccessReviewRefused, ReviewRefused
+from audit.admin_reviews import ReviewPostsMixin
+from audit.errors import AccessReviewRefused
 from audit.models import AccessDecision, AccessReview
-from audit.review_evidence import review_evidence_export
 from config.admin_readonly import ReadOnlyModelAdmin
-from config.problems import render_problem
-
-CONDUCT_PERMISSION = "audit.conduct_accessreview"
-
-
-def evidence_download(request, review):
-    """A closed review's evidence ZIP as a download; problem+json while it is still open."""
-    try:
-        evidence = review_evidence_export(review=review, user=request.user)
-    except (ReviewRefused, AccessReviewRefused) as refused:
-        return render_problem(request, refused)
-    response = HttpResponse(evidence.content, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{evidence.filename}"'
-    response["X-Manifest-SHA256"] = evidence.manifest_sha256
-    return response
 
 
 def access_review_context() -> dict:
@@ -44,7 +27,7 @@ def access_review_context() -> dict:
 
 
 @admin.register(AccessReview)
-class AccessReviewAdmin(ReadOnlyModelAdmin):
+class AccessReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
     list_display = (
         "__str__",
         "started_by_name",
@@ -65,6 +48,7 @@ class AccessReviewAdmin(ReadOnlyModelAdmin):
     )
     change_form_template = "admin/audit/accessreview/change_form.html"
     change_list_template = "admin/audit/accessreview/change_list.html"
+    work_permission = "audit.conduct_accessreview"
     show_full_result_count = False
 
     def get_queryset(self, request):
@@ -85,9 +69,6 @@ class AccessReviewAdmin(ReadOnlyModelAdmin):
     @admin.display(description="undecided")
     def undecided(self, obj):
         return obj.accounts_pending
-
-    def has_conduct_permission(self, request) -> bool:
-        return request.user.has_perm(CONDUCT_PERMISSION)
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -115,7 +96,7 @@ class AccessReviewAdmin(ReadOnlyModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "access_review": access_review_status(),
-            "can_conduct": self.has_conduct_permission(request),
+            "can_conduct": self.has_work_permission(request),
         }
         return super().changelist_view(request, extra_context)
 
@@ -124,33 +105,14 @@ class AccessReviewAdmin(ReadOnlyModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "decisions": list(review.decisions.all()) if review else [],
-            "can_conduct": self.has_conduct_permission(request),
+            "can_conduct": self.has_work_permission(request),
             "own_user_id": str(request.user.pk),
             "outcomes": [AccessDecision.KEEP, AccessDecision.REMOVE],
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def _allowed_post(self, request):
-        if not (self.has_view_permission(request) and self.has_conduct_permission(request)):
-            raise PermissionDenied
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        return None
-
-    def _posted_review(self, request, object_id):
-        refusal = self._allowed_post(request)
-        if refusal:
-            return None, refusal
-        review = self.get_object(request, object_id)
-        if review is None:
-            raise Http404("No such access review.")
-        return review, None
-
-    def _back(self, review):
-        return redirect("admin:audit_accessreview_change", review.pk)
-
     def start_view(self, request):
-        refusal = self._allowed_post(request)
+        _, refusal = self.posted(request)
         if refusal:
             return refusal
         try:
@@ -159,10 +121,10 @@ class AccessReviewAdmin(ReadOnlyModelAdmin):
             messages.error(request, refused.detail)
             return redirect("admin:audit_accessreview_changelist")
         messages.success(request, f"The {review} is open: keep or remove each account.")
-        return self._back(review)
+        return self.back(review)
 
     def decide_view(self, request, object_id):
-        review, refusal = self._posted_review(request, object_id)
+        review, refusal = self.posted(request, object_id)
         if refusal:
             return refusal
         decision_id = request.POST.get("decision", "")
@@ -171,37 +133,24 @@ class AccessReviewAdmin(ReadOnlyModelAdmin):
         )
         if decision is None:
             messages.error(request, "That account is not part of this review.")
-            return self._back(review)
-        try:
+            return self.back(review)
+
+        def decide():
             access_review_decide(
                 decision=decision,
                 user=request.user,
                 outcome=request.POST.get("outcome", ""),
                 reason=request.POST.get("reason", ""),
             )
-        except AccessReviewRefused as refused:
-            messages.error(request, refused.detail)
-        else:
-            messages.success(request, f"Recorded the decision on {decision.username}.")
-        return self._back(review)
+
+        return self.run(request, review, decide, f"Recorded the decision on {decision.username}.")
 
     def complete_view(self, request, object_id):
-        review, refusal = self._posted_review(request, object_id)
+        review, refusal = self.posted(request, object_id)
         if refusal:
             return refusal
-        try:
-            access_review_complete(review=review, user=request.user)
-        except AccessReviewRefused as refused:
-            messages.error(request, refused.detail)
-        else:
-            messages.success(request, f"The {review} is completed.")
-        return self._back(review)
 
-    def evidence_view(self, request, object_id):
-        """The completed review's evidence ZIP (view permission: Finance and superusers)."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        review = self.get_object(request, object_id)
-        if review is None:
-            raise Http404("No such access review.")
-        return evidence_download(request, review)
+        def complete():
+            access_review_complete(review=review, user=request.user)
+
+        return self.run(request, review, complete, f"The {review} is completed.")

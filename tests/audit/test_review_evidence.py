@@ -17,10 +17,10 @@ from django.urls import reverse
 from audit import chain, signing
 from audit.models import AuditCheckpoint, AuditEvent, FindingKind
 from audit.review import PARAMETER_SETTINGS
-from audit.services import Target, audit_event_record
+from audit.services import audit_event_record
 from audit.signoff import daily_review_sign_off, review_finding_work
 from config.context import Actor, acting_as
-from tests.services import sealed_checkpoint, sealed_review
+from tests.services import sealed_review
 from tests.staff import staff_login
 
 
@@ -50,19 +50,10 @@ def checked_manifest(files: dict[str, bytes]) -> dict:
 
 
 @pytest.fixture
-def signed_review(postgres, settings, finance, django_user_model):
-    """Today reviewed with a role change and failed sign-ins by sam, both worked by fiona (one
-    accepted, one escalated) and signed off against a checkpoint."""
-    settings.AUDIT_REVIEW_FAILED_SIGNIN_THRESHOLD = 1
-    sam = django_user_model.objects.create_user("sam", is_staff=True)
-    audit_event_record(
-        action="auth.login.failed",
-        actor=Actor(kind="user", user_id=sam.pk),
-        outcome="failure",
-        target=Target("user", str(sam.pk), "user sam"),
-    )
-    sealed_checkpoint()
-    review = sealed_review(day=datetime.now(UTC).date())
+def signed_review(day_with_findings, finance):
+    """The day of `day_with_findings`, its findings worked by fiona (the role change accepted,
+    sam's failed sign-ins escalated) and signed off against its checkpoint."""
+    review = day_with_findings
     with acting_as(Actor(kind="user", user_id=finance.pk)):  # as the admin's request does
         for finding in review.findings.all():
             escalate = finding.kind == FindingKind.SIGN_IN_FAILURES

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -58,7 +59,9 @@ def messages_after(client, response) -> str:
     return " ".join(str(m) for m in client.get(response.url).context["messages"])
 
 
-def test_finance_keeps_and_removes_accounts_and_completes_the_review(finance_client, staff):
+def test_finance_keeps_and_removes_accounts_and_completes_the_review(
+    finance_client, staff, tmp_path
+):
     response = start(finance_client)
     review = AccessReview.objects.get()
     assert response.url == reverse("admin:audit_accessreview_change", args=[review.pk])
@@ -143,6 +146,13 @@ def test_finance_keeps_and_removes_accounts_and_completes_the_review(finance_cli
     assert (rows["sam"]["decision"], rows["sam"]["reason"]) == ("remove", "left the company")
     assert rows["fiona"]["decided_by_name"] == "fred"
     assert finance_client.get(evidence_url).content == download.content
+    out = tmp_path / "access.zip"
+    call_command("audit_review_export", "--access-review", str(review.pk), "--out", str(out))
+    assert out.read_bytes() == download.content
+    with pytest.raises(CommandError, match="exists"):
+        call_command("audit_review_export", "--access-review", str(review.pk), "--out", str(out))
+    with pytest.raises(CommandError, match="no access review"):
+        call_command("audit_review_export", "--access-review", "0", "--out", str(out) + "2")
 
 
 def test_one_review_at_a_time_and_only_finance_conducts_it(finance_client, staff):

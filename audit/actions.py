@@ -112,3 +112,13 @@ REVIEW_FINDING_ESCALATED = register(
     "audit.review.finding_escalated", "Review finding escalated", "audit"
 )
 REVIEW_SIGNED_OFF = register("audit.review.signed_off", "Daily review signed off", "audit")
+
+# The staff access review (audit/access_review.py): each account kept or removed, with a reason.
+ACCESS_REVIEW_STARTED = register("audit.access_review.started", "Access review started", "audit")
+ACCESS_REVIEW_KEPT = register("audit.access_review.kept", "Access review: account kept", "audit")
+ACCESS_REVIEW_REMOVED = register(
+    "audit.access_review.removed", "Access review: account removed", "audit"
+)
+ACCESS_REVIEW_COMPLETED = register(
+    "audit.access_review.completed", "Access review completed", "audit"
+)

@@ -12,15 +12,16 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q
-from django.http import Http404, HttpResponseNotAllowed, StreamingHttpResponse
-from django.shortcuts import redirect
+from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 
 from audit import actions
+from audit.admin_access import access_review_context
+from audit.admin_reviews import ReviewPostsMixin
 from audit.charts import WINDOWS, dashboard_charts
-from audit.errors import AuditExportInvalid, ReviewRefused
+from audit.errors import AuditExportInvalid
 from audit.export import csv_lines
 from audit.models import AuditCheckpoint, AuditEvent, DailyReview, FindingStatus
 from audit.paginator import EstimatedCountPaginator
@@ -253,6 +254,7 @@ def _review_context(request) -> dict:
         "chart_days": days,
         "chart_windows": WINDOWS,
         "charts": dashboard_charts(today=start_of_today().date(), days=days),
+        **access_review_context(),
     }
 
 
@@ -313,7 +315,7 @@ for _model_name in ("Event", "WebhookEventTrigger"):
 
 
 @admin.register(DailyReview)
-class DailyReviewAdmin(ReadOnlyModelAdmin):
+class DailyReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
     list_display = (
         "day",
         "chain_ok",
@@ -336,6 +338,7 @@ class DailyReviewAdmin(ReadOnlyModelAdmin):
         name for entry in fields for name in (entry if isinstance(entry, tuple) else (entry,))
     )
     change_form_template = "admin/audit/dailyreview/change_form.html"
+    work_permission = "audit.sign_off_dailyreview"
     show_full_result_count = False
 
     def get_queryset(self, request):
@@ -356,9 +359,6 @@ class DailyReviewAdmin(ReadOnlyModelAdmin):
     def open_findings(self, obj):
         return obj.findings_open
 
-    def has_sign_off_permission(self, request) -> bool:
-        return request.user.has_perm("audit.sign_off_dailyreview")
-
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
@@ -372,6 +372,11 @@ class DailyReviewAdmin(ReadOnlyModelAdmin):
                 wrap(self.sign_off_view),
                 name="audit_dailyreview_sign_off",
             ),
+            path(
+                "<path:object_id>/evidence/",
+                wrap(self.evidence_view),
+                name="audit_dailyreview_evidence",
+            ),
             *super().get_urls(),
         ]
 
@@ -380,54 +385,37 @@ class DailyReviewAdmin(ReadOnlyModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "findings": list(review.findings.all()) if review else [],
-            "can_sign_off": self.has_sign_off_permission(request),
+            "can_sign_off": self.has_work_permission(request),
             "decisions": [FindingStatus.ACCEPTED, FindingStatus.ESCALATED],
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def _posted_review(self, request, object_id):
-        if not (self.has_view_permission(request) and self.has_sign_off_permission(request)):
-            raise PermissionDenied
-        if request.method != "POST":
-            return None, HttpResponseNotAllowed(["POST"])
-        review = self.get_object(request, object_id)
-        if review is None:
-            raise Http404("No such daily review.")
-        return review, None
-
-    def _back(self, review):
-        return redirect("admin:audit_dailyreview_change", review.pk)
-
     def work_view(self, request, object_id):
-        review, refusal = self._posted_review(request, object_id)
+        review, refusal = self.posted(request, object_id)
         if refusal:
             return refusal
         finding_id = request.POST.get("finding", "")
         finding = review.findings.filter(pk=finding_id).first() if finding_id.isdigit() else None
         if finding is None:
             messages.error(request, "That finding is not part of this review.")
-            return self._back(review)
-        try:
+            return self.back(review)
+
+        def work():
             review_finding_work(
                 finding=finding,
                 user=request.user,
                 decision=request.POST.get("decision", ""),
                 note=request.POST.get("note", ""),
             )
-        except ReviewRefused as refused:
-            messages.error(request, refused.detail)
-        else:
-            messages.success(request, f"{finding.get_kind_display()}: recorded.")
-        return self._back(review)
+
+        return self.run(request, review, work, f"{finding.get_kind_display()}: recorded.")
 
     def sign_off_view(self, request, object_id):
-        review, refusal = self._posted_review(request, object_id)
+        review, refusal = self.posted(request, object_id)
         if refusal:
             return refusal
-        try:
+
+        def sign_off():
             daily_review_sign_off(review=review, user=request.user)
-        except ReviewRefused as refused:
-            messages.error(request, refused.detail)
-        else:
-            messages.success(request, f"The {review} is signed off.")
-        return self._back(review)
+
+        return self.run(request, review, sign_off, f"The {review} is signed off.")

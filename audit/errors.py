@@ -37,3 +37,15 @@ class ReviewSelfSignOff(ReviewRefused):
     slug = "audit-review-self-sign-off"
     title = "Nobody may sign off a day whose findings include their own actions"
     status = 403
+
+
+class AccessReviewRefused(AuditError):
+    slug = "audit-access-review-refused"
+    title = "The access review cannot be worked or completed like this"
+    status = 409
+
+
+class AccessReviewSelfDecision(AccessReviewRefused):
+    slug = "audit-access-review-self-decision"
+    title = "Nobody may decide on their own account in an access review"
+    status = 403

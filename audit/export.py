@@ -43,12 +43,13 @@ _META = COLUMNS.index("meta")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: object) -> str:
+def csv_cell(value: object) -> str:
+    """Text of a cell, with a leading apostrophe when it would start a spreadsheet formula."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _line(values: Iterable[object]) -> str:
+def csv_line(values: Iterable[object]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(values)
     return buffer.getvalue()
@@ -58,14 +59,14 @@ def csv_lines(queryset: QuerySet[Any], *, up_to: int) -> Iterator[str]:
     """Header, one line per row with sequence <= up_to, then the manifest line."""
     digest = hashlib.sha256()
     rows = 0
-    header = _line(COLUMNS)
+    header = csv_line(COLUMNS)
     digest.update(header.encode())
     yield header
     for row in rows_by_sequence(queryset, columns=COLUMNS, up_to=up_to):
         values = list(row)
         values[_OCCURRED_AT] = chain.format_time(values[_OCCURRED_AT])
         values[_META] = json.dumps(values[_META], sort_keys=True, separators=(",", ":"))
-        line = _line([_cell(value) for value in values])
+        line = csv_line([csv_cell(value) for value in values])
         digest.update(line.encode())
         rows += 1
         yield line

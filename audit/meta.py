@@ -80,6 +80,15 @@ ALLOWED_KEYS = frozenset(
         "findings",
         "checkpoint_id",
         "checkpoint_hash",
+        # the staff access review and the evidence exports of reviews
+        "access_review_id",
+        "review_id",
+        "decision",
+        "accounts",
+        "kept",
+        "removed",
+        "sessions_ended",
+        "tokens_revoked",
     }
 )
 # Identifier-like text only: no "@" (emails), no spaces (names, addresses), bounded length.

@@ -34,3 +34,9 @@ REVIEWS_OVERDUE = Gauge(
     "Daily reviews still unsigned after AUDIT_REVIEW_SIGNOFF_BUSINESS_DAYS business days.",
     multiprocess_mode="livemostrecent",
 )
+ACCESS_REVIEW_OVERDUE = Gauge(
+    "tollgate_audit_access_review_overdue",
+    "1 when no staff access review was completed in the last AUDIT_ACCESS_REVIEW_INTERVAL_DAYS "
+    "days (or none ever was), else 0.",
+    multiprocess_mode="livemostrecent",
+)

@@ -186,6 +186,9 @@ class DailyReview(models.Model):
     checkpoint_id = models.PositiveBigIntegerField(null=True, blank=True)
     checkpoint_sequence = models.PositiveBigIntegerField(null=True, blank=True)
     checkpoint_hash = models.CharField(max_length=64, blank=True)
+    # The thresholds the review ran with (AUDIT_REVIEW_* settings at the time): its evidence
+    # export states them, and a later change of settings does not rewrite that export.
+    parameters = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-day"]
@@ -258,3 +261,78 @@ class DailyCount(models.Model):
 
     def __str__(self):
         return f"{self.day.isoformat()} {self.action} {self.outcome}: {self.rows}"
+
+
+# --- Staff access review (audit/access_review.py writes these; the admin only reads them) -----
+
+
+class AccessReview(models.Model):
+    """A periodic review of every staff account (PCI DSS 7.2.4): one decision per account,
+    then completion, bound to the newest checkpoint. Users are snapshots, never foreign keys."""
+
+    started_at = models.DateTimeField()
+    started_by_id = models.CharField(max_length=64, blank=True)
+    started_by_name = models.CharField(max_length=150, blank=True)
+    # The setting it was due under, kept for the evidence export.
+    interval_days = models.PositiveIntegerField()
+    completed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    completed_by_id = models.CharField(max_length=64, blank=True)
+    completed_by_name = models.CharField(max_length=150, blank=True)
+    completion_row_id = models.PositiveBigIntegerField(null=True, blank=True)
+    checkpoint_id = models.PositiveBigIntegerField(null=True, blank=True)
+    checkpoint_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    checkpoint_hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        permissions = [
+            ("conduct_accessreview", "Can decide on accounts and complete an access review")
+        ]
+        constraints = [
+            # At most one review open at a time: two would ask the same questions twice.
+            models.UniqueConstraint(
+                models.Value(True),
+                condition=models.Q(completed_at__isnull=True),
+                name="audit_one_open_access_review",
+            )
+        ]
+
+    def __str__(self):
+        return f"access review of {self.started_at.date().isoformat()}"
+
+
+class AccessDecision(models.TextChoices):
+    PENDING = "pending", "Pending"
+    KEEP = "keep", "Keep"
+    REMOVE = "remove", "Remove"
+
+
+class AccessReviewDecision(models.Model):
+    """One staff account as it stood when the review started, and what the reviewer decided."""
+
+    review = models.ForeignKey(AccessReview, on_delete=models.PROTECT, related_name="decisions")
+    user_id = models.CharField(max_length=64)
+    username = models.CharField(max_length=150)
+    role = models.CharField(max_length=16, choices=ActorRole.choices)
+    groups = models.JSONField(default=list, blank=True)
+    last_login = models.DateTimeField(null=True, blank=True)
+    second_factor = models.CharField(max_length=64)
+    # "app_label.codename" of every permission the account holds (by its groups or directly).
+    permissions = models.JSONField(default=list, blank=True)
+    decision = models.CharField(
+        max_length=16, choices=AccessDecision.choices, default=AccessDecision.PENDING
+    )
+    reason = models.CharField(max_length=1000, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by_id = models.CharField(max_length=64, blank=True)
+    decided_by_name = models.CharField(max_length=150, blank=True)
+    decision_row_id = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["review", "username"]
+        constraints = [
+            models.UniqueConstraint(fields=["review", "user_id"], name="audit_access_review_user")
+        ]
+
+    def __str__(self):
+        return f"{self.username} ({self.review})"

@@ -58,6 +58,24 @@ class Draft:
         )
 
 
+PARAMETER_SETTINGS = (
+    "AUDIT_REVIEW_SPIKE_FACTOR",
+    "AUDIT_REVIEW_SPIKE_FLOOR",
+    "AUDIT_REVIEW_BASELINE_DAYS",
+    "AUDIT_REVIEW_BUSINESS_START_HOUR",
+    "AUDIT_REVIEW_BUSINESS_END_HOUR",
+    "AUDIT_REVIEW_BULK_THRESHOLD",
+    "AUDIT_REVIEW_FAILED_SIGNIN_THRESHOLD",
+    "AUDIT_REVIEW_CHECKPOINT_MAX_AGE_SECONDS",
+    "AUDIT_REVIEW_MAX_LINKED",
+)
+
+
+def review_parameters() -> dict:
+    """The thresholds a review runs with, as stored on it (its evidence states them)."""
+    return {name: getattr(settings, name) for name in PARAMETER_SETTINGS}
+
+
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time.min, tzinfo=UTC)
     return start, start + timedelta(days=1)
@@ -251,7 +269,11 @@ def daily_review_create(*, day: date, now: datetime | None = None) -> DailyRevie
         first=Min("sequence"), last=Max("sequence"), rows=Count("id")
     )
     review = DailyReview(
-        day=day, rows=span["rows"], first_sequence=span["first"], last_sequence=span["last"]
+        day=day,
+        rows=span["rows"],
+        first_sequence=span["first"],
+        last_sequence=span["last"],
+        parameters=review_parameters(),
     )
     chain_drafts, review.chain_ok = _chain_drafts(review, now)
     drafts = [

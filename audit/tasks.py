@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
+from audit.access_review import access_review_gauge_refresh
 from audit.charts import daily_counts_backfill
 from audit.review import daily_review_create, yesterday
 from audit.sealing import audit_seal_pending
@@ -41,3 +42,8 @@ def daily_review() -> int:
 @shared_task(acks_late=True)
 def refresh_review_overdue_gauge() -> int:
     return review_overdue_gauge_refresh()
+
+
+@shared_task(acks_late=True)
+def refresh_access_review_gauge() -> int:
+    return access_review_gauge_refresh()

@@ -457,3 +457,10 @@ AUDIT_REVIEW_CHECKPOINT_MAX_AGE_SECONDS = env.float(
 AUDIT_REVIEW_SIGNOFF_BUSINESS_DAYS = env.int("AUDIT_REVIEW_SIGNOFF_BUSINESS_DAYS", default=1)
 # Sequence numbers kept per finding (the row count is kept in full).
 AUDIT_REVIEW_MAX_LINKED = env.int("AUDIT_REVIEW_MAX_LINKED", default=1000)
+# The staff access review (audit/access_review.py, PCI DSS 7.2.4): due this many days after the
+# last completed one (182: every six months); beat keeps its overdue gauge current.
+AUDIT_ACCESS_REVIEW_INTERVAL_DAYS = env.int("AUDIT_ACCESS_REVIEW_INTERVAL_DAYS", default=182)
+CELERY_BEAT_SCHEDULE["audit-access-review-gauge"] = {
+    "task": "audit.tasks.refresh_access_review_gauge",
+    "schedule": 300.0,
+}

@@ -97,6 +97,8 @@ FINANCE = Role(
         "audit.view_auditcheckpoint",
         "audit.view_dailyreview",
         "audit.sign_off_dailyreview",
+        "audit.view_accessreview",
+        "audit.conduct_accessreview",
         "djstripe.view_event",
         "djstripe.view_webhookeventtrigger",
         "billing.view_stripeevent",
@@ -108,9 +110,11 @@ FINANCE = Role(
     ),
     summary="view the audit trail, checkpoints, the compliance dashboard, export the trail as "
     "CSV; work the daily review's findings and sign days off (`audit.sign_off_dailyreview`, "
-    "[docs/audit.md](audit.md#daily-review)); view Stripe's event log (dj-stripe `Event`, "
-    "`WebhookEventTrigger`), billing's inbox (`StripeEvent`), entitlements, plans, features. "
-    "Nothing else, and nothing else can be changed.",
+    "[docs/audit.md](audit.md#daily-review)); conduct the staff access review "
+    "(`audit.conduct_accessreview`, [docs/audit.md](audit.md#staff-access-review)); download "
+    "reviews' evidence; view Stripe's event log (dj-stripe `Event`, `WebhookEventTrigger`), "
+    "billing's inbox (`StripeEvent`), entitlements, plans, features. Nothing else, and nothing "
+    "else can be changed.",
     exact=True,
 )
 

@@ -1,12 +1,14 @@
 """Fixtures for the audit tests: rows written through the real service, raw SQL tampering."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
 
 from audit.services import Target, audit_event_record
 from config.context import Actor
-from tests.audit_trail import audit_seal
+from tests.audit_trail import audit_seal, sealed_checkpoint, sealed_review
 from tests.servers import require_postgres
 from tests.staff_login import staff_login
 
@@ -67,3 +69,19 @@ def finance(django_user_model):
 def finance_client(client, finance):
     staff_login(client, finance)
     return client
+
+
+@pytest.fixture
+def day_with_findings(postgres, settings, finance, django_user_model):
+    """Today reviewed with two findings: a role change (by the system) and failed sign-ins by
+    `sam`; a checkpoint covers the day."""
+    settings.AUDIT_REVIEW_FAILED_SIGNIN_THRESHOLD = 1
+    sam = django_user_model.objects.create_user("sam", is_staff=True)
+    audit_event_record(
+        action="auth.login.failed",
+        actor=Actor(kind="user", user_id=sam.pk),
+        outcome="failure",
+        target=Target("user", str(sam.pk), "user sam"),
+    )
+    sealed_checkpoint()
+    return sealed_review(day=datetime.now(UTC).date())

@@ -27,9 +27,12 @@ def test_finance_group_is_seeded_with_view_permissions_only(db):
         "view_webhookeventtrigger",
     } <= (codenames)
     assert {"view_entitlement", "view_stripeevent"} <= codenames
-    # Viewing only, plus working and signing off the daily review (through its services).
-    assert "sign_off_dailyreview" in codenames
-    assert all(codename.startswith("view_") for codename in codenames - {"sign_off_dailyreview"})
+    # Viewing only, plus working and signing off the daily review and conducting the access
+    # review (through their services).
+    reviewing = {"sign_off_dailyreview", "conduct_accessreview"}
+    assert reviewing <= codenames
+    assert "view_accessreview" in codenames
+    assert all(codename.startswith("view_") for codename in codenames - reviewing)
 
 
 def test_finance_group_seed_is_idempotent(db):

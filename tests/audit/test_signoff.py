@@ -2,34 +2,16 @@
 
 from datetime import UTC, date, datetime
 
-import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 from prometheus_client import REGISTRY
 
 from audit.models import AuditCheckpoint, AuditEvent, FindingKind, FindingStatus
-from audit.services import Target, audit_event_record
+from audit.services import audit_event_record
 from audit.signoff import business_days_between, review_overdue_gauge_refresh
-from config.context import Actor
 from tests.audit_trail import sealed_checkpoint, sealed_review
 from tests.staff_login import staff_login
-
-
-@pytest.fixture
-def day_with_findings(postgres, settings, finance, django_user_model):
-    """Today reviewed with two findings: a role change (by the system) and failed sign-ins by
-    `sam`; a checkpoint covers the day."""
-    settings.AUDIT_REVIEW_FAILED_SIGNIN_THRESHOLD = 1
-    sam = django_user_model.objects.create_user("sam", is_staff=True)
-    audit_event_record(
-        action="auth.login.failed",
-        actor=Actor(kind="user", user_id=sam.pk),
-        outcome="failure",
-        target=Target("user", str(sam.pk), "user sam"),
-    )
-    sealed_checkpoint()
-    return sealed_review(day=datetime.now(UTC).date())
 
 
 def findings_of(review) -> dict[str, object]:

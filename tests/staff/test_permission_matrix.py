@@ -29,6 +29,9 @@ ALL_STAFF = (302, 302, 200, 200, 200, 302, 200)
 FINANCE_VIEW = (302, 302, 200, 403, 403, 302, 200)
 SUPPORT_AND_FINANCE_VIEW = (302, 302, 200, 200, 403, 302, 200)
 FINANCE_POST_ONLY = (302, 302, 405, 403, 403, 302, 405)
+# A review's evidence: Finance downloads it once the review is closed; the matrix's reviews are
+# open, so the answer is the problem+json 409 that says so.
+FINANCE_EVIDENCE_OF_OPEN_REVIEW = (302, 302, 409, 403, 403, 302, 409)
 # dj-stripe's "sync from Stripe" confirmation: superusers only (staff guard), POST only.
 STRIPE_SYNC = (302, 302, 403, 403, 403, 302, 405)
 # dj-stripe's mirror of Stripe objects: superusers only. Object pages are asked for a missing
@@ -231,6 +234,18 @@ MATRIX: dict[str, tuple] = {
     "admin/audit/dailyreview/<path:object_id>/delete/": NOBODY,
     "admin/audit/dailyreview/<path:object_id>/change/": FINANCE_VIEW,
     "admin/audit/dailyreview/<path:object_id>/": REDIRECT,
+    "admin/audit/dailyreview/<path:object_id>/evidence/": FINANCE_EVIDENCE_OF_OPEN_REVIEW,
+    # The staff access review: Finance views it, starts, decides and completes it by POST.
+    "admin/audit/accessreview/start/": FINANCE_POST_ONLY,
+    "admin/audit/accessreview/<path:object_id>/decide/": FINANCE_POST_ONLY,
+    "admin/audit/accessreview/<path:object_id>/complete/": FINANCE_POST_ONLY,
+    "admin/audit/accessreview/<path:object_id>/evidence/": FINANCE_EVIDENCE_OF_OPEN_REVIEW,
+    "admin/audit/accessreview/": FINANCE_VIEW,
+    "admin/audit/accessreview/add/": NOBODY,
+    "admin/audit/accessreview/<path:object_id>/history/": FINANCE_VIEW,
+    "admin/audit/accessreview/<path:object_id>/delete/": NOBODY,
+    "admin/audit/accessreview/<path:object_id>/change/": FINANCE_VIEW,
+    "admin/audit/accessreview/<path:object_id>/": REDIRECT,
     "admin/djstripe/event/action/<str:action_name>/<str:model_name>/": STRIPE_SYNC,
     "admin/djstripe/event/": (302, 302, 200, 403, 403, 302, 200),
     "admin/djstripe/event/add/": NOBODY,
@@ -342,6 +357,7 @@ def objects(django_user_model) -> dict[str, str]:
     from django_otp.plugins.otp_totp.models import TOTPDevice
     from djstripe.models import Event, WebhookEventTrigger
 
+    from audit.access_review import access_review_start
     from audit.review import daily_review_create
     from audit.services import audit_checkpoint_create, audit_event_record
     from billing.models import StripeEvent
@@ -421,6 +437,7 @@ def objects(django_user_model) -> dict[str, str]:
             user=owner, name="matrix", lifetime=timedelta(days=1), now=timezone.now()
         )[0],
         "audit.dailyreview": daily_review_create(day=timezone.now().date()),
+        "audit.accessreview": access_review_start(user=owner),
     }
     found = {label: str(row.pk) for label, row in rows.items()}
     found["contenttype"] = str(ContentType.objects.get_for_model(django_user_model).pk)
@@ -492,7 +509,12 @@ def test_each_role_gets_exactly_the_expected_status(role, client, objects, djang
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ["finance", "superuser"])
 @pytest.mark.parametrize(
-    ("model", "edit"), [("auditevent", {"reason": "edited"}), ("dailyreview", {"chain_ok": "on"})]
+    ("model", "edit"),
+    [
+        ("auditevent", {"reason": "edited"}),
+        ("dailyreview", {"chain_ok": "on"}),
+        ("accessreview", {"interval_days": "1"}),
+    ],
 )
 def test_nobody_changes_or_deletes_audit_records_by_post(
     role, model, edit, client, objects, django_user_model

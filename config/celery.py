@@ -5,8 +5,10 @@ written by a worker name whoever caused the work (config/context.py).
 """
 
 import os
+from contextvars import Token
+from typing import Any
 
-from celery import Celery, signals
+from celery import Celery, Task, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -16,19 +18,21 @@ app.autodiscover_tasks()
 
 
 @signals.before_task_publish.connect(dispatch_uid="tollgate.context.publish")
-def _attach_context(headers=None, **_kwargs):
+def _attach_context(headers: dict[str, object] | None = None, **_kwargs: object) -> None:
     from config import context
 
     if headers is not None:
         headers.update(context.to_headers())
 
 
-_TASK_TOKENS: dict[str, list] = {}
+_TASK_TOKENS: dict[str, list[Token[Any]]] = {}
 
 
 @signals.task_prerun.connect(dispatch_uid="tollgate.db.prerun")
 @signals.task_postrun.connect(dispatch_uid="tollgate.db.postrun")
-def _database_connections_as_for_a_request(task=None, **_kwargs):
+def _database_connections_as_for_a_request(
+    task: Task[..., object] | None = None, **_kwargs: object
+) -> None:
     """Reuse the database connection across tasks the way Django does across web requests.
 
     Celery's Django fixup would open a new PostgreSQL connection for every task (costlier than
@@ -44,7 +48,7 @@ def _database_connections_as_for_a_request(task=None, **_kwargs):
 
 
 @signals.task_prerun.connect(dispatch_uid="tollgate.context.prerun")
-def _restore_context(task_id=None, task=None, **_kwargs):
+def _restore_context(task_id: str, task: Task[..., object], **_kwargs: object) -> None:
     from config import context
 
     request = task.request
@@ -61,16 +65,17 @@ def _restore_context(task_id=None, task=None, **_kwargs):
 
 
 @signals.worker_process_shutdown.connect(dispatch_uid="tollgate.metrics.process_dead")
-def _mark_metrics_process_dead(pid=None, **_kwargs):
+def _mark_metrics_process_dead(pid: int | None = None, **_kwargs: object) -> None:
     # Prometheus multiprocess mode: a dead worker child's live gauges must stop counting.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid or os.getpid())
+        # prometheus_client leaves mark_process_dead unannotated.
+        multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
 
 
 @signals.task_postrun.connect(dispatch_uid="tollgate.context.postrun")
-def _clear_context(task_id=None, **_kwargs):
+def _clear_context(task_id: str, **_kwargs: object) -> None:
     from config import context
 
     tokens = _TASK_TOKENS.pop(task_id, None)

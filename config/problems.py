@@ -12,19 +12,24 @@ the two).
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework import exceptions as drf_exceptions
+from rest_framework.request import Request
 from rest_framework.views import exception_handler as drf_default_handler
 
 from config import context
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://tollgate.dev/problems/"
+
+# Django's request, DRF's (which wraps it), or none (DRF's handler without one in its context).
+AnyRequest = HttpRequest | Request | None
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,7 @@ class ProblemError(Exception):
         if "slug" in cls.__dict__:
             cls.problem = problem_type(cls.slug, cls.title, cls.status, module=cls.__module__)
 
-    def __init__(self, detail: str | None = None, **extensions):
+    def __init__(self, detail: str | None = None, **extensions: object) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extensions = extensions
@@ -130,13 +135,13 @@ class ProblemError(Exception):
 
 
 def problem_response(
-    request,
+    request: AnyRequest,
     problem: ProblemType,
     *,
     detail: str = "",
     status: int | None = None,
-    headers=None,
-    **extensions,
+    headers: Mapping[str, str] | None = None,
+    **extensions: object,
 ) -> HttpResponse:
     """The problem+json answer of one registered type; `status` only for the `error` type,
     `headers` for what varies per answer (merged over the type's own)."""
@@ -159,18 +164,25 @@ def problem_response(
     return response
 
 
-def render_problem(request, error: ProblemError) -> HttpResponse:
-    return problem_response(request, error.problem, detail=error.detail, **error.extensions)
+def render_problem(request: AnyRequest, error: ProblemError) -> HttpResponse:
+    return problem_response(
+        request,
+        error.problem,
+        detail=error.detail,
+        # Members of the body (approval_request, ...), never named `status` or `headers`; mypy
+        # cannot know a dict's keys, so it fears they might be.
+        **error.extensions,  # type: ignore[arg-type]
+    )
 
 
 # Django's error views: configured as handler400/403/404/500 in config/urls.py.
-def bad_request(request, exception=None):
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if isinstance(exception, RequestDataTooBig):
         return payload_too_large(request)
     return problem_response(request, BAD_REQUEST)
 
 
-def payload_too_large(request):
+def payload_too_large(request: HttpRequest) -> HttpResponse:
     return problem_response(
         request,
         PAYLOAD_TOO_LARGE,
@@ -178,15 +190,15 @@ def payload_too_large(request):
     )
 
 
-def permission_denied(request, exception=None):
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return problem_response(request, FORBIDDEN)
 
 
-def not_found(request, exception=None):
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return problem_response(request, NOT_FOUND, detail="No resource here.")
 
 
-def server_error(request):
+def server_error(request: HttpRequest) -> HttpResponse:
     return problem_response(request, INTERNAL_ERROR)
 
 
@@ -208,7 +220,7 @@ _DRF_PROBLEMS = {
 }
 
 
-def drf_exception_handler(exc, ctx):
+def drf_exception_handler(exc: Exception, ctx: dict[str, Any]) -> HttpResponse | None:
     """DRF's EXCEPTION_HANDLER: the same problem+json shape for API errors."""
     request = ctx.get("request")
     if isinstance(exc, ProblemError):
@@ -251,10 +263,10 @@ _BARE_PROBLEMS = {
 
 
 class ProblemDetailsMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def process_exception(self, request, exception):
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         # The database being unreachable (restart, failover) is not our bug: say so with a 503
         # and Retry-After, so that Stripe and other callers retry, and nothing is lost.
         if isinstance(exception, OperationalError | InterfaceError):
@@ -265,9 +277,11 @@ class ProblemDetailsMiddleware:
             )
         return None
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
-        if response.status_code in _BARE_PROBLEMS and not getattr(response, "streaming", False):
+        # Streaming responses (no `content` to inspect) are left alone: every other response
+        # Django makes is an HttpResponse.
+        if response.status_code in _BARE_PROBLEMS and isinstance(response, HttpResponse):
             content_type = response.get("Content-Type", "")
             if not content_type.startswith(PROBLEM_CONTENT_TYPE) and not response.content:
                 problem = _BARE_PROBLEMS[response.status_code]

@@ -182,7 +182,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.1,
     "interval_max": 0.1,
 }
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 # Celery closes the database connection around every task unless told to reuse it. Tasks reuse
 # it as web requests do instead (config/celery.py); Celery's own forced close then comes only
 # once every this many tasks.

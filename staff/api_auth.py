@@ -6,7 +6,10 @@ was created behind one). HTTP Basic carries a password only, so it never suffice
 it still serves ordinary users' reads.
 """
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import (
@@ -16,9 +19,14 @@ from rest_framework.authentication import (
 )
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 
 from staff.api_tokens import TokenRefused, api_token_check
 from staff.models import StaffApiToken
+
+if TYPE_CHECKING:  # only for mypy: DRF imports this module while rest_framework.views loads
+    from drf_spectacular.openapi import AutoSchema
+    from rest_framework.views import APIView
 
 KEYWORD = b"bearer"
 
@@ -27,7 +35,7 @@ class StaffTokenAuthentication(BaseAuthentication):
     """`Authorization: Bearer tgt_...`. First in the list, so failed or missing credentials
     answer 401 with `WWW-Authenticate` (DRF takes the header from the first class)."""
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[User, StaffApiToken] | None:
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != KEYWORD:
             return None
@@ -43,7 +51,7 @@ class StaffTokenAuthentication(BaseAuthentication):
             raise AuthenticationFailed(f"The bearer token is {refused.reason}.") from None
         return token.user, token
 
-    def authenticate_header(self, request):
+    def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
 
 
@@ -55,7 +63,7 @@ class StaffSecondFactor(BasePermission):
         "session or a staff API token. A password alone (HTTP Basic) is not enough."
     )
 
-    def has_permission(self, request, view):
+    def has_permission(self, request: Request, view: "APIView") -> bool:
         user = request.user
         if not (user and user.is_authenticated and user.is_active and user.is_staff):
             return False
@@ -63,18 +71,19 @@ class StaffSecondFactor(BasePermission):
             return True
         if isinstance(request.successful_authenticator, SessionAuthentication):
             # Same rule as the admin: only a DEBUG demo may relax it (check staff.E001).
-            verified = getattr(user, "is_verified", lambda: False)()
+            verified: bool = getattr(user, "is_verified", lambda: False)()
             return verified or not settings.ADMIN_REQUIRE_2FA
         return False
 
 
-class StaffTokenScheme(OpenApiAuthenticationExtension):
+# drf-spectacular leaves its registry hook (__init_subclass__) unannotated.
+class StaffTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     """The bearer scheme in the OpenAPI schema (drf-spectacular warns on unknown classes)."""
 
     target_class = StaffTokenAuthentication
     name = "staffToken"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: "AutoSchema") -> dict[str, str]:
         return {
             "type": "http",
             "scheme": "bearer",

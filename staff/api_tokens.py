@@ -10,6 +10,7 @@ import secrets
 from datetime import datetime, timedelta
 
 import structlog
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from config import context
@@ -25,7 +26,7 @@ SHOWN_PREFIX_LENGTH = 12
 class TokenRefused(Exception):
     """The token cannot authenticate; `reason` is unknown, revoked, expired or inactive."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
@@ -35,7 +36,7 @@ def _digest(raw: str) -> str:
 
 
 def api_token_create(
-    *, user, name: str, lifetime: timedelta, now: datetime
+    *, user: User, name: str, lifetime: timedelta, now: datetime
 ) -> tuple[StaffApiToken, str]:
     """A new token for `user`; returns it and the token text, which is never available again."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -15,5 +15,5 @@ class StaffConfig(AppConfig):
     label = "staff"
     default_auto_field = "django.db.models.BigAutoField"
 
-    def ready(self):
+    def ready(self) -> None:
         from staff import checks, receivers  # noqa: F401 - registration on import

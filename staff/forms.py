@@ -9,5 +9,6 @@ class OneTimeCodeForm(forms.Form):
         help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
     )
 
-    def clean_token(self):
-        return self.cleaned_data["token"].replace(" ", "").strip()
+    def clean_token(self) -> str:
+        token: str = self.cleaned_data["token"]
+        return token.replace(" ", "").strip()

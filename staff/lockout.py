@@ -12,22 +12,27 @@ address is throttled, a known name still gets a normal answer there, so a prober
 up its address learns which names exist (one wrong password each, counted on that account).
 """
 
+from typing import Any
+
 from axes.helpers import get_client_username
 from axes.models import AccessBase
 from django.contrib.auth import get_user_model
+from django.http import HttpRequest
 
 BY_ACCOUNT = [["username"]]
 BY_ADDRESS = [["ip_address"]]
 
 
-def _account_exists(username) -> bool:
+def _account_exists(username: object) -> bool:
     if not isinstance(username, str) or not username:
         return False
     user_model = get_user_model()
     return user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).exists()
 
 
-def lockout_parameters(request_or_attempt, credentials=None) -> list[list[str]]:
+def lockout_parameters(
+    request_or_attempt: HttpRequest | AccessBase, credentials: dict[str, Any] | None = None
+) -> list[list[str]]:
     """AXES_LOCKOUT_PARAMETERS: by account for a known name, by address for any other."""
     if isinstance(request_or_attempt, AccessBase):
         username = request_or_attempt.username

@@ -1,9 +1,11 @@
 """Staff session limits: an idle timeout and an absolute lifetime."""
 
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponseBase
 
 STARTED_KEY = "staff_session_started"
 SEEN_KEY = "staff_session_seen"
@@ -14,10 +16,10 @@ class StaffSessionMiddleware:
     STAFF_SESSION_MAX_SECONDS after sign-in, whichever comes first. Customers' sessions are
     left to SESSION_COOKIE_AGE."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.is_staff:
             now = int(time.time())

@@ -24,6 +24,6 @@ class StaffApiToken(models.Model):
         verbose_name = "staff API token"
         ordering = ["-created_at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         # Never the digest: this string reaches the admin and the trail.
         return f"{self.name} ({self.prefix}...)"

@@ -1,5 +1,6 @@
 """Writes of staff access: enrolling a second factor, resetting it, ending sessions."""
 
+from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
@@ -14,7 +15,7 @@ AUTHENTICATOR_NAME = "authenticator app"
 BACKUP_NAME = "backup codes"
 
 
-def second_factor_enrollment_start(*, user) -> TOTPDevice:
+def second_factor_enrollment_start(*, user: User) -> TOTPDevice:
     """The user's pending (unconfirmed) authenticator, created on first call."""
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
@@ -22,7 +23,9 @@ def second_factor_enrollment_start(*, user) -> TOTPDevice:
     return device
 
 
-def second_factor_enrollment_confirm(*, user, token: str) -> tuple[TOTPDevice, list[str]] | None:
+def second_factor_enrollment_confirm(
+    *, user: User, token: str
+) -> tuple[TOTPDevice, list[str]] | None:
     """Confirm the pending authenticator with a code from it; returns it and backup codes.
 
     The backup codes are returned once, to be shown once: only django-otp's table keeps them.
@@ -46,7 +49,7 @@ def second_factor_enrollment_confirm(*, user, token: str) -> tuple[TOTPDevice, l
     return device, codes
 
 
-def sessions_end_for_user(*, user) -> int:
+def sessions_end_for_user(*, user: User) -> int:
     """Delete every live session of the user ("log out everywhere"); returns how many.
 
     Sessions are signed blobs keyed by session key, so each live one is decoded: an operator
@@ -60,7 +63,7 @@ def sessions_end_for_user(*, user) -> int:
     return ended
 
 
-def second_factor_reset(*, user, reason: str) -> int:
+def second_factor_reset(*, user: User, reason: str) -> int:
     """Remove all of a staff member's devices and end their sessions (a lost phone).
 
     They enrol again at their next sign-in. Returns the number of sessions ended.

@@ -1,9 +1,12 @@
 """Second-factor pages of the admin: verify a code, or enrol an authenticator."""
 
+from collections.abc import Callable
+from typing import Any
+
 import segno
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -11,22 +14,24 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django_otp import devices_for_user, match_token
 from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config.problems import problem_response
+from config.requests import AuthenticatedHttpRequest
 from staff import forms, metrics, services
 from staff.errors import LOGIN_LOCKED_OUT
 
 ADMIN_LOGIN = "admin:login"
 
 
-def _page(request, template: str, context: dict):
+def _page(request: HttpRequest, template: str, context: dict[str, object]) -> HttpResponse:
     """Render inside the admin's frame (site header, user links) like any admin page."""
     from django.contrib import admin
 
     return render(request, template, {**admin.site.each_context(request), **context})
 
 
-def _next_url(request) -> str:
+def _next_url(request: HttpRequest) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -35,13 +40,15 @@ def _next_url(request) -> str:
     return reverse("admin:index")
 
 
-def _staff_only(view):
+def _staff_only(
+    view: Callable[[AuthenticatedHttpRequest], HttpResponse],
+) -> Callable[[AuthenticatedHttpRequest], HttpResponse]:
     """Signed-in active staff only; anyone else goes back to the admin login."""
 
     @never_cache
     @csrf_protect
     @login_required(login_url=ADMIN_LOGIN)
-    def wrapped(request):
+    def wrapped(request: AuthenticatedHttpRequest) -> HttpResponse:  # login_required: a User
         if not (request.user.is_active and request.user.is_staff):
             return redirect_to_login(request.get_full_path(), reverse(ADMIN_LOGIN))
         return view(request)
@@ -50,8 +57,9 @@ def _staff_only(view):
 
 
 @_staff_only
-def second_factor_verify(request):
-    if request.user.is_verified():
+def second_factor_verify(request: AuthenticatedHttpRequest) -> HttpResponse:
+    # django-otp's OTPMiddleware gives request.user is_verified(); the stubs cannot know.
+    if request.user.is_verified():  # type: ignore[attr-defined]
         return HttpResponseRedirect(_next_url(request))
     if not any(devices_for_user(request.user)):
         return HttpResponseRedirect(
@@ -74,7 +82,7 @@ def second_factor_verify(request):
 
 
 @_staff_only
-def second_factor_enroll(request):
+def second_factor_enroll(request: AuthenticatedHttpRequest) -> HttpResponse:
     if any(devices_for_user(request.user)):
         return HttpResponseRedirect(reverse("admin:staff-2fa-verify"))
     device = services.second_factor_enrollment_start(user=request.user)
@@ -108,13 +116,18 @@ def second_factor_enroll(request):
     )
 
 
-def _base32_secret(device) -> str:
+def _base32_secret(device: TOTPDevice) -> str:
     from base64 import b32encode
 
     return b32encode(device.bin_key).decode()
 
 
-def locked_out(request, credentials=None, *args, **kwargs):
+def locked_out(
+    request: HttpRequest,
+    credentials: dict[str, Any] | None = None,
+    *args: object,
+    **kwargs: object,
+) -> HttpResponse:
     """django-axes' lockout answer: problem+json, like every other refusal."""
     return problem_response(
         request,

@@ -1,7 +1,9 @@
 """Reset a staff member's second factor (lost phone): devices removed, sessions ended."""
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config import context
 from staff import services
@@ -13,11 +15,11 @@ class Command(BaseCommand):
         "they enrol again at their next sign-in. The reset is audited."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--reason", required=True, help="Why (recorded in the audit trail).")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: object, **options: Any) -> None:
         reason = options["reason"].strip()
         if not reason:
             raise CommandError("--reason must not be empty.")

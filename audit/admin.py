@@ -315,7 +315,7 @@ for _model_name in ("Event", "WebhookEventTrigger"):
 
 
 @admin.register(DailyReview)
-class DailyReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
+class DailyReviewAdmin(ReviewPostsMixin[DailyReview], ReadOnlyModelAdmin):
     list_display = (
         "day",
         "chain_ok",
@@ -391,9 +391,10 @@ class DailyReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def work_view(self, request, object_id):
-        review, refusal = self.posted(request, object_id)
+        refusal = self.post_refused(request)
         if refusal:
             return refusal
+        review = self.review_or_404(request, object_id)
         finding_id = request.POST.get("finding", "")
         finding = review.findings.filter(pk=finding_id).first() if finding_id.isdigit() else None
         if finding is None:
@@ -411,9 +412,10 @@ class DailyReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
         return self.run(request, review, work, f"{finding.get_kind_display()}: recorded.")
 
     def sign_off_view(self, request, object_id):
-        review, refusal = self.posted(request, object_id)
+        refusal = self.post_refused(request)
         if refusal:
             return refusal
+        review = self.review_or_404(request, object_id)
 
         def sign_off():
             daily_review_sign_off(review=review, user=request.user)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -38,10 +39,10 @@ class AccessReviewStatus:
 
 
 def _target(review: AccessReview) -> Target:
-    return Target("access_review", review.pk, str(review))
+    return Target("access_review", str(review.pk), str(review))
 
 
-def access_review_start(*, user) -> AccessReview:
+def access_review_start(*, user: User) -> AccessReview:
     """Open a review listing every active staff account; refused while another is open."""
     try:
         with transaction.atomic():
@@ -70,13 +71,14 @@ def access_review_start(*, user) -> AccessReview:
 
 
 def access_review_decide(
-    *, decision: AccessReviewDecision, user, outcome: str, reason: str
+    *, decision: AccessReviewDecision, user: User, outcome: str, reason: str
 ) -> AccessReviewDecision:
     """Keep or remove one account, with a reason; removal deactivates it, ends its sessions
     and revokes its API tokens. Nobody decides on their own account."""
     reason = (reason or "").strip()
     if outcome not in DECISIONS:
         raise AccessReviewRefused("An account is either kept or removed.")
+    chosen = AccessDecision(outcome)
     if not reason:
         raise AccessReviewRefused("Give a reason: it is the evidence of the review.")
     with transaction.atomic():
@@ -95,7 +97,7 @@ def access_review_decide(
             raise AccessReviewRefused(f"{decision.username} has already been decided.")
         # The decision's row first, then the deactivation's (cause before effect).
         row = audit_event_record(
-            action=DECISIONS[outcome].name,
+            action=DECISIONS[chosen].name,
             actor=Actor(kind="user", user_id=user.pk),
             actor_user=user,
             target=Target("user", decision.user_id, f"user {decision.username}"),
@@ -103,12 +105,12 @@ def access_review_decide(
             meta={
                 "access_review_id": decision.review_id,
                 "user_id": decision.user_id,
-                "decision": outcome,
+                "decision": chosen.value,
             },
         )
-        if outcome == AccessDecision.REMOVE:
+        if chosen == AccessDecision.REMOVE:
             staff_account_remove(user_id=decision.user_id)
-        decision.decision = outcome
+        decision.decision = chosen
         decision.reason = reason[:1000]
         decision.decided_at = row.occurred_at
         decision.decided_by_id, decision.decided_by_name = row.actor_id, row.actor_name
@@ -117,7 +119,7 @@ def access_review_decide(
     return decision
 
 
-def access_review_complete(*, review: AccessReview, user) -> AccessReview:
+def access_review_complete(*, review: AccessReview, user: User) -> AccessReview:
     """Close the review once every account is decided, bound to the newest signed checkpoint."""
     with transaction.atomic():
         review = AccessReview.objects.select_for_update().get(pk=review.pk)
@@ -168,12 +170,12 @@ def access_review_complete(*, review: AccessReview, user) -> AccessReview:
 def access_review_status(*, now: datetime | None = None) -> AccessReviewStatus:
     """When the next review is due: the interval after the last completed one (now, if none)."""
     now = now or timezone.now()
-    last = AccessReview.objects.filter(completed_at__isnull=False).order_by("-completed_at")
-    last = last.first()
+    completed = AccessReview.objects.filter(completed_at__isnull=False)
+    last = completed.order_by("-completed_at").first()
+    # The filter makes completed_at set; the type checker sees the nullable column.
+    last_at = last.completed_at if last else None
     due_at = (
-        last.completed_at + timedelta(days=settings.AUDIT_ACCESS_REVIEW_INTERVAL_DAYS)
-        if last
-        else None
+        last_at + timedelta(days=settings.AUDIT_ACCESS_REVIEW_INTERVAL_DAYS) if last_at else None
     )
     return AccessReviewStatus(
         last_completed=last,

@@ -5,17 +5,22 @@ filter only on indexed columns and search by exact ids. Viewing and exporting ar
 """
 
 import json
+from collections.abc import Callable, Iterable
+from typing import Any, TypedDict, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Q
-from django.http import StreamingHttpResponse
+from django.db.models import Count, F, Model, Q, QuerySet
+from django.db.models.expressions import Expression
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import URLPattern, path
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django_stubs_ext import StrOrPromise, WithAnnotations
 
 from audit import actions
 from audit.admin_access import access_review_context
@@ -39,6 +44,7 @@ from audit.signoff import daily_review_sign_off, review_finding_work, reviews_ov
 from audit.verification import link_verifies
 from config.admin_readonly import ReadOnlyAdminMixin, ReadOnlyModelAdmin
 from config.problems import render_problem
+from config.requests import AuthenticatedHttpRequest
 from config.typed import typed_id
 
 
@@ -48,10 +54,14 @@ class ActionFilter(admin.SimpleListFilter):
     title = "action"
     parameter_name = "action"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> Iterable[tuple[str, StrOrPromise]]:
         return [(name, action.label) for name, action in sorted(actions.ACTIONS.items())]
 
-    def queryset(self, request, queryset):
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[AuditEvent]
+    ) -> QuerySet[AuditEvent]:
         value = self.value()
         return queryset.filter(action=value) if value else queryset
 
@@ -77,7 +87,9 @@ INDEXED_LOOKUPS = frozenset(
 
 
 class AuditChangeList(ChangeList):
-    def get_ordering(self, request, queryset):
+    def get_ordering(
+        self, request: HttpRequest, queryset: QuerySet[AuditEvent]
+    ) -> list[Expression | str]:
         # The chain position only (rows not sealed yet on top): a crafted ?o= sorting by another
         # column would scan the table. DESC NULLS FIRST is a backward scan of the indexes.
         return [F("sequence").desc(nulls_first=True)]
@@ -134,13 +146,15 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
     actions = ("export_selected",)
     change_list_template = "admin/audit/auditevent/change_list.html"
 
-    def get_changelist(self, request, **kwargs):
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return AuditChangeList
 
-    def lookup_allowed(self, lookup, value, request=None):
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         return lookup in INDEXED_LOOKUPS
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[AuditEvent], search_term: str
+    ) -> tuple[QuerySet[AuditEvent], bool]:
         # Exact equality on indexed columns only; Django's "=" prefix would use iexact (UPPER),
         # which no index serves.
         term = search_term.strip()
@@ -155,11 +169,11 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
         return matches, False
 
     @admin.display(description="meta (stored)")
-    def stored_meta(self, obj):
+    def stored_meta(self, obj: AuditEvent) -> SafeString:
         return format_html("<pre>{}</pre>", json.dumps(obj.meta, indent=2, sort_keys=True))
 
     @admin.display(description="chain link")
-    def chain_link(self, obj):
+    def chain_link(self, obj: AuditEvent) -> str:
         verifies = link_verifies(obj)
         if verifies is None:
             return "not sealed yet: the sealer gives it a sequence and hash after its commit"
@@ -167,21 +181,31 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
             return "verifies: hash matches this row and the previous row's hash"
         return format_html("<strong>{}</strong>", "DOES NOT VERIFY: run audit_verify")
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         response = super().changelist_view(request, extra_context)
         if request.method == "GET" and response.status_code == 200:
             page = request.GET.get("p", "1")
             query, search = query_for_trail(request.GET)
-            _record_view(request, Target("audit_trail", "", query[:255]), page, search)
+            _record_view(_signed_in(request), Target("audit_trail", "", query[:255]), page, search)
         return response
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         response = super().change_view(request, object_id, form_url, extra_context)
         if request.method == "GET" and response.status_code == 200:
-            _record_view(request, Target("audit_event", object_id, f"row id {object_id}"), None)
+            _record_view(
+                _signed_in(request), Target("audit_event", object_id, f"row id {object_id}"), None
+            )
         return response
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         return [
             path("export/", wrap(self.export_view), name="audit_auditevent_export"),
@@ -189,7 +213,7 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
             *super().get_urls(),
         ]
 
-    def export_view(self, request):
+    def export_view(self, request: AuthenticatedHttpRequest) -> HttpResponseBase:
         """The rows of the list as filtered now (same query string), as a streamed CSV."""
         if not self.has_view_permission(request):
             raise PermissionDenied
@@ -202,10 +226,18 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
         return self._stream(request, changelist.get_queryset(request), query, search)
 
     @admin.action(description="Export selected rows as CSV", permissions=["view"])
-    def export_selected(self, request, queryset):
+    def export_selected(
+        self, request: AuthenticatedHttpRequest, queryset: QuerySet[AuditEvent]
+    ) -> StreamingHttpResponse:
         return self._stream(request, queryset, f"{queryset.count()} selected rows")
 
-    def _stream(self, request, queryset, description, search=None):
+    def _stream(
+        self,
+        request: AuthenticatedHttpRequest,
+        queryset: QuerySet[AuditEvent],
+        description: str,
+        search: dict[str, Any] | None = None,
+    ) -> StreamingHttpResponse:
         up_to = head_sequence()
         audit_event_record(
             action=actions.EXPORT_CREATED.name,
@@ -219,7 +251,7 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="audit-to-{up_to}.csv"'
         return response
 
-    def dashboard_view(self, request):
+    def dashboard_view(self, request: AuthenticatedHttpRequest) -> TemplateResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         today = counts_since(start_of_today())
@@ -245,10 +277,10 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
         return TemplateResponse(request, "admin/audit/dashboard.html", context)
 
 
-def _review_context(request) -> dict:
+def _review_context(request: HttpRequest) -> dict[str, Any]:
     """The daily review's part of the dashboard: overdue sign-offs and the charts."""
-    days = request.GET.get("days", "")
-    days = int(days) if days.isdigit() and int(days) in WINDOWS else WINDOWS[0]
+    asked = request.GET.get("days", "")
+    days = int(asked) if asked.isdigit() and int(asked) in WINDOWS else WINDOWS[0]
     return {
         "overdue_reviews": reviews_overdue(),
         "chart_days": days,
@@ -258,9 +290,20 @@ def _review_context(request) -> dict:
     }
 
 
-def _record_view(request, target: Target, page, search=None):
+def _signed_in(request: HttpRequest) -> AuthenticatedHttpRequest:
+    """The request of a page behind the admin's login (admin_site.admin_view): a staff user's.
+    For the ModelAdmin views whose signature Django's stubs fix as HttpRequest."""
+    return cast(AuthenticatedHttpRequest, request)
+
+
+def _record_view(
+    request: AuthenticatedHttpRequest,
+    target: Target,
+    page: str | None,
+    search: dict[str, Any] | None = None,
+) -> None:
     # Search terms are names and emails staff typed: only their keyed hash and length are kept.
-    meta = {"view": target.type, **(search or {})}
+    meta: dict[str, Any] = {"view": target.type, **(search or {})}
     if page is not None:
         meta["page"] = page
     audit_event_record(
@@ -281,7 +324,7 @@ STRIPE_FETCHING_PROPERTIES = frozenset({"customer"})
 
 # dj-stripe's own event log, made strictly read-only: its admins offer Stripe resync actions
 # and (for delivery attempts) delete_selected, which finance must not have.
-def _read_only_djstripe(model_name: str):
+def _read_only_djstripe(model_name: str) -> None:
     from djstripe import admin as djstripe_admin  # noqa: F401  (registers dj-stripe's admins)
     from djstripe import models as djstripe_models
 
@@ -291,11 +334,14 @@ def _read_only_djstripe(model_name: str):
         return
     admin.site.unregister(model)
 
-    class ReadOnlyStripeAdmin(ReadOnlyAdminMixin, base):
-        def get_actions(self, request):
+    # dj-stripe's own admin class, known at run time only (dj-stripe ships no types).
+    class ReadOnlyStripeAdmin(ReadOnlyAdminMixin, base):  # type: ignore[misc,valid-type]
+        def get_actions(
+            self, request: HttpRequest
+        ) -> dict[str, tuple[Callable[..., str], str, str] | None]:
             return {}
 
-        def get_readonly_fields(self, request, obj=None):
+        def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
             # dj-stripe shows every model property; Event.customer fetches a customer missing
             # from the mirror from Stripe's API while the page renders (a 500 when Stripe is
             # unreachable, a mirror write on a GET otherwise).
@@ -314,8 +360,15 @@ for _model_name in ("Event", "WebhookEventTrigger"):
 # audit/signoff.py's services (the only writers), allowed by audit.sign_off_dailyreview.
 
 
+# A review as DailyReviewAdmin.get_queryset() lists it. Quoted where used: at run time
+# WithAnnotations takes one argument, the TypedDict is for mypy.
+class _FindingCounts(TypedDict):
+    findings_total: int
+    findings_open: int
+
+
 @admin.register(DailyReview)
-class DailyReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
+class DailyReviewAdmin(ReviewPostsMixin[DailyReview], ReadOnlyModelAdmin):
     list_display = (
         "day",
         "chain_ok",
@@ -341,7 +394,7 @@ class DailyReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
     work_permission = "audit.sign_off_dailyreview"
     show_full_result_count = False
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DailyReview]:
         return (
             super()
             .get_queryset(request)
@@ -352,14 +405,14 @@ class DailyReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
         )
 
     @admin.display(description="findings")
-    def findings_count(self, obj):
+    def findings_count(self, obj: "WithAnnotations[DailyReview, _FindingCounts]") -> int:
         return obj.findings_total
 
     @admin.display(description="open")
-    def open_findings(self, obj):
+    def open_findings(self, obj: "WithAnnotations[DailyReview, _FindingCounts]") -> int:
         return obj.findings_open
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         return [
             path(
@@ -380,7 +433,13 @@ class DailyReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         review = self.get_object(request, object_id)
         extra_context = {
             **(extra_context or {}),
@@ -390,17 +449,18 @@ class DailyReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def work_view(self, request, object_id):
-        review, refusal = self.posted(request, object_id)
+    def work_view(self, request: AuthenticatedHttpRequest, object_id: str) -> HttpResponseBase:
+        refusal = self.post_refused(request)
         if refusal:
             return refusal
+        review = self.review_or_404(request, object_id)
         finding_id = request.POST.get("finding", "")
         finding = review.findings.filter(pk=finding_id).first() if finding_id.isdigit() else None
         if finding is None:
             messages.error(request, "That finding is not part of this review.")
             return self.back(review)
 
-        def work():
+        def work() -> None:
             review_finding_work(
                 finding=finding,
                 user=request.user,
@@ -410,12 +470,13 @@ class DailyReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
 
         return self.run(request, review, work, f"{finding.get_kind_display()}: recorded.")
 
-    def sign_off_view(self, request, object_id):
-        review, refusal = self.posted(request, object_id)
+    def sign_off_view(self, request: AuthenticatedHttpRequest, object_id: str) -> HttpResponseBase:
+        refusal = self.post_refused(request)
         if refusal:
             return refusal
+        review = self.review_or_404(request, object_id)
 
-        def sign_off():
+        def sign_off() -> None:
             daily_review_sign_off(review=review, user=request.user)
 
         return self.run(request, review, sign_off, f"The {review} is signed off.")

@@ -4,10 +4,14 @@ Read-only pages; starting, deciding and completing are POSTs that call audit/acc
 services (the only writers), allowed by audit.conduct_accessreview (Finance and superusers).
 """
 
+from typing import Any, TypedDict
+
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
-from django.urls import path
+from django.urls import URLPattern, path
+from django_stubs_ext import WithAnnotations
 
 from audit.access_review import (
     access_review_complete,
@@ -19,15 +23,23 @@ from audit.admin_reviews import ReviewPostsMixin
 from audit.errors import AccessReviewRefused
 from audit.models import AccessDecision, AccessReview
 from config.admin_readonly import ReadOnlyModelAdmin
+from config.requests import AuthenticatedHttpRequest
 
 
-def access_review_context() -> dict:
+# A review as get_queryset() lists it, with its accounts counted. Quoted where used: at run
+# time WithAnnotations takes one argument, the TypedDict is for mypy.
+class _AccountCounts(TypedDict):
+    accounts_total: int
+    accounts_pending: int
+
+
+def access_review_context() -> dict[str, Any]:
     """The access review's part of the compliance dashboard: due or overdue."""
     return {"access_review": access_review_status()}
 
 
 @admin.register(AccessReview)
-class AccessReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
+class AccessReviewAdmin(ReviewPostsMixin[AccessReview], ReadOnlyModelAdmin):
     list_display = (
         "__str__",
         "started_by_name",
@@ -51,7 +63,7 @@ class AccessReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
     work_permission = "audit.conduct_accessreview"
     show_full_result_count = False
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AccessReview]:
         pending = Q(decisions__decision=AccessDecision.PENDING)
         return (
             super()
@@ -63,14 +75,14 @@ class AccessReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
         )
 
     @admin.display(description="accounts")
-    def accounts(self, obj):
+    def accounts(self, obj: "WithAnnotations[AccessReview, _AccountCounts]") -> int:
         return obj.accounts_total
 
     @admin.display(description="undecided")
-    def undecided(self, obj):
+    def undecided(self, obj: "WithAnnotations[AccessReview, _AccountCounts]") -> int:
         return obj.accounts_pending
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         return [
             path("start/", wrap(self.start_view), name="audit_accessreview_start"),
@@ -92,7 +104,9 @@ class AccessReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
             *super().get_urls(),
         ]
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = {
             **(extra_context or {}),
             "access_review": access_review_status(),
@@ -100,7 +114,13 @@ class AccessReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
         }
         return super().changelist_view(request, extra_context)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         review = self.get_object(request, object_id)
         extra_context = {
             **(extra_context or {}),
@@ -111,8 +131,8 @@ class AccessReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def start_view(self, request):
-        _, refusal = self.posted(request)
+    def start_view(self, request: AuthenticatedHttpRequest) -> HttpResponseBase:
+        refusal = self.post_refused(request)
         if refusal:
             return refusal
         try:
@@ -123,10 +143,11 @@ class AccessReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
         messages.success(request, f"The {review} is open: keep or remove each account.")
         return self.back(review)
 
-    def decide_view(self, request, object_id):
-        review, refusal = self.posted(request, object_id)
+    def decide_view(self, request: AuthenticatedHttpRequest, object_id: str) -> HttpResponseBase:
+        refusal = self.post_refused(request)
         if refusal:
             return refusal
+        review = self.review_or_404(request, object_id)
         decision_id = request.POST.get("decision", "")
         decision = (
             review.decisions.filter(pk=decision_id).first() if decision_id.isdigit() else None
@@ -135,7 +156,7 @@ class AccessReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
             messages.error(request, "That account is not part of this review.")
             return self.back(review)
 
-        def decide():
+        def decide() -> None:
             access_review_decide(
                 decision=decision,
                 user=request.user,
@@ -145,12 +166,13 @@ class AccessReviewAdmin(ReviewPostsMixin, ReadOnlyModelAdmin):
 
         return self.run(request, review, decide, f"Recorded the decision on {decision.username}.")
 
-    def complete_view(self, request, object_id):
-        review, refusal = self.posted(request, object_id)
+    def complete_view(self, request: AuthenticatedHttpRequest, object_id: str) -> HttpResponseBase:
+        refusal = self.post_refused(request)
         if refusal:
             return refusal
+        review = self.review_or_404(request, object_id)
 
-        def complete():
+        def complete() -> None:
             access_review_complete(review=review, user=request.user)
 
         return self.run(request, review, complete, f"The {review} is completed.")

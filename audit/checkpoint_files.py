@@ -10,7 +10,7 @@ conflict, logged as an error and raised (CheckpointConflict), never written.
 import json
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -81,7 +81,7 @@ def checkpoint_store(location: str) -> CheckpointStore:
     return DirectoryStore(location)
 
 
-def checkpoint_document(checkpoint: AuditCheckpoint) -> dict:
+def checkpoint_document(checkpoint: AuditCheckpoint) -> dict[str, Any]:
     return {
         "id": checkpoint.pk,
         "sequence": checkpoint.sequence,
@@ -97,7 +97,7 @@ def checkpoint_file_name(checkpoint: AuditCheckpoint) -> str:
     return f"{CHECKPOINT_PREFIX}{checkpoint.sequence:012d}-{checkpoint.pk}.json"
 
 
-def _consistency_links(checkpoint: AuditCheckpoint) -> list[dict]:
+def _consistency_links(checkpoint: AuditCheckpoint) -> list[dict[str, Any]]:
     """RFC 9162 consistency proofs that tie this checkpoint to its neighbours, so a witness
     holding only the exported documents can check it: from the previous signed checkpoint
     (the largest tree not larger than this one) and, for a checkpoint of an older tree (an
@@ -123,7 +123,7 @@ def _consistency_links(checkpoint: AuditCheckpoint) -> list[dict]:
     return links
 
 
-def checkpoint_export_document(checkpoint: AuditCheckpoint) -> dict:
+def checkpoint_export_document(checkpoint: AuditCheckpoint) -> dict[str, Any]:
     document = checkpoint_document(checkpoint)
     if checkpoint.algorithm == AuditCheckpoint.Algorithm.ED25519:
         document["consistency"] = _consistency_links(checkpoint)
@@ -164,7 +164,7 @@ def checkpoint_export(checkpoint: AuditCheckpoint, locations: list[str]) -> None
         raise failures[0]
 
 
-def checkpoint_files_read(location: str) -> list[dict]:
+def checkpoint_files_read(location: str) -> list[dict[str, Any]]:
     """Every checkpoint document in a directory or bucket, oldest first."""
     store = checkpoint_store(location)
     documents = [json.loads(store.get(name)) for name in store.names(CHECKPOINT_PREFIX)]

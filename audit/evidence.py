@@ -17,8 +17,10 @@ Nothing in it depends on when it was made: the same query and bound give the sam
 import hashlib
 import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -45,7 +47,7 @@ class EvidenceQuery:
     to_sequence: int | None = None  # default: the newest signed checkpoint
 
 
-def _json(document) -> str:
+def _json(document: object) -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
@@ -61,7 +63,7 @@ def _signed_checkpoints(up_to: int) -> list[AuditCheckpoint]:
     return [*sorted(earlier.values(), key=lambda c: c.sequence), covering]
 
 
-def _rows(query: EvidenceQuery, up_to: int):
+def _rows(query: EvidenceQuery, up_to: int) -> Iterator[tuple[Any, ...]]:
     rows = AuditEvent.objects.filter(sequence__isnull=False, sequence__lte=up_to)
     if query.action:
         rows = rows.filter(action=query.action)
@@ -82,7 +84,7 @@ def _rows(query: EvidenceQuery, up_to: int):
         last = chunk[-1][chain.CONTENT_FIELDS.index("sequence")]
 
 
-def evidence_pack_write(*, query: EvidenceQuery, directory: str) -> dict:
+def evidence_pack_write(*, query: EvidenceQuery, directory: str) -> dict[str, Any]:
     """Write the pack into `directory` (new or empty); returns its manifest."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)

@@ -21,8 +21,10 @@ import itertools
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 
@@ -34,7 +36,7 @@ def leaf_hash(row_hash: str) -> bytes:
     return hashlib.sha256(b"\x00" + bytes.fromhex(row_hash)).digest()
 
 
-def verify_inclusion(index: int, size: int, leaf: bytes, path: list, root: bytes) -> bool:
+def verify_inclusion(index: int, size: int, leaf: bytes, path: list[bytes], root: bytes) -> bool:
     """RFC 9162 section 2.1.3.2."""
     if index >= size:
         return False
@@ -52,7 +54,9 @@ def verify_inclusion(index: int, size: int, leaf: bytes, path: list, root: bytes
     return sn == 0 and r == root
 
 
-def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, path):
+def verify_consistency(
+    first: int, second: int, first_root: bytes, second_root: bytes, path: list[bytes]
+) -> bool:
     """RFC 9162 section 2.1.4.2 (equal sizes: empty proof, equal roots)."""
     if first == second:
         return not path and first_root == second_root
@@ -77,11 +81,11 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
     return fr == first_root and sr == second_root and sn == 0
 
 
-def _canonical(document: dict) -> bytes:
+def _canonical(document: dict[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def _signed(public_key, message: bytes, signature: str) -> bool:
+def _signed(public_key: Ed25519PublicKey, message: bytes, signature: str) -> bool:
     try:
         public_key.verify(bytes.fromhex(signature), message)
     except (InvalidSignature, ValueError):
@@ -92,6 +96,8 @@ def _signed(public_key, message: bytes, signature: str) -> bool:
 def verify_pack(pack: Path) -> list[str]:
     """The problems found; empty when the pack verifies."""
     public_key = load_pem_public_key((pack / "public_key.pem").read_bytes())
+    if not isinstance(public_key, Ed25519PublicKey):  # Tollgate signs with Ed25519 only
+        return ["public_key.pem: not an Ed25519 public key"]
     manifest_bytes = (pack / "manifest.json").read_bytes()
     if not _signed(public_key, manifest_bytes, (pack / "manifest.sig").read_text().strip()):
         return ["manifest.json: signature does not verify with public_key.pem"]
@@ -151,8 +157,8 @@ def verify_pack(pack: Path) -> list[str]:
     return problems
 
 
-def _matches(content: dict, query: dict) -> bool:
-    return (
+def _matches(content: dict[str, Any], query: dict[str, Any]) -> bool:
+    return bool(
         (not query.get("action") or content["action"] == query["action"])
         and (not query.get("since") or content["occurred_at"] >= query["since"])
         and (not query.get("until") or content["occurred_at"] < query["until"])

@@ -7,6 +7,8 @@ DELETE, TRUNCATE and every UPDATE except that one filling; save() and delete() r
 the ORM fails before the database has to.
 """
 
+from typing import Any, NoReturn
+
 from django.db import models
 from django.db.models.functions import Now
 
@@ -39,13 +41,13 @@ class AppendOnlyModel(models.Model):
     class Meta:
         abstract = True
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise AuditRecordImmutable(f"{type(self).__name__} rows cannot be changed.")
         kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AuditRecordImmutable(f"{type(self).__name__} rows cannot be deleted.")
 
 
@@ -95,7 +97,7 @@ class AuditEvent(AppendOnlyModel):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         position = f"#{self.sequence}" if self.sequence is not None else "(unsealed)"
         return f"{position} {self.action}"
 
@@ -112,7 +114,7 @@ class ChainHead(models.Model):
     sequence = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"head #{self.sequence}"
 
 
@@ -139,7 +141,7 @@ class AuditCheckpoint(AppendOnlyModel):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"checkpoint #{self.sequence}"
 
 
@@ -156,7 +158,7 @@ class AuditTreeNode(AppendOnlyModel):
             models.UniqueConstraint(fields=["level", "index"], name="audit_tree_node_position")
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"tree node {self.level}/{self.index}"
 
 
@@ -194,7 +196,7 @@ class DailyReview(models.Model):
         ordering = ["-day"]
         permissions = [("sign_off_dailyreview", "Can work findings and sign off a daily review")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"review of {self.day.isoformat()}"
 
 
@@ -240,7 +242,7 @@ class ReviewFinding(models.Model):
     class Meta:
         ordering = ["review", "id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.review.day.isoformat()})"
 
 
@@ -259,7 +261,7 @@ class DailyCount(models.Model):
             models.UniqueConstraint(fields=["day", "action", "outcome"], name="audit_daily_count")
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.day.isoformat()} {self.action} {self.outcome}: {self.rows}"
 
 
@@ -297,7 +299,7 @@ class AccessReview(models.Model):
             )
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"access review of {self.started_at.date().isoformat()}"
 
 
@@ -334,5 +336,5 @@ class AccessReviewDecision(models.Model):
             models.UniqueConstraint(fields=["review", "user_id"], name="audit_access_review_user")
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.username} ({self.review})"

@@ -9,10 +9,11 @@ days) at a time, and never changes it except to record that the review was writt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import BigIntegerField, Count, Max, Min, Sum, Value
+from django.db.models import BigIntegerField, Count, Max, Min, QuerySet, Sum, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, TruncDate
 
@@ -39,13 +40,18 @@ MANUAL_GRANTS = (
 MANUAL_REVOKES = (actions.GRANT_REVOKED.name, actions.BLOCK_CREATED.name)
 
 
+# (sequence, acting user's id or "") of a row behind a finding. The review seals the committed
+# rows first, but a row whose transaction was still open then has no sequence yet (None).
+Link = tuple[int | None, str]
+
+
 @dataclass
 class Draft:
     """A finding before it is stored: what, why, and the rows (sequence, actor id) behind it."""
 
     kind: str
     summary: str
-    rows: list[tuple[int, str]] = field(default_factory=list)
+    rows: list[Link] = field(default_factory=list)
 
     def finding(self, review: DailyReview) -> ReviewFinding:
         limit = settings.AUDIT_REVIEW_MAX_LINKED
@@ -71,7 +77,7 @@ PARAMETER_SETTINGS = (
 )
 
 
-def review_parameters() -> dict:
+def review_parameters() -> dict[str, Any]:
     """The thresholds a review runs with, as stored on it (its evidence states them)."""
     return {name: getattr(settings, name) for name in PARAMETER_SETTINGS}
 
@@ -85,14 +91,14 @@ def yesterday() -> date:
     return datetime.now(UTC).date() - timedelta(days=1)
 
 
-def _rows_of(day: date, *action_names: str):
+def _rows_of(day: date, *action_names: str) -> QuerySet[AuditEvent]:
     start, end = day_bounds(day)
     return AuditEvent.objects.filter(
         occurred_at__gte=start, occurred_at__lt=end, action__in=action_names
     ).order_by("sequence")
 
 
-def _linked(queryset) -> list[tuple[int, str]]:
+def _linked(queryset: QuerySet[AuditEvent]) -> list[Link]:
     """(sequence, acting user's id or "") of each row."""
     return [
         (sequence, actor_id if actor_type == ActorType.USER else "")
@@ -129,7 +135,7 @@ def _chain_drafts(review: DailyReview, now: datetime) -> tuple[list[Draft], bool
     return drafts, result.ok
 
 
-def _per_day(day: date, queryset) -> tuple[int, float]:
+def _per_day(day: date, queryset: QuerySet[AuditEvent]) -> tuple[int, float]:
     """The day's count and the mean of the baseline days before it (one grouped query). A row
     that aggregates several refusals (one per address, problem and minute) counts them all."""
     baseline_days = settings.AUDIT_REVIEW_BASELINE_DAYS
@@ -187,7 +193,7 @@ def _outside_business_hours(moment: datetime) -> bool:
 def _manual_change_drafts(day: date) -> list[Draft]:
     rows = _rows_of(day, *MANUAL_GRANTS, *MANUAL_REVOKES).filter(actor_type=ActorType.USER)
     outside, own = [], []
-    by_actor: dict[tuple[str, bool], list[tuple[int, str]]] = defaultdict(list)
+    by_actor: dict[tuple[str, bool], list[Link]] = defaultdict(list)
     names: dict[str, str] = {}
     for sequence, occurred_at, action, actor_id, actor_name, meta in rows.values_list(
         "sequence", "occurred_at", "action", "actor_id", "actor_name", "meta"
@@ -289,7 +295,7 @@ def daily_review_create(*, day: date, now: datetime | None = None) -> DailyRevie
         ReviewFinding.objects.bulk_create([draft.finding(review) for draft in drafts])
         audit_event_record(
             action=actions.REVIEW_CREATED.name,
-            target=Target("daily_review", review.pk, str(review)),
+            target=Target("daily_review", str(review.pk), str(review)),
             meta={
                 "day": day.isoformat(),
                 "findings": len(drafts),

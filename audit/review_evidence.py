@@ -17,7 +17,12 @@ timestamps are fixed, so exporting again gives the same bytes.
 import hashlib
 import io
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import User
 
 from audit import actions, chain, signing
 from audit.checkpoint_files import checkpoint_document
@@ -52,11 +57,11 @@ class ReviewEvidence:
     population: int
 
 
-def _time(value) -> str:
+def _time(value: datetime | None) -> str:
     return chain.format_time(value) if value else ""
 
 
-def _csv(columns, rows) -> bytes:
+def _csv(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
     lines = [csv_line(columns), *(csv_line([csv_cell(value) for value in row]) for row in rows)]
     return "".join(lines).encode()
 
@@ -73,7 +78,15 @@ def _zip(folder: str, files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _pack(folder: str, title: str, table_name: str, columns, rows, manifest: dict, population):
+def _pack(
+    folder: str,
+    title: str,
+    table_name: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    manifest: dict[str, Any],
+    population: int,
+) -> ReviewEvidence:
     files = {
         table_name: _csv(columns, rows),
         # The same facts and items for a person to read; the CSV is the one to process.
@@ -96,7 +109,8 @@ def _pack(folder: str, title: str, table_name: str, columns, rows, manifest: dic
     )
 
 
-def _checkpoint(checkpoint_id) -> dict:
+def _checkpoint(checkpoint_id: int | None) -> dict[str, Any]:
+    assert checkpoint_id is not None  # set with the sign-off or completion checked by callers
     checkpoint = AuditCheckpoint.objects.get(pk=checkpoint_id)
     return {**checkpoint_document(checkpoint), "tree_size": checkpoint.sequence}
 
@@ -114,7 +128,7 @@ def daily_review_evidence(*, review: DailyReview) -> ReviewEvidence:
         )
         for f in findings
     ]  # fmt: skip
-    manifest = {
+    manifest: dict[str, Any] = {
         "kind": "daily-review",
         "review_id": review.pk,
         "parameters": {"day": review.day.isoformat(), **review.parameters},
@@ -158,7 +172,7 @@ def access_review_evidence(*, review: AccessReview) -> ReviewEvidence:
         )
         for d in decisions
     ]  # fmt: skip
-    manifest = {
+    manifest: dict[str, Any] = {
         "kind": "access-review",
         "review_id": review.pk,
         "parameters": {
@@ -187,14 +201,19 @@ def access_review_evidence(*, review: AccessReview) -> ReviewEvidence:
     return _pack(folder, title, "accounts.csv", ACCOUNT_COLUMNS, rows, manifest, len(decisions))
 
 
-def review_evidence_export(*, review: DailyReview | AccessReview, user=None) -> ReviewEvidence:
+def review_evidence_export(
+    *, review: DailyReview | AccessReview, user: User | None = None
+) -> ReviewEvidence:
     """Build the evidence and record its manifest's SHA-256 in the trail."""
     if isinstance(review, AccessReview):
         evidence = access_review_evidence(review=review)
-        target, view = Target("access_review", review.pk, str(review)), "access-review-evidence"
+        target, view = (
+            Target("access_review", str(review.pk), str(review)),
+            "access-review-evidence",
+        )
     else:
         evidence = daily_review_evidence(review=review)
-        target, view = Target("daily_review", review.pk, str(review)), "review-evidence"
+        target, view = Target("daily_review", str(review.pk), str(review)), "review-evidence"
     audit_event_record(
         action=actions.EXPORT_CREATED.name,
         actor=Actor(kind="user", user_id=user.pk) if user is not None else None,

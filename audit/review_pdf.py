@@ -6,6 +6,8 @@ review renders to the same bytes, as the rest of the evidence does.
 """
 
 import io
+from collections.abc import Sequence
+from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
@@ -31,16 +33,16 @@ WIDTH = landscape(A4)[0] - 24 * mm
 CELL_LIMIT = 300
 
 
-def _cell(value, limit: int | None = CELL_LIMIT) -> Paragraph:
+def _cell(value: object, limit: int | None = CELL_LIMIT) -> Paragraph:
     text = "" if value is None else str(value)
     if limit is not None and len(text) > limit:
         text = text[:limit] + f"... ({len(text)} characters: see the CSV)"
     return Paragraph(escape(text), _CELL)
 
 
-def _facts(manifest: dict, prefix: str = "") -> list[tuple[str, object]]:
+def _facts(manifest: dict[str, Any], prefix: str = "") -> list[tuple[str, object]]:
     """The manifest flattened to (dotted key, value) lines, in its (sorted) key order."""
-    lines = []
+    lines: list[tuple[str, object]] = []
     for key in sorted(manifest):
         value = manifest[key]
         if isinstance(value, dict):
@@ -50,7 +52,13 @@ def _facts(manifest: dict, prefix: str = "") -> list[tuple[str, object]]:
     return lines
 
 
-def review_pdf(*, title: str, manifest: dict, columns: tuple, rows: list[tuple]) -> bytes:
+def review_pdf(
+    *,
+    title: str,
+    manifest: dict[str, Any],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+) -> bytes:
     """One document: the title, the manifest's facts, then one table line per reviewed item."""
     buffer = io.BytesIO()
     document = SimpleDocTemplate(

@@ -1,11 +1,15 @@
 """Writes to the audit trail. Every row goes through audit_event_record(); audit.sealing
 chains it."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 
 from audit import actions, chain, metrics, signing
@@ -19,6 +23,9 @@ from audit.tree import tree_ensure, tree_root
 from config import context
 from config.logging import redact_text
 from staff.roles import role_for_groups
+
+if TYPE_CHECKING:  # imported where used at run time: audit.verification imports this module
+    from audit.verification import VerificationResult
 
 log = structlog.get_logger(__name__)
 
@@ -38,12 +45,12 @@ class ActorSnapshot:
     role: str
 
 
-def actor_snapshot(actor: context.Actor, *, user=None) -> ActorSnapshot:
+def actor_snapshot(actor: context.Actor, *, user: User | None = None) -> ActorSnapshot:
     """Who acted, as stored: type, id, username (never the email) and role at that moment."""
     if actor.kind != ActorType.USER or (actor.user_id is None and user is None):
         kind = actor.kind if actor.kind in ActorType.values else ActorType.SYSTEM
         return ActorSnapshot(kind, "", kind, ActorRole.SYSTEM)
-    if user is None:
+    if user is None and actor.user_id is not None:  # one of the two is set (checked above)
         user = get_user_model().objects.filter(pk=actor.user_id).first()
     if user is None:
         return ActorSnapshot(ActorType.USER, str(actor.user_id), "", ActorRole.USER)
@@ -51,7 +58,7 @@ def actor_snapshot(actor: context.Actor, *, user=None) -> ActorSnapshot:
     return ActorSnapshot(ActorType.USER, str(user.pk), name, _role_of(user))
 
 
-def _role_of(user) -> str:
+def _role_of(user: User) -> str:
     if user.is_superuser:
         return ActorRole.OWNER
     # Group names -> role come from staff's one registry, as the seeded groups do: a role's
@@ -68,7 +75,7 @@ def _role_of(user) -> str:
     return ActorRole.USER
 
 
-def _text(value, limit: int) -> str:
+def _text(value: object, limit: int) -> str:
     """Storable text: PostgreSQL refuses NUL and lone surrogates, and an audit write must not
     fail on a hostile user agent or reason. Cut to the column's length."""
     text = "" if value is None else str(value)
@@ -81,7 +88,8 @@ def _database_now() -> datetime:
         with connection.cursor() as cursor:
             # statement_timestamp(): the database's clock, not the app server's.
             cursor.execute("SELECT statement_timestamp()")
-            return cursor.fetchone()[0]
+            now: datetime = cursor.fetchone()[0]
+            return now
     return datetime.now(UTC)
 
 
@@ -94,7 +102,7 @@ def audit_event_record(
     *,
     action: str,
     actor: context.Actor | None = None,
-    actor_user=None,
+    actor_user: User | None = None,
     target: Target = Target(),
     outcome: str = Outcome.SUCCESS,
     reason: str = "",
@@ -102,7 +110,7 @@ def audit_event_record(
     request_id: str | None = None,
     ip: str | None = None,
     user_agent: str | None = None,
-    meta: dict | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one unsealed row to the trail, in the caller's transaction (or its own if none).
 
@@ -156,12 +164,10 @@ def audit_checkpoint_create(*, at: int | None = None, key: str | None = None) ->
     with transaction.atomic():
         sequence, head_hash = sealed_head()
         if at is not None:
-            head_hash = (
-                AuditEvent.objects.filter(sequence=at).values_list("hash", flat=True).first()
-            )
-            if head_hash is None:
+            at_hash = AuditEvent.objects.filter(sequence=at).values_list("hash", flat=True).first()
+            if at_hash is None:
                 raise AuditError(f"No audit row with sequence {at}.")
-            sequence = at
+            sequence, head_hash = at, at_hash
         created_at = _database_now()
         if key is not None:
             checkpoint = AuditCheckpoint(
@@ -197,7 +203,7 @@ def audit_checkpoint_sign(*, at: int | None = None) -> AuditCheckpoint:
         checkpoint = audit_checkpoint_create(at=at)
         audit_event_record(
             action=actions.CHECKPOINT_CREATED.name,
-            target=Target("audit_checkpoint", checkpoint.pk, str(checkpoint)),
+            target=Target("audit_checkpoint", str(checkpoint.pk), str(checkpoint)),
             meta={"checkpoint_sequence": checkpoint.sequence},
         )
     return checkpoint
@@ -206,13 +212,13 @@ def audit_checkpoint_sign(*, at: int | None = None) -> AuditCheckpoint:
 def chain_verification_run(
     *,
     chunk_size: int | None = None,
-    progress=None,
+    progress: Callable[[int], object] | None = None,
     record: bool = True,
     workers: int = 1,
-    public_key=None,
+    public_key: Ed25519PublicKey | None = None,
     against: str | None = None,
-    witness_key=None,
-):
+    witness_key: Ed25519PublicKey | None = None,
+) -> "VerificationResult":
     """Verify the chain, count the outcome, and (unless record=False) append the result."""
     from audit.verification import chain_verify
 

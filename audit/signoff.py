@@ -9,6 +9,7 @@ review task.
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from audit import actions, metrics
@@ -22,11 +23,14 @@ DECISIONS = {
 }
 
 
-def review_finding_work(*, finding: ReviewFinding, user, decision: str, note: str) -> ReviewFinding:
+def review_finding_work(
+    *, finding: ReviewFinding, user: User, decision: str, note: str
+) -> ReviewFinding:
     """Accept (with a note saying why it is fine) or escalate (with a note saying to whom)."""
     note = (note or "").strip()
     if decision not in DECISIONS:
         raise ReviewRefused("A finding is either accepted or escalated.")
+    status = FindingStatus(decision)
     if not note:
         raise ReviewRefused("Say why in a note: it is the evidence of the review.")
     with transaction.atomic():
@@ -38,9 +42,9 @@ def review_finding_work(*, finding: ReviewFinding, user, decision: str, note: st
         if finding.status != FindingStatus.OPEN:
             raise ReviewRefused("This finding has already been worked.")
         row = audit_event_record(
-            action=DECISIONS[decision].name,
+            action=DECISIONS[status].name,
             actor_user=user,
-            target=Target("review_finding", finding.pk, str(finding)),
+            target=Target("review_finding", str(finding.pk), str(finding)),
             reason=note,
             meta={
                 "day": finding.review.day.isoformat(),
@@ -48,7 +52,7 @@ def review_finding_work(*, finding: ReviewFinding, user, decision: str, note: st
                 "kind": finding.kind,
             },
         )
-        finding.status = decision
+        finding.status = status
         finding.note = note[:1000]
         finding.worked_at = row.occurred_at
         finding.worked_by_id = row.actor_id
@@ -69,7 +73,7 @@ def _covering_checkpoint(review: DailyReview) -> AuditCheckpoint:
     return checkpoint
 
 
-def daily_review_sign_off(*, review: DailyReview, user) -> DailyReview:
+def daily_review_sign_off(*, review: DailyReview, user: User) -> DailyReview:
     """Sign the day off: every finding worked, none of them the signer's own actions, bound
     to the newest checkpoint (which covers the day's last row)."""
     with transaction.atomic():
@@ -93,7 +97,7 @@ def daily_review_sign_off(*, review: DailyReview, user) -> DailyReview:
         row = audit_event_record(
             action=actions.REVIEW_SIGNED_OFF.name,
             actor_user=user,
-            target=Target("daily_review", review.pk, str(review)),
+            target=Target("daily_review", str(review.pk), str(review)),
             meta={
                 "day": review.day.isoformat(),
                 "findings": len(findings),

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_otp import devices_for_user
 
@@ -38,7 +39,7 @@ class StaffAccount:
     permissions: list[str]
 
 
-def staff_users():
+def staff_users() -> QuerySet[User]:
     """Every active account that can sign in to the admin (staff or superuser)."""
     return (
         get_user_model()
@@ -47,13 +48,13 @@ def staff_users():
     )
 
 
-def second_factor_status(user) -> str:
+def second_factor_status(user: User) -> str:
     kinds = {type(device).__name__ for device in devices_for_user(user, confirmed=True)}
     labels = sorted(DEVICE_LABELS.get(kind, kind) for kind in kinds)
     return ", ".join(labels) or NO_SECOND_FACTOR
 
 
-def staff_account_of(user) -> StaffAccount:
+def staff_account_of(user: User) -> StaffAccount:
     """The account as it stands: role (as the trail names it), groups, last sign-in, second
     factor and every permission its groups and own grants give."""
     role = actor_snapshot(Actor(kind="user", user_id=user.pk), user=user).role

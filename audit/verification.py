@@ -8,9 +8,11 @@ import hmac
 import multiprocessing
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from django.db import connection
 
@@ -32,12 +34,13 @@ _PG_SELECT = (
 )
 
 
-def _chunk(start: int, size: int) -> list[tuple]:
+def _chunk(start: int, size: int) -> list[tuple[Any, ...]]:
     """Rows with sequence >= start, in order: raw SQL on PostgreSQL, the ORM elsewhere."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(_PG_SELECT, [start, size])
-            return cursor.fetchall()
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+            return rows
     return list(
         AuditEvent.objects.filter(sequence__gte=start)
         .order_by("sequence")
@@ -68,7 +71,7 @@ class Anchor:
     root: str  # "" for a legacy HMAC checkpoint
 
 
-def _signature_verifies(document: dict, key: str, public_key) -> bool:
+def _signature_verifies(document: dict[str, Any], key: str, public_key: Ed25519PublicKey) -> bool:
     created_at = document["created_at"]
     if document["algorithm"] == AuditCheckpoint.Algorithm.HMAC_SHA256:
         expected = chain.checkpoint_signature(
@@ -94,7 +97,7 @@ def checkpoint_verifies(checkpoint: AuditCheckpoint) -> bool:
 _CHECKPOINT_FIELDS = ("id", "sequence", "hash", "root", "created_at", "algorithm", "signature")
 
 
-def _stored_checkpoints() -> list[dict]:
+def _stored_checkpoints() -> list[dict[str, Any]]:
     return [
         dict(zip(_CHECKPOINT_FIELDS, values, strict=True))
         for values in AuditCheckpoint.objects.order_by("id").values_list(*_CHECKPOINT_FIELDS)
@@ -102,7 +105,7 @@ def _stored_checkpoints() -> list[dict]:
 
 
 def _checkpoints(
-    key: str, public_key, exported: list[dict] | None
+    key: str, public_key: Ed25519PublicKey, exported: list[dict[str, Any]] | None
 ) -> tuple[dict[int, Anchor], int, VerificationResult | None]:
     """Checkpoints by sequence (the database's, plus those exported to a directory), the newest
     one's sequence, and a failure for a forged, altered or deleted one."""
@@ -133,7 +136,10 @@ def _checkpoints(
 
 
 def _witness_check(
-    against: str, witness_key, exported: list[dict], stored: list[dict]
+    against: str,
+    witness_key: Ed25519PublicKey,
+    exported: list[dict[str, Any]],
+    stored: list[dict[str, Any]],
 ) -> VerificationResult | None:
     """Every cosignature of the witness verifies and matches its exported checkpoint, and the
     newest signed checkpoint (in the database or exported) is cosigned: the witness checked
@@ -171,9 +177,13 @@ def _start(checkpoints: dict[int, Anchor]) -> tuple[str, int, int]:
     anchors (the first remaining row's prev_hash is the checkpointed hash of the row before)."""
     sealed = AuditEvent.objects.filter(sequence__isnull=False)
     first = sealed.order_by("sequence").values_list("sequence", "prev_hash").first()
-    anchor = checkpoints.get(first[0] - 1) if first else None
-    if first and first[0] > 1 and anchor is not None and anchor.hash == first[1]:
-        return first[1], first[0], 0
+    # A sealed row has both; their columns are nullable for the rows not sealed yet.
+    sequence, prev_hash = first if first else (None, None)
+    if sequence is None or prev_hash is None:
+        return chain.GENESIS_HASH, 1, 0
+    anchor = checkpoints.get(sequence - 1)
+    if sequence > 1 and anchor is not None and anchor.hash == prev_hash:
+        return prev_hash, sequence, 0
     return chain.GENESIS_HASH, 1, 0
 
 
@@ -192,7 +202,9 @@ class _Walk:
             except LookupError:
                 self.tree = None
 
-    def check(self, batch: list[tuple], bad_hash: int | None) -> VerificationResult | None:
+    def check(
+        self, batch: list[tuple[Any, ...]], bad_hash: int | None
+    ) -> VerificationResult | None:
         # The same order of checks per row as reading the chain by hand: gap, link, content,
         # checkpoint; `bad_hash` is the batch's first row whose content hash does not match.
         for index, row in enumerate(batch):
@@ -220,11 +232,11 @@ def chain_verify(
     *,
     chunk_size: int | None = None,
     key: str | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
     workers: int = 1,
-    public_key=None,
+    public_key: Ed25519PublicKey | None = None,
     against: str | None = None,
-    witness_key=None,
+    witness_key: Ed25519PublicKey | None = None,
 ) -> VerificationResult:
     """Verify every link, the Merkle tree and every checkpoint signature (Ed25519 ones with the
     public key alone), and that no checkpointed tail is gone. With `against`, the checkpoints
@@ -243,7 +255,7 @@ def chain_verify(
     )
     if forged:
         return forged
-    if against and witness_key is not None:
+    if against and exported is not None and witness_key is not None:
         unwitnessed = _witness_check(against, witness_key, exported, _stored_checkpoints())
         if unwitnessed:
             return unwitnessed
@@ -253,7 +265,7 @@ def chain_verify(
     pool = None
     if workers > 1:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    pending: deque = deque()
+    pending: deque[tuple[list[tuple[Any, ...]], Future[int | None] | None]] = deque()
     try:
         while True:
             batch = _chunk(start, chunk_size)
@@ -287,6 +299,7 @@ def link_verifies(event: AuditEvent) -> bool | None:
     None for a row not sealed yet (it has no link to check)."""
     if event.sequence is None:
         return None
+    previous_hash: str | None
     if event.sequence == 1:
         previous_hash = chain.GENESIS_HASH
     else:
@@ -295,7 +308,7 @@ def link_verifies(event: AuditEvent) -> bool | None:
             .values_list("hash", flat=True)
             .first()
         )
+    if event.prev_hash is None or event.prev_hash != previous_hash:
+        return False
     values = tuple(getattr(event, name) for name in chain.CONTENT_FIELDS)
-    return event.prev_hash == previous_hash and chain.link_hash(event.prev_hash, values) == (
-        event.hash
-    )
+    return chain.link_hash(event.prev_hash, values) == event.hash

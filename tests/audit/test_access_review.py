@@ -175,6 +175,29 @@ def test_one_review_at_a_time_and_only_finance_conducts_it(finance_client, staff
     assert staff["sam"].is_active
 
 
+def test_a_missing_review_is_a_404_and_an_unknown_outcome_is_refused(finance_client, staff):
+    start(finance_client)
+    review = AccessReview.objects.get()
+    started = AuditEvent.objects.get(action="audit.access_review.started")
+    assert (started.target_type, started.target_id) == ("access_review", str(review.pk))
+    missing = review.pk + 1000
+    for name in ("decide", "complete"):
+        url = reverse(f"admin:audit_accessreview_{name}", args=[missing])
+        assert finance_client.post(url).status_code == 404
+    evidence = reverse("admin:audit_accessreview_evidence", args=[missing])
+    assert finance_client.get(evidence).status_code == 404
+
+    # "pending" is a state, not a decision: the account stays undecided.
+    bob = review.decisions.get(username="bob")
+    refused = decide(finance_client, bob, "pending", "no idea")
+    assert "either kept or removed" in messages_after(finance_client, refused)
+    bob.refresh_from_db()
+    assert bob.decision == AccessDecision.PENDING
+    decide(finance_client, bob, "remove", "left")
+    bob.refresh_from_db()
+    assert bob.decision == AccessDecision.REMOVE
+
+
 def test_due_and_overdue_on_the_dashboard_and_the_gauge(
     finance_client, staff, settings, django_capture_on_commit_callbacks
 ):

@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
@@ -87,6 +89,19 @@ def test_an_edited_row_fails_the_verifier(signed_trail, tmp_path, fix_manifest):
     assert result.returncode == 1
     expected = "manifest.json: signature" if fix_manifest else "rows.jsonl: SHA-256 differs"
     assert expected in result.stdout
+
+
+def test_a_key_that_is_not_ed25519_is_a_clear_failure(signed_trail, tmp_path):
+    """A public_key.pem swapped for another kind of key is reported, not a traceback."""
+    pack = tmp_path / "pack"
+    export(pack)
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    pem = other.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    (pack / "public_key.pem").write_bytes(pem)
+    result = run_verifier(pack)
+    assert result.returncode == 1
+    assert result.stdout.strip() == "FAIL public_key.pem: not an Ed25519 public key"
+    assert result.stderr == ""
 
 
 def test_a_pack_needs_a_signed_checkpoint(trail, tmp_path):

@@ -44,8 +44,10 @@ def test_finance_works_each_finding_and_signs_the_day_off(finance_client, day_wi
     refused = sign_off(finance_client, review)
     assert "still open" in " ".join(messages_of(finance_client.get(refused.url)))
 
-    # A note is the evidence: none, no decision.
+    # A note is the evidence: none, no decision. "open" is a state, not a decision.
     work(finance_client, review, found[FindingKind.ROLE_CHANGES], "accepted", note=" ")
+    reopened = work(finance_client, review, found[FindingKind.ROLE_CHANGES], "open")
+    assert "either accepted or escalated" in " ".join(messages_of(finance_client.get(reopened.url)))
     assert review.findings.filter(status=FindingStatus.OPEN).count() == 2
 
     work(finance_client, review, found[FindingKind.ROLE_CHANGES], "accepted")
@@ -60,6 +62,10 @@ def test_finance_works_each_finding_and_signs_the_day_off(finance_client, day_wi
         "fiona",
         "to security",
     )
+    assert (escalated.target_type, escalated.target_id) == (
+        "review_finding",
+        str(worked[FindingKind.SIGN_IN_FAILURES].pk),
+    )
 
     response = sign_off(finance_client, review)
     assert response.status_code == 302
@@ -68,6 +74,7 @@ def test_finance_works_each_finding_and_signs_the_day_off(finance_client, day_wi
     checkpoint = AuditCheckpoint.objects.latest("id")
     row = AuditEvent.objects.get(pk=review.sign_off_row_id)
     assert row.action == "audit.review.signed_off"
+    assert (row.target_type, row.target_id) == ("daily_review", str(review.pk))
     assert row.actor_name == review.signed_off_by_name == "fiona"
     assert review.checkpoint_id == row.meta["checkpoint_id"] == checkpoint.pk
     assert row.meta["checkpoint_sequence"] == checkpoint.sequence >= review.last_sequence

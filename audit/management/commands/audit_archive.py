@@ -2,8 +2,10 @@
 
 import hashlib
 import json
+from argparse import ArgumentParser
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Max, Min
@@ -23,11 +25,11 @@ class Command(BaseCommand):
         "checkpoint covers the month's last sequence number: nothing leaves unanchored."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--month", required=True, help="YYYY-MM (UTC), a month that is over")
         parser.add_argument("--out", required=True, help="directory to write into")
 
-    def handle(self, *args, month, out, **options):
+    def handle(self, *args: Any, month: str, out: str, **options: Any) -> None:
         start, end = _month_bounds(month)
         if end > datetime.now(UTC):
             raise CommandError(f"{month} is not over yet: only closed months are archived")

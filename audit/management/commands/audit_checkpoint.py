@@ -1,6 +1,8 @@
 """Sign the audit chain's head and Merkle root; print the checkpoint as JSON."""
 
 import json
+from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -15,14 +17,14 @@ class Command(BaseCommand):
         "sealed rows, also into AUDIT_CHECKPOINT_DIR when set, and print it as one JSON line."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "--at",
             type=int,
             help="sign the row at this sequence instead of the head (anchors a pruned prefix)",
         )
 
-    def handle(self, *args, at=None, **options):
+    def handle(self, *args: Any, at: int | None = None, **options: Any) -> None:
         try:
             checkpoint = audit_checkpoint_sign(at=at)
         except AuditError as error:

@@ -3,7 +3,9 @@
 import contextlib
 import json
 import sys
+from argparse import ArgumentParser
 from datetime import UTC, datetime
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -21,7 +23,7 @@ class Command(BaseCommand):
         "or, with --evidence DIR, an evidence pack an auditor verifies offline."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--out", help="file to write (default: standard output)")
         parser.add_argument("--action", help="only this action, e.g. billing.payment.failed")
         parser.add_argument("--since", help="occurred_at >= this ISO date/time (UTC)")
@@ -37,7 +39,15 @@ class Command(BaseCommand):
             help="evidence: rows up to this sequence (default: the newest signed checkpoint)",
         )
 
-    def handle(self, *args, out=None, action=None, since=None, until=None, **options):
+    def handle(
+        self,
+        *args: Any,
+        out: str | None = None,
+        action: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        **options: Any,
+    ) -> None:
         if options.get("evidence"):
             self._evidence(action, since, until, options["evidence"], options.get("to_sequence"))
             return
@@ -64,7 +74,14 @@ class Command(BaseCommand):
             )
             handle.writelines(csv_lines(queryset, up_to=up_to))
 
-    def _evidence(self, action, since, until, directory, to_sequence):
+    def _evidence(
+        self,
+        action: str | None,
+        since: str | None,
+        until: str | None,
+        directory: str,
+        to_sequence: int | None,
+    ) -> None:
         if action and action not in actions.ACTIONS:
             raise CommandError(f"unknown action {action!r}")
         query = EvidenceQuery(

@@ -1,6 +1,8 @@
 """Print a Merkle inclusion proof of one row, or a consistency proof between two tree sizes."""
 
 import json
+from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -17,12 +19,19 @@ class Command(BaseCommand):
         "consistency proof that the tree of M rows is a prefix of the tree of N rows."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("sequence", nargs="?", type=int, help="the row's sequence")
         parser.add_argument("--size", type=int, help="tree size (default: latest checkpoint)")
         parser.add_argument("--consistency", nargs=2, type=int, metavar=("M", "N"))
 
-    def handle(self, *args, sequence=None, size=None, consistency=None, **options):
+    def handle(
+        self,
+        *args: Any,
+        sequence: int | None = None,
+        size: int | None = None,
+        consistency: list[int] | None = None,
+        **options: Any,
+    ) -> None:
         head, _ = sealed_head()
         if consistency:
             first, second = consistency

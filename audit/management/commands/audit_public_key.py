@@ -1,5 +1,7 @@
 """Print the public key that verifies the audit checkpoints (PEM), for auditors."""
 
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from audit.signing import public_key_pem, uses_development_key
@@ -11,7 +13,7 @@ class Command(BaseCommand):
         "holding it verifies checkpoints, proofs and evidence packs, and cannot forge them."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if uses_development_key():
             self.stderr.write("warning: this is the development key, known to everyone")
         self.stdout.write(public_key_pem(), ending="")

@@ -1,8 +1,10 @@
 """Export a signed daily review, or a completed access review, as its evidence ZIP."""
 
 import json
+from argparse import ArgumentParser
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -18,13 +20,20 @@ class Command(BaseCommand):
         "manifest's SHA-256 is recorded in the trail."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         which = parser.add_mutually_exclusive_group(required=True)
         which.add_argument("--day", help="the reviewed UTC day, YYYY-MM-DD")
         which.add_argument("--access-review", type=int, help="the access review's id")
         parser.add_argument("--out", required=True, help="the ZIP file to write (must not exist)")
 
-    def handle(self, *args, day=None, access_review=None, out, **options):
+    def handle(
+        self,
+        *args: Any,
+        day: str | None = None,
+        access_review: int | None = None,
+        out: str,
+        **options: Any,
+    ) -> None:
         review = self._review(day, access_review)
         path = Path(out)
         if path.exists():
@@ -44,12 +53,14 @@ class Command(BaseCommand):
             )
         )
 
-    def _review(self, day, access_review):
+    def _review(self, day: str | None, access_review: int | None) -> DailyReview | AccessReview:
         if access_review is not None:
-            review = AccessReview.objects.filter(pk=access_review).first()
-            if review is None:
+            access = AccessReview.objects.filter(pk=access_review).first()
+            if access is None:
                 raise CommandError(f"no access review {access_review}")
-            return review
+            return access
+        if day is None:  # argparse requires one of the two; call_command is held to it too
+            raise CommandError("give --day or --access-review")
         try:
             reviewed = date.fromisoformat(day)
         except ValueError as error:

@@ -2,6 +2,8 @@
 
 import signal
 import time
+from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
@@ -16,14 +18,14 @@ class Command(BaseCommand):
         "once with --once."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "--interval", type=float, default=0.5, help="seconds to sleep when caught up"
         )
         parser.add_argument("--once", action="store_true", help="seal what waits, then exit")
 
-    def handle(self, *args, interval=0.5, once=False, **options):
-        stopping = []
+    def handle(self, *args: Any, interval: float = 0.5, once: bool = False, **options: Any) -> None:
+        stopping: list[bool] = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         while True:
             close_old_connections()  # a restarted PostgreSQL costs one round, not the process

@@ -2,8 +2,11 @@
 
 import json
 import os
+from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any, TextIO, cast
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -12,7 +15,7 @@ from audit.services import chain_verification_run
 from audit.signing import public_key_from_pem
 
 
-def _public_key(path: str | None):
+def _public_key(path: str | None) -> Ed25519PublicKey | None:
     if not path:
         return None
     try:
@@ -27,7 +30,7 @@ class Command(BaseCommand):
         "checkpointed tail was cut. Exit 0 when intact, 1 naming the first bad sequence."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--chunk-size", type=int, default=None, help="rows per query")
         parser.add_argument(
             "--workers",
@@ -59,7 +62,14 @@ class Command(BaseCommand):
             help="do not append the result to the trail (e.g. on a read-only replica)",
         )
 
-    def handle(self, *args, chunk_size=None, no_record=False, workers=1, **options):
+    def handle(
+        self,
+        *args: Any,
+        chunk_size: int | None = None,
+        no_record: bool = False,
+        workers: int = 1,
+        **options: Any,
+    ) -> None:
         public_key = _public_key(options.get("public_key"))
         witness_key = _public_key(options.get("witness_public_key"))
         if witness_key is not None and not options.get("against"):
@@ -67,7 +77,8 @@ class Command(BaseCommand):
         with tqdm(
             total=head_sequence(),
             unit="row",
-            file=self.stderr._out,
+            # The wrapped stream: django-stubs do not declare it (their __getattr__ says Callable).
+            file=cast(TextIO, self.stderr._out),
             disable=options["verbosity"] == 0,
         ) as bar:
             result = chain_verification_run(

@@ -1,9 +1,12 @@
 """Cosign the exported checkpoints as an independent witness (no database access)."""
 
 import json
+from argparse import ArgumentParser
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -21,7 +24,7 @@ class Command(BaseCommand):
     )
     requires_system_checks = []  # some checks read the database, which the witness never has
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "location", nargs="?", help="checkpoint directory or s3://bucket/prefix"
         )
@@ -39,7 +42,7 @@ class Command(BaseCommand):
             help="print the witness's public key (PEM) for verifiers, and stop",
         )
 
-    def _witness_key(self, key_file: str | None):
+    def _witness_key(self, key_file: str | None) -> Ed25519PrivateKey:
         try:
             if key_file:
                 return private_key_from(Path(key_file).read_text(encoding="utf-8"))
@@ -53,7 +56,13 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read the witness's key: {error}") from error
         raise CommandError("no witness key: pass --key-file or set AUDIT_WITNESS_KEY(_FILE)")
 
-    def handle(self, *args, location=None, key_file=None, **options):
+    def handle(
+        self,
+        *args: Any,
+        location: str | None = None,
+        key_file: str | None = None,
+        **options: Any,
+    ) -> None:
         key = self._witness_key(key_file)
         if options["print_public_key"]:
             self.stdout.write(public_key_pem(key), ending="")

@@ -1,5 +1,8 @@
 """Print (or apply, as the owner) the grants of the application's database role."""
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
@@ -13,7 +16,7 @@ class Command(BaseCommand):
         "tables. With --apply, run them (connected as the tables' owner, after every migrate)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--app-role", required=True, help="role the web/worker/beat use")
         parser.add_argument(
             "--owner-role", help="role that owns the tables and runs migrate (default: current)"
@@ -21,7 +24,15 @@ class Command(BaseCommand):
         parser.add_argument("--schema", default="public")
         parser.add_argument("--apply", action="store_true", help="run them, in one transaction")
 
-    def handle(self, *args, app_role, owner_role=None, schema="public", apply=False, **options):
+    def handle(
+        self,
+        *args: Any,
+        app_role: str,
+        owner_role: str | None = None,
+        schema: str = "public",
+        apply: bool = False,
+        **options: Any,
+    ) -> None:
         if connection.vendor != "postgresql":
             raise CommandError("Database roles are PostgreSQL's: DATABASE_URL is not PostgreSQL.")
         if owner_role is None:

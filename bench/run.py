@@ -30,7 +30,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from bench import drills, events, inprocess, loadgen, procs, profile  # noqa: E402
+from bench import drills, events, inprocess, loadgen, procs, profile, scaleout  # noqa: E402
 from bench.report import Report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,10 +57,13 @@ class Context:
             STRIPE_SECRET_KEY="sk_test_51BenchFakeKey0000000000000000",
             # The mirror only runs in the Stripe API drill, which turns it on.
             BILLING_STRIPE_MIRROR_ENABLED="false",
+            # Production's outbox: the request stores, the relay process publishes.
+            BILLING_RELAY_INLINE="false",
         )
         self.port = procs.free_port()
         self.web = None
         self.worker = None
+        self.relay = None
         self.webhook_path = ""
         self.djstripe_path = ""
         self.secret = SECRET
@@ -73,22 +76,26 @@ class Context:
     def start_web(self, workers: int = 4):
         self.web = procs.gunicorn(self.env, self.logdir, port=self.port, workers=workers)
 
-    def start_worker(self):
-        concurrency = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))
+    def start_worker(self, concurrency: int | None = None):
+        concurrency = concurrency or int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))
         self.worker = procs.celery_worker(self.env, self.logdir, concurrency=concurrency)
 
+    def start_relay(self):
+        self.relay = procs.relay(self.env, self.logdir)
+
     def restart(self, **env_overrides):
-        """Restart gunicorn and the worker with other settings (e.g. the mirror on)."""
+        """Restart gunicorn, the relay and the worker with other settings (the mirror on)."""
         self.stop()
         self.env.update(env_overrides)
         self.start_web()
+        self.start_relay()
         self.start_worker()
 
     def worker_dead(self) -> bool:
         return self.worker is not None and self.worker.popen.poll() is not None
 
     def stop(self):
-        for proc in (self.web, self.worker):
+        for proc in (self.web, self.relay, self.worker):
             if proc is not None:
                 proc.stop()
 
@@ -427,6 +434,7 @@ SCENARIOS = {
     "sql": bench_sql_per_event,
     "dupstorm": bench_dupstorm,
     **inprocess.SCENARIOS,
+    **scaleout.SCENARIOS,
     **drills.DRILLS,
 }
 
@@ -459,6 +467,7 @@ def main(argv=None) -> int:
     ctx.env["STRIPE_API_HOST"] = ctx.fake.url
     try:
         ctx.start_web()
+        ctx.start_relay()
         ctx.start_worker()
         for name in chosen:
             print(f"== {name}")

@@ -37,6 +37,10 @@ webhook_throttled = Counter(
     "billing_webhook_throttled",
     "Refused webhook deliveries answered 429 because their address exceeded the refusal limit.",
 )
+relay_published = Counter(
+    "billing_relay_published",
+    "Events whose tasks the outbox relay published (billing/relay.py).",
+)
 events_processed = Counter(
     "billing_events_processed",
     "Event application attempts by outcome (applied, retry, dead, skipped, other_mode).",

@@ -331,6 +331,14 @@ CELERY_BEAT_SCHEDULE["billing-purge-idempotency-keys"] = {
 # Events neither applied nor dead this long after their last change lost their task (broker
 # down at commit, worker killed) and are queued again; above the retry backoff cap.
 BILLING_REQUEUE_STALE_AFTER_SECONDS = env.int("BILLING_REQUEUE_STALE_AFTER_SECONDS", default=900)
+# The outbox relay (`manage.py billing_relay`, billing/relay.py) publishes stored events to
+# Celery in batches of this many. Without a relay process to wake (SQLite has no LISTEN; eager
+# Celery has no worker) the relay step runs inline, in the web process, after the insert.
+BILLING_RELAY_BATCH_SIZE = env.int("BILLING_RELAY_BATCH_SIZE", default=500)
+BILLING_RELAY_INLINE = env.bool(
+    "BILLING_RELAY_INLINE",
+    default=CELERY_TASK_ALWAYS_EAGER or "postgresql" not in DATABASES["default"]["ENGINE"],
+)
 CELERY_BEAT_SCHEDULE["billing-requeue-stale-events"] = {
     "task": "billing.tasks.requeue_stale_events",
     "schedule": 300.0,

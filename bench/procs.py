@@ -67,6 +67,10 @@ class Proc:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self._reap(None)
 
+    def wait(self, timeout: float) -> bool:
+        """Wait for the process to end by itself; False if it still runs after `timeout`."""
+        return self._reap(timeout)
+
     def kill9(self) -> None:
         """SIGKILL the whole group: no clean shutdown, no acknowledgement of running tasks."""
         if self.popen is not None and self.popen.poll() is None:

@@ -132,15 +132,17 @@ def event_receive(*, event: dict, endpoint_id: str, delivery: Delivery) -> bool:
     """Store a verified event once; False for a duplicate. Nothing is published here: the
     stored row is the outbox, and the relay (billing/relay.py) queues its processing.
 
-    Redis answers known duplicates without touching the database (they are counted and logged,
-    not recorded as a trigger row), but only ids of applied events are put there (event_apply),
-    and its absence (down, flushed, not applied yet) just falls through to the unique
-    constraint: the database alone decides whether an event is new. A new event costs one
+    With BILLING_WEBHOOK_DEDUP_CACHE, Redis answers known duplicates without touching the
+    database (they are counted and logged, not recorded as a trigger row), but only ids of
+    applied events are put there (event_apply), and its absence (down, flushed, not applied
+    yet) just falls through to the unique constraint: the database alone decides whether an
+    event is new. Off by default: its round trip cost every new event about as much as the
+    insert (bench/notes.md), to save an insert on rare redeliveries. A new event costs one
     INSERT statement (the delivery's trigger row and the inbox row together) and one commit;
     its trigger NOTIFYs the relay at that commit.
     """
     event_id = event["id"]
-    if cache.get(_dedup_key(event_id)):
+    if settings.BILLING_WEBHOOK_DEDUP_CACHE and cache.get(_dedup_key(event_id)):
         _count_duplicate(answered_by="cache")
         log.info("billing.webhook.duplicate", event_id=event_id, answered_by="cache")
         return False
@@ -243,8 +245,9 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
         advisory_xact_lock("apply", customer_id or event_id)
         row = StripeEvent.objects.select_for_update().get(event_id=event_id)
         type_label = metrics.event_type_label(row.type)
-        # Applied (now or before): from then on Redis answers its duplicates.
-        transaction.on_commit(lambda: _remember_event_id(event_id))
+        if settings.BILLING_WEBHOOK_DEDUP_CACHE:
+            # Applied (now or before): from then on Redis answers its duplicates.
+            transaction.on_commit(lambda: _remember_event_id(event_id))
         if row.status in (StripeEvent.Status.APPLIED, StripeEvent.Status.OTHER_MODE):
             metrics.events_processed.labels(type=type_label, outcome="skipped").inc()
             return False

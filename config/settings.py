@@ -313,6 +313,9 @@ BILLING_STRIPE_MIRROR_ENABLED = env.bool(
     default=STRIPE_SECRET_KEY != "sk_test_tollgate_offline_placeholder"  # noqa: S105
     or bool(env.str("STRIPE_API_HOST", default="")),
 )
+# The Redis fast path for duplicates of applied events: off, the request makes no Redis round
+# trip (measured in bench/notes.md: it cost each new event about as much as its insert).
+BILLING_WEBHOOK_DEDUP_CACHE = env.bool("BILLING_WEBHOOK_DEDUP_CACHE", default=False)
 # Seconds an event id stays in the Redis fast path (PostgreSQL remains the authority).
 BILLING_WEBHOOK_DEDUP_TTL = env.int("BILLING_WEBHOOK_DEDUP_TTL", default=7 * 24 * 3600)
 # Seconds a web process reuses an endpoint's secrets before reading them again: a secret removed

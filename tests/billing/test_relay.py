@@ -210,7 +210,7 @@ def test_the_sweep_queues_what_a_killed_relay_left(broker, published):
 
 
 def test_redis_down_costs_the_request_nothing_and_the_event_is_applied_once_it_is_back(
-    client, endpoint, broker, redis_server, published, request
+    client, endpoint, broker, redis_server, published, request, caplog
 ):
     redis_server.stop()
     try:
@@ -219,6 +219,8 @@ def test_redis_down_costs_the_request_nothing_and_the_event_is_applied_once_it_i
         assert response.status_code == 200
         assert response.json()["status"] == "accepted"
         assert published == []  # nothing tried the broker
+        # ...nor the cache: django-redis logs every call it could not make.
+        assert [r for r in caplog.records if r.name.startswith("django_redis")] == []
         with pytest.raises(BrokerError):
             outbox_relay(batch_size=10)  # the relay cannot publish: its claim rolls back
         assert StripeEvent.objects.get(event_id=payload["id"]).queued_at is None

@@ -118,4 +118,40 @@ def capacity(figures: dict) -> dict:
     }
 
 
+CAPACITY_BEGIN = "<!-- capacity:begin"
+CAPACITY_END = "<!-- capacity:end -->"
+CAPACITY_ROWS = (
+    ("events/s per web core (acknowledging)", "capacity_events_per_s_per_web_core"),
+    ("events/s per worker core (applying)", "capacity_events_per_s_per_worker_core"),
+    ("events/s per relay core", "capacity_events_per_s_per_relay_core"),
+    ("events/s per PostgreSQL core (storing and applying)",
+     "capacity_events_per_s_per_postgres_core"),
+    ("CPU ms per event, all tiers (1 worker process)", "w1_cpu_ms_per_event_all_tiers"),
+    ("processed end to end with 1 worker process (events/s)", "w1_end_to_end_per_s"),
+    ("... with 2 worker processes", "w2_end_to_end_per_s"),
+    ("... with 4 worker processes", "w4_end_to_end_per_s"),
+    ("2 vs 1 worker processes", "end_to_end_w2_vs_w1"),
+    ("4 vs 1 worker processes", "end_to_end_w4_vs_w1"),
+)  # fmt: skip
+
+
+def write_capacity(report, path) -> bool:
+    """Put the last scaleout figures between docs/deploy.md's capacity markers; False when
+    there are none (no scaleout section, no markers)."""
+    section = report.sections.get("scaleout")
+    text = path.read_text()
+    if section is None or CAPACITY_BEGIN not in text or CAPACITY_END not in text:
+        return False
+    _title, figures, command, date = section
+    lines = [f"Measured by `{command}`, {date}, on the bench's machine (docs/benchmarks.md).", "",
+             "| figure | value |", "| --- | --- |"]  # fmt: skip
+    lines += [f"| {label} | {figures.get(key)} |" for label, key in CAPACITY_ROWS]
+    head, rest = text.split(CAPACITY_BEGIN, 1)
+    marker_line, _, rest = rest.partition("\n")
+    _old, tail = rest.split(CAPACITY_END, 1)
+    body = "\n".join(lines)
+    path.write_text(f"{head}{CAPACITY_BEGIN}{marker_line}\n{body}\n{CAPACITY_END}{tail}")
+    return True
+
+
 SCENARIOS = {"scaleout": bench_scaleout}

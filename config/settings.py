@@ -127,6 +127,11 @@ DATABASES["default"]["ENGINE"] = _PROMETHEUS_DB_ENGINES.get(
 )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind a PgBouncer in transaction mode (docs/deploy.md, Capacity): Django's server-side
+# cursors (QuerySet.iterator()) need one session across transactions, which it does not keep.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+    "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded default (make run): runserver's threads apply events inline (eager Celery).
     # SQLite's default deferred transactions fail at once with "database is locked" when a

@@ -15,6 +15,12 @@ fires a trigger that NOTIFYs `OUTBOX_CHANNEL` at commit (billing/migrations/0004
 
 Where there is no LISTEN (SQLite) or no worker (eager Celery: `make run`, the tests), the same
 relay step runs in the web process right after the insert commits (BILLING_RELAY_INLINE).
+
+Batched application (issue 16, point 3, not built yet) starts here: the claim already holds a
+batch in arrival order with each row's customer, so the relay can publish one task per customer
+run (that customer's consecutive events) or per group of distinct customers instead of one per
+event, and the task applies the group in one transaction under the customers' advisory locks
+(taken in a fixed order), skipping rows already applied, as event_apply does one at a time.
 """
 
 import structlog

@@ -24,6 +24,7 @@ event, and the task applies the group in one transaction under the customers' ad
 """
 
 import structlog
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -51,9 +52,13 @@ def outbox_relay(*, batch_size: int) -> int:
         )
         if not claimed:
             return 0
-        # Published in arrival order; events of one customer then serialize on its lock.
-        for _, event_id, customer_id, mirror in claimed:
-            services.event_queue(event_id=event_id, customer_id=customer_id, mirror=mirror)
+        # Published in arrival order; events of one customer then serialize on its lock. One
+        # producer (one broker connection) for the batch, not one taken from the pool per task.
+        with current_app.producer_or_acquire() as producer:
+            for _, event_id, customer_id, mirror in claimed:
+                services.event_queue(
+                    event_id=event_id, customer_id=customer_id, mirror=mirror, producer=producer
+                )
         StripeEvent.objects.filter(pk__in=[row[0] for row in claimed]).update(
             queued_at=timezone.now()
         )

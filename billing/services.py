@@ -197,14 +197,18 @@ def _count_duplicate(*, answered_by: str) -> None:
     metrics.idempotent_hits.labels(operation="webhook").inc()
 
 
-def event_queue(*, event_id: str, customer_id: str, mirror: str, apply: bool = True) -> None:
-    """Publish an event's tasks: apply it, and mirror it when its mirror sync is pending."""
+def event_queue(
+    *, event_id: str, customer_id: str, mirror: str, apply: bool = True, producer=None
+) -> None:
+    """Publish an event's tasks: apply it, and mirror it when its mirror sync is pending.
+    `producer`: a Celery producer held by the caller across many publishes (the relay)."""
     from billing import tasks  # tasks import services: imported late to avoid the cycle
 
+    args = (event_id, customer_id)
     if apply:
-        tasks.apply_event.delay(event_id, customer_id)
+        tasks.apply_event.apply_async(args, producer=producer)
     if mirror == StripeEvent.MirrorStatus.PENDING:
-        tasks.mirror_event.delay(event_id, customer_id)
+        tasks.mirror_event.apply_async(args, producer=producer)
 
 
 def event_requeue_stale(*, older_than_seconds: int) -> int:

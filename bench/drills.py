@@ -15,7 +15,7 @@ import time
 
 from django.db import connections
 
-from bench import events, loadgen
+from bench import events, loadgen, procs
 
 RATE = 60.0  # events offered per second during a drill
 DURATION_S = 20.0
@@ -150,6 +150,40 @@ def drill_worker_kill(ctx, report) -> None:
     )
 
 
+def drill_relay_kill(ctx, report) -> None:
+    """The outbox relay SIGKILLed, events pile up unqueued; a new relay is SIGKILLed again
+    while it drains that backlog (mid-batch: its claim rolls back after some of the batch was
+    published), then a third one finishes. Lost: 0; applied twice: 0 (a task published twice
+    finds its event applied)."""
+    from billing.models import StripeEvent
+
+    backlog_at_kill = []
+
+    def kill():
+        ctx.relay.kill9()
+
+    def restart_and_kill_mid_batch():
+        unqueued = StripeEvent.objects.filter(queued_at__isnull=True)
+        waiting = unqueued.count()
+        ctx.relay = procs.relay({**ctx.env, "BILLING_RELAY_BATCH_SIZE": "50"}, ctx.logdir)
+        deadline = time.monotonic() + 30
+        while unqueued.count() >= waiting and time.monotonic() < deadline:
+            time.sleep(0.005)  # until its first batch has committed: it is draining now
+        ctx.relay.kill9()
+        backlog_at_kill.append(unqueued.count())
+        connections.close_all()  # this thread's connection, not the driver's
+        ctx.start_relay()
+
+    figures = run_drill(ctx, name="relay SIGKILL", fault=kill, repair=restart_and_kill_mid_batch)
+    figures["unqueued_when_killed_mid_batch"] = backlog_at_kill[0] if backlog_at_kill else None
+    report.section(
+        "drill_relay",
+        "Fault drill: outbox relay killed with SIGKILL, then killed again mid-batch while "
+        "draining the backlog",
+        figures,
+    )
+
+
 def drill_stripe_api(ctx, report) -> None:
     """Stripe's API answers 500, then 429, for a minute in all while the mirror is on."""
     fake = ctx.fake
@@ -178,5 +212,6 @@ DRILLS = {
     "drill_postgres": drill_postgres_restart,
     "drill_redis": drill_redis_stop,
     "drill_worker": drill_worker_kill,
+    "drill_relay": drill_relay_kill,
     "drill_stripe": drill_stripe_api,
 }

@@ -31,11 +31,20 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
-class Proc:
-    """A child process in its own process group, logging to a file."""
+# Processes this run started and that are still running, and the CPU seconds of those that
+# ended: {(role, pid): user + system seconds, their reaped descendants included}. A phase's CPU
+# is then never lost when a process exits between two readings (bench/profile.py).
+RUNNING: list["Proc"] = []
+EXITED_CPU: dict[tuple[str, int], float] = {}
 
-    def __init__(self, name: str, argv: list[str], env: dict, logdir: Path):
+
+class Proc:
+    """A child process in its own process group, logging to a file. `role` names its tier in
+    the CPU accounting (bench/profile.py)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, logdir: Path, *, role: str = ""):
         self.name, self.argv, self.env = name, argv, env
+        self.role = role or name
         self.log = logdir / f"{name}.log"
         self.popen: subprocess.Popen | None = None
 
@@ -45,6 +54,7 @@ class Proc:
             self.argv, cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
+        RUNNING.append(self)
         return self
 
     def stop(self, timeout: float = 20.0) -> None:
@@ -53,17 +63,41 @@ class Proc:
         # The main process only: gunicorn's master and Celery's parent shut their children
         # down warmly (a group-wide SIGTERM would kill Celery's pool mid-task).
         self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
+        if not self._reap(timeout):
             os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
+            self._reap(None)
+
+    def wait(self, timeout: float) -> bool:
+        """Wait for the process to end by itself; False if it still runs after `timeout`."""
+        return self._reap(timeout)
 
     def kill9(self) -> None:
         """SIGKILL the whole group: no clean shutdown, no acknowledgement of running tasks."""
         if self.popen is not None and self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
+            self._reap(None)
+
+    def _reap(self, timeout: float | None) -> bool:
+        """Wait for the process to end (False after `timeout`), keeping its CPU time: wait4's
+        resource usage covers the process and every descendant it reaped (gunicorn's workers,
+        Celery's pool)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                pid, status, usage = os.wait4(self.popen.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere (Popen.poll): its CPU is unknown
+                self.popen.wait()
+                break
+            if pid:
+                self.popen.returncode = os.waitstatus_to_exitcode(status)
+                EXITED_CPU[(self.role, pid)] = usage.ru_utime + usage.ru_stime
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        if self in RUNNING:
+            RUNNING.remove(self)
+        return True
 
 
 def gunicorn(env: dict, logdir: Path, *, port: int, workers: int = 4, threads: int = 2) -> Proc:
@@ -73,7 +107,7 @@ def gunicorn(env: dict, logdir: Path, *, port: int, workers: int = 4, threads: i
         "--worker-class", "gthread", "--threads", str(threads),
         "--keep-alive", "30", "--backlog", "2048", "--log-level", "warning",
     ]  # fmt: skip
-    proc = Proc(f"gunicorn-{port}", argv, env, logdir).start()
+    proc = Proc(f"gunicorn-{port}", argv, env, logdir, role="gunicorn").start()
     wait_http(f"http://127.0.0.1:{port}/healthz")
     return proc
 
@@ -83,7 +117,13 @@ def celery_worker(env: dict, logdir: Path, *, concurrency: int = 2, name: str = 
         str(BIN / "celery"), "-A", "config", "worker", "--concurrency", str(concurrency),
         "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "-n", f"{name}@%h",
     ]  # fmt: skip
-    return Proc(name, argv, env, logdir).start()
+    return Proc(name, argv, env, logdir, role="celery").start()
+
+
+def relay(env: dict, logdir: Path, *, name: str = "relay") -> Proc:
+    """The outbox relay (manage.py billing_relay): publishes stored events to the broker."""
+    argv = [sys.executable, "manage.py", "billing_relay"]
+    return Proc(name, argv, env, logdir, role="relay").start()
 
 
 def audit_sealer(env: dict, logdir: Path) -> Proc:
@@ -99,7 +139,7 @@ class FakeStripeProc(Proc):
 
     def __init__(self, env: dict, logdir: Path, *, port: int):
         argv = [sys.executable, "manage.py", "stripe_fake_api", "--port", str(port)]
-        super().__init__("stripe-fake", argv, env, logdir)
+        super().__init__("stripe-fake", argv, env, logdir, role="stripe_fake")
         self.url = f"http://127.0.0.1:{port}"
 
     def start(self) -> "FakeStripeProc":

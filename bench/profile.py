@@ -12,6 +12,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from bench import procs
+
 PY_SPY = Path(sys.executable).with_name("py-spy")
 OURS = re.compile(r"\((?:billing|entitlements|audit|staff|config)/[\w/]+\.py:\d+\)")
 # Library calls that explain where time goes: waiting for PostgreSQL, publishing to the broker,
@@ -59,35 +61,84 @@ def summary(raw: Path, *, top: int = 16) -> dict:
     return {"samples": total, **shares}
 
 
-ROLES = (("gunicorn", "gunicorn"), ("celery", "celery"), ("postgres", "postgres"),
-         ("redis-server", "redis"), ("stripe_fake_api", "stripe_fake"))  # fmt: skip
-
-
-def cpu_seconds_by_role() -> dict[str, float]:
-    """CPU seconds (user + system) used so far by the stack's processes, by role (Linux /proc;
-    {} elsewhere). The difference of two readings is what a phase cost each role."""
-    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    totals: dict[str, float] = {}
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return totals
-    for entry in proc.iterdir():
+def _proc_table() -> dict[int, tuple[int, float]]:
+    """{pid: (parent pid, CPU seconds of the process and of its reaped children)} from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    table = {}
+    for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # the process ended meanwhile
-        role = next((name for marker, name in ROLES if marker in command), None)
-        if role is not None:
-            totals[role] = totals.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+        # stat(5): ppid is field 4; utime, stime, cutime, cstime are fields 14 to 17.
+        ppid, cpu = int(fields[1]), sum(int(f) for f in fields[11:15]) / ticks
+        table[int(entry.name)] = (ppid, cpu)
+    return table
+
+
+def _pid_from_file(path: str | None) -> int | None:
+    try:
+        return int(Path(path).read_text().split()[0]) if path else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _roots() -> list[tuple[str, int]]:
+    """(role, pid) of each process tree the run measures: the ones it started (bench/procs.py),
+    the PostgreSQL postmaster and the Redis server of .ci/with-services.sh. Only these trees:
+    other users of the machine (another run, another engineer's tests) are never counted."""
+    roots = [(proc.role, proc.popen.pid) for proc in procs.RUNNING if proc.popen is not None]
+    pg_data = os.environ.get("TOLLGATE_TEST_PG_DATA")
+    services = os.environ.get("TOLLGATE_TEST_SERVICES_DIR")
+    for role, pid in (
+        ("postgres", _pid_from_file(pg_data and f"{pg_data}/postmaster.pid")),
+        ("redis", _pid_from_file(services and f"{services}/redis.pid")),
+    ):
+        if pid is not None:
+            roots.append((role, pid))
+    return roots
+
+
+def cpu_seconds_by_role() -> dict[tuple[str, int], float]:
+    """CPU seconds (user + system) used so far by each measured process tree, keyed by (role,
+    root pid): the root, its live descendants, and every descendant that ended (a gunicorn
+    worker recycled, a PostgreSQL backend closed, a Celery pool process replaced: their time
+    is in their parent's cutime/cstime), plus trees that ended (procs.EXITED_CPU, from wait4).
+    Linux /proc; only the exited trees elsewhere."""
+    totals = dict(procs.EXITED_CPU)
+    if not Path("/proc").is_dir():
+        return totals
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    for role, root in _roots():
+        if (role, root) in totals or root not in table:
+            continue
+        cpu, stack = 0.0, [root]
+        while stack:
+            pid = stack.pop()
+            cpu += table[pid][1]
+            stack += children.get(pid, [])
+        totals[(role, root)] = cpu
     return totals
 
 
 def cpu_ms_per_event(before: dict, after: dict, events: int) -> dict[str, float]:
+    """CPU ms per event of each role between two readings of cpu_seconds_by_role.
+
+    Each tree's own counter only grows, so each difference is 0 or more: a tree that started
+    in between counts from 0; one that ended in between without being reaped by this run (a
+    Redis server restarted by a drill) is missing from `after` and adds nothing."""
+    by_role: dict[str, float] = {}
+    for (role, pid), seconds in after.items():
+        spent = max(0.0, seconds - before.get((role, pid), 0.0))
+        by_role[role] = by_role.get(role, 0.0) + spent
+    for role, _ in before:
+        by_role.setdefault(role, 0.0)
     return {
-        f"cpu_ms_per_event_{role}": round(1000 * (after.get(role, 0) - before.get(role, 0))
-                                          / events, 2)
-        for role in sorted(after)
-    }  # fmt: skip
+        f"cpu_ms_per_event_{role}": round(1000 * seconds / max(1, events), 2)
+        for role, seconds in sorted(by_role.items())
+    }

@@ -40,6 +40,8 @@ TARGETS = [
     ("acknowledgement path at 60% or more of the one-INSERT view (web tier alone)",
      RATIO, (("tiers", "acks_rate_per_s"), ("one_insert", "rate_per_s")), ">=", 0.6),
     ("at least 200 events/s processed end to end", "ingest", "end_to_end_per_s", ">=", 200),
+    ("end to end at least 1.8x from 1 to 2 worker processes (web tier idle)", "scaleout",
+     "end_to_end_w2_vs_w1", ">=", 1.8),
     ("at most 4 SQL statements per new event on the acknowledgement path", "sql",
      "statements_per_event_without_begin_commit", "<=", 4),
     ("has_feature at least 100x the naive baseline with a warm cache", "has_feature",
@@ -73,6 +75,7 @@ TARGETS = [
       for key, fault in (("drill_postgres", "PostgreSQL restarted"),
                          ("drill_redis", "Redis stopped"),
                          ("drill_worker", "worker SIGKILLed"),
+                         ("drill_relay", "relay SIGKILLed mid-batch"),
                          ("drill_stripe", "Stripe API 500/429"))
       for figure, what in (("lost", "events lost"), ("applied_twice", "events applied twice"))],
 ]  # fmt: skip

@@ -30,7 +30,16 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from bench import drills, events, inprocess, loadgen, procs, profile, revoke_apply  # noqa: E402
+from bench import (  # noqa: E402
+    drills,
+    events,
+    inprocess,
+    loadgen,
+    procs,
+    profile,
+    revoke_apply,
+    scaleout,
+)
 from bench.report import Report  # noqa: E402
 from bench.seal_lag import SealLagSampler  # noqa: E402
 
@@ -59,10 +68,13 @@ class Context:
             STRIPE_SECRET_KEY="sk_test_51BenchFakeKey0000000000000000",
             # The mirror only runs in the Stripe API drill, which turns it on.
             BILLING_STRIPE_MIRROR_ENABLED="false",
+            # Production's outbox: the request stores, the relay process publishes.
+            BILLING_RELAY_INLINE="false",
         )
         self.port = procs.free_port()
         self.web = None
         self.worker = None
+        self.relay = None
         self.webhook_path = ""
         self.djstripe_path = ""
         self.secret = SECRET
@@ -75,22 +87,26 @@ class Context:
     def start_web(self, workers: int = 4):
         self.web = procs.gunicorn(self.env, self.logdir, port=self.port, workers=workers)
 
-    def start_worker(self):
-        concurrency = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))
+    def start_worker(self, concurrency: int | None = None):
+        concurrency = concurrency or int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))
         self.worker = procs.celery_worker(self.env, self.logdir, concurrency=concurrency)
 
+    def start_relay(self):
+        self.relay = procs.relay(self.env, self.logdir)
+
     def restart(self, **env_overrides):
-        """Restart gunicorn and the worker with other settings (e.g. the mirror on)."""
+        """Restart gunicorn, the relay and the worker with other settings (the mirror on)."""
         self.stop()
         self.env.update(env_overrides)
         self.start_web()
+        self.start_relay()
         self.start_worker()
 
     def worker_dead(self) -> bool:
         return self.worker is not None and self.worker.popen.poll() is not None
 
     def stop(self):
-        for proc in (self.web, self.worker):
+        for proc in (self.web, self.relay, self.worker):
             if proc is not None:
                 proc.stop()
 
@@ -271,6 +287,11 @@ def bench_tiers(ctx: Context, report: Report) -> None:
     if ctx.profile:  # one Celery pool process, while it drains
         time.sleep(3)  # past the worker's start-up
         pool = profile.children(ctx.worker.popen.pid)
+        for _ in range(100):  # a loaded machine starts the pool later
+            if pool:
+                break
+            time.sleep(0.3)
+            pool = profile.children(ctx.worker.popen.pid)
         worker_spy = profile.record(pool[0], 10, ctx.logdir / "worker.spy")
     applied, finished = wait_applied(ids, timeout=600, label="drain", ctx=ctx)
     # The worker's start-up (Django, the pool's processes) is in this figure too.
@@ -437,6 +458,7 @@ SCENARIOS = {
     "dupstorm": bench_dupstorm,
     **inprocess.SCENARIOS,
     **revoke_apply.SCENARIOS,
+    **scaleout.SCENARIOS,
     **drills.DRILLS,
 }
 
@@ -476,6 +498,7 @@ def main(argv=None) -> int:
     ctx.env["STRIPE_API_HOST"] = ctx.fake.url
     try:
         ctx.start_web()
+        ctx.start_relay()
         ctx.start_worker()
         for name in chosen:
             print(f"== {name}")
@@ -486,6 +509,9 @@ def main(argv=None) -> int:
     if args.only:
         report.merge_previous(Path(args.out))
     report.write(Path(args.out), machine=machine_description())
+    if Path(args.out).resolve() == (ROOT / "docs" / "benchmarks.md").resolve():
+        # The capacity model in docs/deploy.md quotes the same run's figures.
+        scaleout.write_capacity(report, ROOT / "docs" / "deploy.md")
     print(f"wrote {args.out}; logs in {ctx.logdir}")
     return 0
 

@@ -24,6 +24,7 @@ def check_billing_settings(
         "BILLING_WEBHOOK_REJECTION_LIMIT",
         "BILLING_WEBHOOK_REJECTION_WINDOW_SECONDS",
         "BILLING_REJECTED_DELIVERY_RETENTION_HOURS",
+        "BILLING_RELAY_BATCH_SIZE",
     ):
         if getattr(settings, name) < 1:
             issues.append(checks.Error(f"{name} must be at least 1.", id="billing.E003"))

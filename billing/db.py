@@ -1,5 +1,6 @@
 """Two small database primitives the ingress path relies on, PostgreSQL first, SQLite-safe."""
 
+import functools
 import hashlib
 from typing import Any
 
@@ -60,7 +61,7 @@ def insert_with_parent_ignoring_conflict(
         f"VALUES ({params}, (SELECT {parent_pk} FROM parent)) "
         f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {pk}, (SELECT {parent_pk} FROM parent)"
     )
-    with connection.cursor() as cursor:
+    with _server_binding_cursor() as cursor:
         cursor.execute(sql, [*parent_values, *values])
         row = cursor.fetchone()
     if row is None:
@@ -78,6 +79,24 @@ def _concrete_field(obj: models.Model, name: str) -> models.Field[Any, Any]:
     if not isinstance(field, models.Field):
         raise TypeError(f"{type(obj).__name__}.{name} has no column of its own")
     return field
+
+
+def _server_binding_cursor() -> Any:
+    """A cursor of the current PostgreSQL connection that sends the values apart from the SQL
+    (psycopg 3's server-side binding) instead of quoting them into it in Python, as Django's
+    default client-side binding does: the webhook's insert carries the whole body twice (the
+    trigger row's text and the inbox's jsonb). Only this statement: server-side binding for
+    every query (Django's `server_side_binding` option) would change how all of them are
+    typed. Statements are not prepared (Django's prepare_threshold stays off), so a PgBouncer
+    in transaction mode needs no extra setting. Counted by django-prometheus and seen by
+    execute_wrapper() like any other query."""
+    connection.ensure_connection()
+    cursor_class = _server_binding_class(connection.alias, connection.vendor)
+    # _prepare_cursor is what connection.cursor() wraps its cursors with (thread check, the
+    # debug wrapper, execute wrappers).
+    return connection._prepare_cursor(  # type: ignore[attr-defined]  # Django's, not in stubs
+        cursor_class(connection.connection)
+    )
 
 
 def _insert_parts(
@@ -103,3 +122,14 @@ def advisory_xact_lock(namespace: str, key: str) -> None:
     lock_id = int.from_bytes(digest[:8], "big", signed=True)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+
+
+@functools.cache
+def _server_binding_class(alias: str, vendor: str) -> Any:
+    # ServerBindingCursor is Django's psycopg 3 cursor class; the stubs do not list it.
+    from django.db.backends.postgresql.base import (  # type: ignore[attr-defined]
+        ServerBindingCursor,
+    )
+    from django_prometheus.db.common import ExportingCursorWrapper
+
+    return ExportingCursorWrapper(ServerBindingCursor, alias, vendor)

@@ -39,6 +39,10 @@ webhook_throttled = Counter(
     "tollgate_billing_webhook_throttled",
     "Refused webhook deliveries answered 429 because their address exceeded the refusal limit.",
 )
+relay_published = Counter(
+    "tollgate_billing_relay_published",
+    "Events whose tasks the outbox relay published (billing/relay.py).",
+)
 events_processed = Counter(
     "tollgate_billing_events_processed",
     "Event application attempts by outcome (applied, retry, dead, skipped, other_mode).",

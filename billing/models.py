@@ -69,10 +69,21 @@ class StripeEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    # The outbox mark: NULL until the relay (billing/relay.py) has published the event's tasks.
+    # The webhook request only inserts; it never talks to the broker.
+    queued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["status"], name="billing_event_status_idx")]
+        indexes = [
+            models.Index(fields=["status"], name="billing_event_status_idx"),
+            # What the relay claims: small (only rows not yet published), read in arrival order.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(queued_at__isnull=True),
+                name="billing_event_unqueued_idx",
+            ),
+        ]
         permissions = [("reprocess_deadletter", "Can reprocess dead-lettered Stripe events")]
 
     def __str__(self):

@@ -15,7 +15,7 @@ from django.utils import timezone
 from djstripe.enums import WebhookEndpointStatus
 from djstripe.models import WebhookEndpoint, WebhookEventTrigger
 
-from billing import metrics, signals, stripe_api
+from billing import metrics, relay, signals, stripe_api
 from billing.db import advisory_xact_lock, insert_with_parent_ignoring_conflict
 from billing.errors import DeadLetterNotReprocessable
 from billing.models import StripeEvent, WebhookSecret
@@ -130,16 +130,20 @@ def customer_of(event: dict) -> str:
 
 
 def event_receive(*, event: dict, endpoint_id: str, delivery: Delivery) -> bool:
-    """Store a verified event once and queue its processing; False for a duplicate.
+    """Store a verified event once; False for a duplicate. Nothing is published here: the
+    stored row is the outbox, and the relay (billing/relay.py) queues its processing.
 
-    Redis answers known duplicates without touching the database (they are counted and logged,
-    not recorded as a trigger row), but only ids of applied events are put there (event_apply),
-    and its absence (down, flushed, not applied yet) just falls through to the unique
-    constraint: the database alone decides whether an event is new. A new event costs one
-    INSERT statement (the delivery's trigger row and the inbox row together) and one commit.
+    With BILLING_WEBHOOK_DEDUP_CACHE, Redis answers known duplicates without touching the
+    database (they are counted and logged, not recorded as a trigger row), but only ids of
+    applied events are put there (event_apply), and its absence (down, flushed, not applied
+    yet) just falls through to the unique constraint: the database alone decides whether an
+    event is new. Off by default: its round trip cost every new event about as much as the
+    insert (bench/notes.md), to save an insert on rare redeliveries. A new event costs one
+    INSERT statement (the delivery's trigger row and the inbox row together) and one commit;
+    its trigger NOTIFYs the relay at that commit.
     """
     event_id = event["id"]
-    if cache.get(_dedup_key(event_id)):
+    if settings.BILLING_WEBHOOK_DEDUP_CACHE and cache.get(_dedup_key(event_id)):
         _count_duplicate(answered_by="cache")
         log.info("billing.webhook.duplicate", event_id=event_id, answered_by="cache")
         return False
@@ -166,13 +170,14 @@ def event_receive(*, event: dict, endpoint_id: str, delivery: Delivery) -> bool:
         )
         is not None
     )
-    # In autocommit (the web request) the statement has committed and this runs now; inside a
-    # caller's transaction it waits for its commit. The event id reaches Redis when the event
-    # is applied (event_apply): until then a duplicate is refused by the unique constraint.
+    # The event id reaches Redis when the event is applied (event_apply): until then a
+    # duplicate is refused by the unique constraint.
     if inserted:
-        # robust: the event is stored; a broker outage must not turn the answer into a 500.
-        # Rows left unqueued are picked up by event_requeue_stale (Celery beat).
-        transaction.on_commit(lambda: _queue(event_id, customer_id, mirror=mirror), robust=True)
+        if settings.BILLING_RELAY_INLINE:
+            # No relay process (SQLite, eager Celery): the relay step runs here once the insert
+            # has committed (at once in autocommit). robust: the event is stored, and a failure
+            # to queue it must not turn the answer into a 500; the sweep queues it later.
+            transaction.on_commit(relay.outbox_relay_inline, robust=True)
         metrics.webhook_events_received.labels(type=metrics.event_type_label(row.type)).inc()
         log.info("billing.webhook.accepted", event_id=event_id, event_type=row.type)
     else:
@@ -193,13 +198,18 @@ def _count_duplicate(*, answered_by: str) -> None:
     metrics.idempotent_hits.labels(operation="webhook").inc()
 
 
-def _queue(event_id: str, customer_id: str, *, mirror: str, apply: bool = True) -> None:
+def event_queue(
+    *, event_id: str, customer_id: str, mirror: str, apply: bool = True, producer=None
+) -> None:
+    """Publish an event's tasks: apply it, and mirror it when its mirror sync is pending.
+    `producer`: a Celery producer held by the caller across many publishes (the relay)."""
     from billing import tasks  # tasks import services: imported late to avoid the cycle
 
+    args = (event_id, customer_id)
     if apply:
-        tasks.apply_event.delay(event_id, customer_id)
+        tasks.apply_event.apply_async(args, producer=producer)
     if mirror == StripeEvent.MirrorStatus.PENDING:
-        tasks.mirror_event.delay(event_id, customer_id)
+        tasks.mirror_event.apply_async(args, producer=producer)
 
 
 def event_requeue_stale(*, older_than_seconds: int) -> int:
@@ -209,17 +219,24 @@ def event_requeue_stale(*, older_than_seconds: int) -> int:
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     stale = StripeEvent.objects.filter(updated_at__lt=cutoff)
     pending = [StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED]
-    queued = 0
+    queued = []
     for event_id, customer_id in stale.filter(status__in=pending).values_list(
         "event_id", "customer_id"
     ):
-        _queue(event_id, customer_id, mirror="")
-        queued += 1
+        event_queue(event_id=event_id, customer_id=customer_id, mirror="")
+        queued.append(event_id)
+    # Published now: a relay (none was running, say) need not publish them again.
+    StripeEvent.objects.filter(event_id__in=queued, queued_at__isnull=True).update(
+        queued_at=timezone.now()
+    )
     if settings.BILLING_STRIPE_MIRROR_ENABLED:
         unmirrored = stale.filter(mirror_status=StripeEvent.MirrorStatus.PENDING)
         for event_id, customer_id in unmirrored.values_list("event_id", "customer_id"):
-            _queue(event_id, customer_id, mirror=StripeEvent.MirrorStatus.PENDING, apply=False)
-    return queued
+            event_queue(
+                event_id=event_id, customer_id=customer_id,
+                mirror=StripeEvent.MirrorStatus.PENDING, apply=False,
+            )  # fmt: skip
+    return len(queued)
 
 
 def event_apply(*, event_id: str, customer_id: str) -> bool:
@@ -233,8 +250,9 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
         advisory_xact_lock("apply", customer_id or event_id)
         row = StripeEvent.objects.select_for_update().get(event_id=event_id)
         type_label = metrics.event_type_label(row.type)
-        # Applied (now or before): from then on Redis answers its duplicates.
-        transaction.on_commit(lambda: _remember_event_id(event_id))
+        if settings.BILLING_WEBHOOK_DEDUP_CACHE:
+            # Applied (now or before): from then on Redis answers its duplicates.
+            transaction.on_commit(lambda: _remember_event_id(event_id))
         if row.status in (StripeEvent.Status.APPLIED, StripeEvent.Status.OTHER_MODE):
             metrics.events_processed.labels(type=type_label, outcome="skipped").inc()
             return False
@@ -354,7 +372,9 @@ def dead_letter_reprocess(*, event_id: str, actor: context.Actor, reason: str) -
             actor=actor,
             reason=reason,
         )
-        transaction.on_commit(lambda: _queue(row.event_id, row.customer_id, mirror=""))
+        transaction.on_commit(
+            lambda: event_queue(event_id=row.event_id, customer_id=row.customer_id, mirror="")
+        )
     _refresh_dead_letter_gauge()
 
 

@@ -127,6 +127,11 @@ DATABASES["default"]["ENGINE"] = _PROMETHEUS_DB_ENGINES.get(
 )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind a PgBouncer in transaction mode (docs/deploy.md, Capacity): Django's server-side
+# cursors (QuerySet.iterator()) need one session across transactions, which it does not keep.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+    "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded default (make run): runserver's threads apply events inline (eager Celery).
     # SQLite's default deferred transactions fail at once with "database is locked" when a
@@ -313,6 +318,9 @@ BILLING_STRIPE_MIRROR_ENABLED = env.bool(
     default=STRIPE_SECRET_KEY != "sk_test_tollgate_offline_placeholder"  # noqa: S105
     or bool(env.str("STRIPE_API_HOST", default="")),
 )
+# The Redis fast path for duplicates of applied events: off, the request makes no Redis round
+# trip (measured in bench/notes.md: it cost each new event about as much as its insert).
+BILLING_WEBHOOK_DEDUP_CACHE = env.bool("BILLING_WEBHOOK_DEDUP_CACHE", default=False)
 # Seconds an event id stays in the Redis fast path (PostgreSQL remains the authority).
 BILLING_WEBHOOK_DEDUP_TTL = env.int("BILLING_WEBHOOK_DEDUP_TTL", default=7 * 24 * 3600)
 # Seconds a web process reuses an endpoint's secrets before reading them again: a secret removed
@@ -331,6 +339,14 @@ CELERY_BEAT_SCHEDULE["billing-purge-idempotency-keys"] = {
 # Events neither applied nor dead this long after their last change lost their task (broker
 # down at commit, worker killed) and are queued again; above the retry backoff cap.
 BILLING_REQUEUE_STALE_AFTER_SECONDS = env.int("BILLING_REQUEUE_STALE_AFTER_SECONDS", default=900)
+# The outbox relay (`manage.py billing_relay`, billing/relay.py) publishes stored events to
+# Celery in batches of this many. Without a relay process to wake (SQLite has no LISTEN; eager
+# Celery has no worker) the relay step runs inline, in the web process, after the insert.
+BILLING_RELAY_BATCH_SIZE = env.int("BILLING_RELAY_BATCH_SIZE", default=500)
+BILLING_RELAY_INLINE = env.bool(
+    "BILLING_RELAY_INLINE",
+    default=CELERY_TASK_ALWAYS_EAGER or "postgresql" not in DATABASES["default"]["ENGINE"],
+)
 CELERY_BEAT_SCHEDULE["billing-requeue-stale-events"] = {
     "task": "billing.tasks.requeue_stale_events",
     "schedule": 300.0,

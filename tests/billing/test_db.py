@@ -1,5 +1,6 @@
 """billing.db's insert of a delivery's trigger row and its inbox row, on both code paths."""
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -57,3 +58,25 @@ def test_on_postgresql_both_rows_are_one_statement():
         insert("evt_db_single")
     assert len(queries) == 1
     assert queries[0]["sql"].startswith("WITH parent AS (INSERT INTO")
+
+
+def test_on_postgresql_the_values_travel_apart_from_the_statement():
+    """Server-side binding: the body is not quoted into the SQL text in Python (issue 16)."""
+    require_postgres(connection)
+    cursors = []
+
+    def record(execute, sql, params, many, context):
+        cursors.append(context["cursor"].cursor)
+        return execute(sql, params, many, context)
+
+    trigger, row = pair("evt_db_bound")
+    row.payload["data"]["object"]["name"] = "O'Brien; DROP TABLE x; -- \\ $1"
+    with connection.execute_wrapper(record):
+        insert_with_parent_ignoring_conflict(
+            trigger, row, parent_field="trigger_id", conflict_fields=["event_id"]
+        )
+    assert len(cursors) == 1
+    assert not isinstance(cursors[0], psycopg.ClientCursor)
+    assert isinstance(cursors[0], psycopg.Cursor)
+    stored = StripeEvent.objects.get(event_id="evt_db_bound")
+    assert stored.payload["data"]["object"]["name"] == "O'Brien; DROP TABLE x; -- \\ $1"

@@ -180,8 +180,9 @@ def test_reprocess_command_needs_permission(
 
 
 def test_redis_fast_path_answers_known_duplicates_without_a_database_write(
-    client, endpoint, django_capture_on_commit_callbacks
+    client, endpoint, django_capture_on_commit_callbacks, settings
 ):
+    settings.BILLING_WEBHOOK_DEDUP_CACHE = True  # opt-in (docs/webhooks.md)
     payload = customer_event()
     with django_capture_on_commit_callbacks(execute=True):
         deliver(client, endpoint, payload)

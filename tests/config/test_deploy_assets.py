@@ -29,6 +29,11 @@ STANDARD_ENV = {
     "POSTGRES_DB",
     "POSTGRES_USER",
     "POSTGRES_PASSWORD",
+    # The pgbouncer image's (edoburu/pgbouncer): its pool, its auth, its upstream.
+    "POOL_MODE",
+    "AUTH_TYPE",
+    "MAX_CLIENT_CONN",
+    "DEFAULT_POOL_SIZE",
 }
 # Read by the deploy files themselves, not by Python: the postgres init script creates the two
 # database roles with these passwords; the migrate service runs migrations as the owner.
@@ -184,11 +189,12 @@ def test_compose_file_is_what_docker_compose_config_would_accept(compose):
     assert "python manage.py migrate --noinput" in table["release"]
     assert table["release"].split("`")[0].strip() in " ".join(services["migrate"]["command"])
     # Start order as the guide tells it: the worker after web is healthy, everything app-side
-    # after migrate, migrate after healthy PostgreSQL and Redis.
+    # after migrate, migrate after healthy PostgreSQL, PgBouncer and Redis.
     assert services["worker"]["depends_on"]["web"]["condition"] == "service_healthy"
     migrate_after = services["migrate"]["depends_on"]
     assert {dependency: spec["condition"] for dependency, spec in migrate_after.items()} == {
         "postgres": "service_healthy",
+        "pgbouncer": "service_healthy",
         "redis": "service_healthy",
     }
 

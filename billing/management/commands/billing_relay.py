@@ -1,0 +1,60 @@
+"""The outbox relay as a long-running process: publish stored events, wait for a NOTIFY."""
+
+import signal
+import time
+
+import structlog
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections, connection
+
+from billing.relay import OutboxListener, outbox_relay
+
+log = structlog.get_logger(__name__)
+
+
+class Command(BaseCommand):
+    # A long-running process like the worker: the release step runs `check --deploy`.
+    requires_system_checks: list = []
+    help = (
+        "Publish stored Stripe events to the Celery workers in batches (FOR UPDATE SKIP LOCKED: "
+        "run one or more), woken by PostgreSQL NOTIFY; runs until SIGTERM, or once with --once."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--batch-size", type=int, default=None, help="default BILLING_RELAY_BATCH_SIZE"
+        )
+        parser.add_argument(
+            "--poll", type=float, default=5.0,
+            help="seconds to wait for a notification before looking anyway",
+        )  # fmt: skip
+        parser.add_argument("--once", action="store_true", help="publish what waits, then exit")
+
+    def handle(self, *args, batch_size=None, poll=5.0, once=False, **options):
+        if connection.vendor != "postgresql":
+            raise CommandError("The relay needs PostgreSQL (LISTEN/NOTIFY, SKIP LOCKED).")
+        batch_size = batch_size or settings.BILLING_RELAY_BATCH_SIZE
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        listener = None
+        while not stopping:
+            try:
+                # LISTEN before looking: a row committed meanwhile leaves a notification.
+                listener = listener or OutboxListener()
+                close_old_connections()  # a restarted PostgreSQL costs one round, not the relay
+                while outbox_relay(batch_size=batch_size) == batch_size and not stopping:
+                    pass  # a full batch: more may wait
+                if once:
+                    return
+                listener.wait(poll)
+            except Exception as error:  # a relay outlives its dependencies
+                # PostgreSQL or the broker away (psycopg's, Django's, kombu's or redis' error):
+                # the claim rolled back, the rows wait for the next round.
+                log.warning("billing.relay.retry", error=type(error).__name__)
+                if listener is not None:
+                    listener.close()
+                    listener = None
+                time.sleep(min(poll, 1.0))
+        if listener is not None:
+            listener.close()

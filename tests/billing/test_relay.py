@@ -27,7 +27,7 @@ from tests.billing.test_worker import (  # noqa: F401 - worker is a fixture
     worker,
     worker_counts,
 )
-from tests.services import database_url_of, require_postgres, stop_process
+from tests.servers import database_url_of, require_postgres, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -187,11 +187,11 @@ def test_a_relay_killed_mid_batch_loses_nothing_and_applies_nothing_twice(broker
     wait_for(lambda: broker.llen("celery") == 0, worker_process)
     # 60 tasks: each event applied by one, skipped (already applied) by the other.
     wait_for(
-        lambda: worker_counts(worker_process, "billing_events_processed_total") == 60,
+        lambda: worker_counts(worker_process, "tollgate_billing_events_processed_total") == 60,
         worker_process,
     )
     outcomes = {
-        outcome: worker_counts(worker_process, "billing_events_processed_total", outcome=outcome)
+        outcome: worker_counts(worker_process, "tollgate_billing_events_processed_total", outcome=outcome)
         for outcome in ("applied", "skipped")
     }
     assert outcomes == {"applied": 30, "skipped": 30}
@@ -236,7 +236,7 @@ def test_redis_down_costs_the_request_nothing_and_the_event_is_applied_once_it_i
     finally:
         stop_process(relay)
     wait_for(
-        lambda: worker_counts(worker_process, "billing_events_processed_total") == 1,
+        lambda: worker_counts(worker_process, "tollgate_billing_events_processed_total") == 1,
         worker_process,
     )
     assert StripeEvent.objects.get(event_id=payload["id"]).attempts == 1

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 from djstripe.models import Subscription
 
-from entitlements import stripe_payloads as payloads
+from billing import stripe_events
 from entitlements.models import Plan, SubscriptionState
 
 
-def _plan_code(price: payloads.PriceRef | None, plans: set[str]) -> str | None:
+def _plan_code(price: stripe_events.PriceRef | None, plans: set[str]) -> str | None:
     """The plan the mirrored price maps to, as stripe_sync.plan_for_price decides (read only)."""
     if price is None:
         return None
@@ -32,7 +32,7 @@ def _when(seconds) -> str:
 
 def subscription_mirror_drift(*, state: SubscriptionState, mirrored: dict, plans: set[str]):
     """How the mirrored subscription (Stripe's object) differs from our state ([] = none)."""
-    theirs = payloads.subscription_update(mirrored)
+    theirs = stripe_events.subscription_change(mirrored)
     ours_status = "canceled" if state.value("deleted") else state.value("status")
     drift = []
     if theirs.values["status"] != ours_status:

@@ -39,19 +39,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "incomplete_expired": frozenset(),
 }
 
-# Top-level subscription attributes compared against `previous_attributes`.
-TRACKED_ATTRIBUTES = (
-    "status",
-    "cancel_at_period_end",
-    "cancel_at",
-    "canceled_at",
-    "ended_at",
-    "trial_end",
-    "pause_collection",
-    "latest_invoice",
-    "items",
-)
-
 CREATION, ONGOING, TERMINAL, DELETION = 0, 1, 2, 3
 
 
@@ -63,8 +50,9 @@ class Facts:
     created: int
     kind: str  # "created", "updated", "deleted", "invoice", "fetch"
     status: str | None = None
-    attributes: dict = field(default_factory=dict)  # TRACKED_ATTRIBUTES the object states
-    previous: dict = field(default_factory=dict)  # TRACKED_ATTRIBUTES it says changed from
+    # billing.stripe_events.TRACKED_ATTRIBUTES the object states, and says it changed from
+    attributes: dict = field(default_factory=dict)
+    previous: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)  # what it sets in the stored state
 
     def as_json(self) -> dict:
@@ -89,38 +77,6 @@ class Facts:
             previous=data.get("previous") or {},
             values=data.get("values") or {},
         )
-
-
-def _ref(value) -> str | None:
-    if isinstance(value, dict):
-        return value.get("id")
-    return value
-
-
-def _normalised(name: str, value):
-    """A comparable form of one tracked attribute (references by id, items by price/period)."""
-    if name == "latest_invoice":
-        return _ref(value)
-    if name == "items":
-        data = value.get("data") if isinstance(value, dict) else value
-        items = data if isinstance(data, list) else []
-        return sorted(
-            [
-                _ref(item.get("price")) or _ref(item.get("plan")),
-                item.get("quantity"),
-                item.get("current_period_end"),
-            ]
-            for item in items
-            if isinstance(item, dict)
-        )
-    return value
-
-
-def tracked_attributes(obj: dict) -> dict:
-    """The tracked attributes an object (or a previous_attributes dict) states."""
-    if not isinstance(obj, dict):
-        return {}
-    return {name: _normalised(name, obj[name]) for name in TRACKED_ATTRIBUTES if name in obj}
 
 
 def stage(facts: Facts) -> int:

@@ -6,8 +6,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from audit.models import AuditEvent
+from billing.models import ChargeCustomer
 from entitlements import tasks
-from entitlements.models import ChargeCustomer, CustomerReversal, Entitlement, ParkedEvent
+from entitlements.models import CustomerReversal, Entitlement, ParkedEvent
 from tests.entitlements.conftest import T0, deliver
 from tests.stripe_fixtures import event, resource, unique_id
 

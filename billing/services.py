@@ -213,7 +213,7 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
     started = time.perf_counter()
     lock_key = customer_id or _dispute_customer_key(event_id)
     with transaction.atomic():
-        advisory_xact_lock("apply", lock_key or event_id)
+        customer_lock(customer_key=lock_key or event_id)
         row = StripeEvent.objects.select_for_update().get(event_id=event_id)
         type_label = metrics.event_type_label(row.type)
         # Applied (now or before): from then on Redis answers its duplicates.
@@ -240,6 +240,13 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
     return True
 
 
+def customer_lock(*, customer_key: str) -> None:
+    """Hold the lock event_apply serializes a customer's events on, until the current
+    transaction ends: work on a customer's events outside event_apply (entitlements' beat retry
+    of parked disputes) waits for them, and they for it."""
+    advisory_xact_lock("apply", customer_key)
+
+
 def _dispute_customer_key(event_id: str) -> str:
     """The customer a dispute stored without one is serialized on: its charge's, read before
     taking the lock (nothing is written: the lock is not held yet)."""
@@ -257,7 +264,7 @@ def _billing_event(row: StripeEvent, *, lock_key: str) -> stripe_events.BillingE
     if not lock_key and billing_event.customer_key:
         # A dispute whose charge was learnt between the read before the lock and the lock:
         # serialize it on that customer too.
-        advisory_xact_lock("apply", billing_event.customer_key)
+        customer_lock(customer_key=billing_event.customer_key)
     return billing_event
 
 

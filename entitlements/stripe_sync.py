@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import charges, stripe_events
+from billing import services as billing_services
 from billing.models import StripeEvent
 from billing.stripe_events import BillingEvent, Kind, PriceRef, SubscriptionChange
 from config.context import Actor
@@ -191,6 +192,8 @@ def parked_disputes_retry() -> int:
             customer_id = charges.charge_customer(charge_id=charge_id)
             if not customer_id:
                 continue
+            # Serialized with the customer's events, as a dispute applied by billing is.
+            billing_services.customer_lock(customer_key=customer_id)
             for row in _parked_disputes_release(charge_id=charge_id, customer_id=customer_id):
                 _apply_with_released(_parked_event(row), parked=row, sync=True)
                 applied += 1

@@ -14,6 +14,7 @@ number belongs) never raise: the field reads as absent, and `BillingEvent.malfor
 was wrong, so an odd payload is applied as far as it makes sense instead of dead-lettering.
 """
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
@@ -201,7 +202,10 @@ def _text(value) -> str:
 
 
 def _seconds(value) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    # JSON may spell Infinity and NaN, which no timestamp is.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return int(value)
 
 
 def _amount(value) -> int | float:

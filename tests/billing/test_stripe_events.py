@@ -192,6 +192,14 @@ def test_malformed_events_say_what_is_wrong():
     assert no_charge.malformed == ("the dispute names no charge",) and no_charge.charge_id == ""
 
 
+def test_numbers_no_timestamp_can_be_read_as_absent():
+    # Python's json module reads Infinity and NaN from a body, and int() of them raises.
+    payload = event(se.SUBSCRIPTION_UPDATED, subscription(trial_end=float("inf")))
+    payload["created"] = float("nan")
+    parsed = se.parse(payload)
+    assert parsed.created == 0 and parsed.subscription.values["trial_end"] is None
+
+
 def test_wrong_types_read_as_absent():
     sub = dict(subscription(), customer=7, status=["active"], cancel_at_period_end="yes")
     sub["items"] = [1, 2]
@@ -209,7 +217,9 @@ def test_wrong_types_read_as_absent():
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    # NaN is never equal to itself: the round trip below could not compare it (it is read as
+    # absent like any other odd number; infinity stays in).
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
     lambda children: (
         st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
     ),

@@ -6,6 +6,8 @@ raises UnknownAuditAction instead of writing a row nobody can filter for.
 
 from dataclasses import dataclass
 
+from billing.stripe_events import AUDIT_ACTIONS, Kind
+
 
 @dataclass(frozen=True)
 class ActionType:
@@ -27,17 +29,22 @@ def names_in(category: str) -> list[str]:
     return sorted(name for name, action in ACTIONS.items() if action.category == category)
 
 
-PAYMENT_COMPLETED = register("billing.payment.completed", "Payment completed", "payment")
-INVOICE_PAID = register("billing.invoice.paid", "Invoice paid", "payment")
-PAYMENT_FAILED = register("billing.payment.failed", "Payment failed", "payment")
-PAYMENT_REFUNDED = register("billing.payment.refunded", "Payment refunded", "payment")
-PAYMENT_DISPUTED = register("billing.payment.disputed", "Payment disputed", "payment")
-SUBSCRIPTION_CREATED = register("billing.subscription.created", "Subscription created", "payment")
-SUBSCRIPTION_UPDATED = register("billing.subscription.updated", "Subscription updated", "payment")
-SUBSCRIPTION_DELETED = register("billing.subscription.deleted", "Subscription ended", "payment")
-SUBSCRIPTION_PAUSED = register("billing.subscription.paused", "Subscription paused", "payment")
-SUBSCRIPTION_RESUMED = register("billing.subscription.resumed", "Subscription resumed", "payment")
-TRIAL_WILL_END = register("billing.subscription.trial_will_end", "Trial ends soon", "payment")
+def _payment(kind: Kind, label: str) -> ActionType:
+    """One of billing's kinds, under the name billing gives it (stripe_events.AUDIT_ACTIONS)."""
+    return register(AUDIT_ACTIONS[kind], label, "payment")
+
+
+PAYMENT_COMPLETED = _payment(Kind.CHECKOUT_COMPLETED, "Payment completed")
+INVOICE_PAID = _payment(Kind.INVOICE_PAID, "Invoice paid")
+PAYMENT_FAILED = _payment(Kind.INVOICE_PAYMENT_FAILED, "Payment failed")
+PAYMENT_REFUNDED = _payment(Kind.PAYMENT_REFUNDED, "Payment refunded")
+PAYMENT_DISPUTED = _payment(Kind.PAYMENT_DISPUTED, "Payment disputed")
+SUBSCRIPTION_CREATED = _payment(Kind.SUBSCRIPTION_CREATED, "Subscription created")
+SUBSCRIPTION_UPDATED = _payment(Kind.SUBSCRIPTION_UPDATED, "Subscription updated")
+SUBSCRIPTION_DELETED = _payment(Kind.SUBSCRIPTION_DELETED, "Subscription ended")
+SUBSCRIPTION_PAUSED = _payment(Kind.SUBSCRIPTION_PAUSED, "Subscription paused")
+SUBSCRIPTION_RESUMED = _payment(Kind.SUBSCRIPTION_RESUMED, "Subscription resumed")
+TRIAL_WILL_END = _payment(Kind.SUBSCRIPTION_TRIAL_WILL_END, "Trial ends soon")
 EVENT_OTHER_MODE = register(
     "billing.event.other_mode", "Event of the other mode stored, not applied", "webhook"
 )
@@ -68,23 +75,6 @@ EXPORT_CREATED = register("audit.export.created", "Audit trail exported", "audit
 ARCHIVE_CREATED = register("audit.archive.created", "Audit month archived", "audit")
 CHECKPOINT_CREATED = register("audit.checkpoint.created", "Checkpoint signed", "audit")
 CHAIN_VERIFIED = register("audit.chain.verified", "Chain verified", "audit")
-
-# Stripe event type -> action recorded for it. Types not listed are not recorded.
-STRIPE_EVENT_ACTIONS: dict[str, ActionType] = {
-    "checkout.session.completed": PAYMENT_COMPLETED,
-    "invoice.paid": INVOICE_PAID,
-    "invoice.payment_failed": PAYMENT_FAILED,
-    "charge.refunded": PAYMENT_REFUNDED,
-    "charge.dispute.created": PAYMENT_DISPUTED,
-    "customer.subscription.created": SUBSCRIPTION_CREATED,
-    "customer.subscription.updated": SUBSCRIPTION_UPDATED,
-    "customer.subscription.deleted": SUBSCRIPTION_DELETED,
-    "customer.subscription.paused": SUBSCRIPTION_PAUSED,
-    "customer.subscription.resumed": SUBSCRIPTION_RESUMED,
-    "customer.subscription.trial_will_end": TRIAL_WILL_END,
-}
-# Stripe event types whose object reports a failure rather than a success.
-FAILURE_EVENT_TYPES = frozenset({"invoice.payment_failed", "charge.dispute.created"})
 
 # Staff access (staff, django.contrib.auth, django-axes): who got in, who was kept out.
 LOGIN_SUCCEEDED = register("auth.login.succeeded", "Sign-in succeeded", "access")

@@ -8,28 +8,12 @@ an allowed key is dropped too, and every kept value survives a JSON round trip u
 
 import re
 
-# Top-level fields of a Stripe object worth keeping (expanded objects contribute their id).
-STRIPE_OBJECT_KEYS = (
-    "id",
-    "object",
-    "customer",
-    "subscription",
-    "invoice",
-    "charge",
-    "payment_intent",
-    "amount",
-    "amount_due",
-    "amount_paid",
-    "amount_refunded",
-    "amount_total",
-    "currency",
-    "status",
-    "billing_reason",
-    "livemode",
-)
+from billing.stripe_events import META_KEYS
+
+# billing picks a payment event's fields (billing.stripe_events.META_KEYS); they are kept here too.
 ALLOWED_KEYS = frozenset(
     {
-        *STRIPE_OBJECT_KEYS,
+        *META_KEYS,
         "prices",
         "event_type",
         # entitlements

@@ -10,7 +10,6 @@ from django.dispatch import receiver
 from audit import actions
 from audit.models import Outcome
 from audit.services import Target, audit_event_record
-from audit.stripe_meta import stripe_object_meta
 from billing import signals as billing_signals
 from config.context import Actor, current_actor
 from entitlements import signals as entitlement_signals
@@ -20,24 +19,20 @@ STRIPE = Actor(kind="stripe")
 
 # stripe_event_applying, not _processed: the event's row precedes the grants it causes.
 @receiver(billing_signals.stripe_event_applying, dispatch_uid="audit.stripe_event_applying")
-def record_stripe_event(sender, *, event, event_id, event_type, account="", **kwargs):
-    action = actions.STRIPE_EVENT_ACTIONS.get(event_type)
-    if action is None:
+def record_stripe_event(sender, *, billing_event, **kwargs):
+    # billing names the action of each kind it wants recorded; audit registers those names.
+    if not billing_event.audit_action:
         return
-    obj = (event.get("data") or {}).get("object") or {}
     # A staff member reprocessing a dead letter is the cause; otherwise Stripe is.
     actor = current_actor() if current_actor().kind == "user" else STRIPE
-    failed = event_type in actions.FAILURE_EVENT_TYPES
-    meta = {**stripe_object_meta(obj), "event_type": event_type}
-    if account:
-        meta["account"] = account
+    kind, object_id = billing_event.object_type, billing_event.object_id
     audit_event_record(
-        action=action.name,
+        action=billing_event.audit_action,
         actor=actor,
-        target=_stripe_target(obj),
-        outcome=Outcome.FAILURE if failed else Outcome.SUCCESS,
-        stripe_event_id=event_id,
-        meta=meta,
+        target=Target(kind, object_id, f"{kind} {object_id}"),
+        outcome=Outcome.FAILURE if billing_event.reports_failure else Outcome.SUCCESS,
+        stripe_event_id=billing_event.event_id,
+        meta=dict(billing_event.meta),
     )
 
 
@@ -89,11 +84,6 @@ def record_dead_letter_reprocessed(sender, *, event_id, event_type, actor, reaso
         stripe_event_id=event_id,
         meta={"event_type": event_type},
     )
-
-
-def _stripe_target(obj: dict) -> Target:
-    kind, object_id = obj.get("object", ""), obj.get("id", "")
-    return Target(kind, object_id, f"{kind} {object_id}")
 
 
 def _entitlement_meta(entitlement, **extra) -> dict:

@@ -90,6 +90,23 @@ class StripeEvent(models.Model):
         return f"{self.event_id} ({self.type}, {self.status})"
 
 
+class ChargeCustomer(models.Model):
+    """Stripe charge id -> customer id, learnt from the payloads of applied events.
+
+    A dispute names only its charge; this resolves its customer (to serialize it on that
+    customer, and for entitlements to reverse) without a Stripe API call and without waiting for
+    dj-stripe's Charge mirror (which lags or is off). Moved from entitlements, table and rows
+    included (billing/migrations/0005_charge_customer.py)."""
+
+    stripe_charge_id = models.CharField(max_length=255, unique=True)
+    stripe_customer_id = models.CharField(max_length=255)
+    learnt_from = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.stripe_charge_id} -> {self.stripe_customer_id}"
+
+
 class IdempotencyRecord(models.Model):
     """One Idempotency-Key use, scoped per user and operation (see billing/idempotency.py)."""
 

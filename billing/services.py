@@ -15,7 +15,7 @@ from django.utils import timezone
 from djstripe.enums import WebhookEndpointStatus
 from djstripe.models import WebhookEndpoint, WebhookEventTrigger
 
-from billing import metrics, relay, signals, stripe_api
+from billing import charges, metrics, relay, signals, stripe_api, stripe_events
 from billing.db import advisory_xact_lock, insert_with_parent_ignoring_conflict
 from billing.errors import DeadLetterNotReprocessable
 from billing.models import StripeEvent, WebhookSecret
@@ -108,27 +108,6 @@ def _dedup_key(event_id: str) -> str:
     return f"billing:webhook:event:{event_id}"
 
 
-def account_of(event: dict) -> str:
-    """The connected account an event belongs to ("" for the platform's own events)."""
-    account = event.get("account")
-    return account[:255] if isinstance(account, str) else ""
-
-
-def customer_of(event: dict) -> str:
-    """The Stripe customer an event concerns ("" if none): events are serialized per customer.
-
-    A connected account's customer is scoped by its account ("acct_x/cus_y"), so it never
-    shares a key with the platform's customer of the same id."""
-    obj = event["data"]["object"]
-    customer = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
-    if isinstance(customer, dict):
-        customer = customer.get("id")
-    if not isinstance(customer, str) or not customer:
-        return ""
-    account = account_of(event)
-    return (f"{account}/{customer}" if account else customer)[:255]
-
-
 def event_receive(*, event: dict, endpoint_id: str, delivery: Delivery) -> bool:
     """Store a verified event once; False for a duplicate. Nothing is published here: the
     stored row is the outbox, and the relay (billing/relay.py) queues its processing.
@@ -147,7 +126,8 @@ def event_receive(*, event: dict, endpoint_id: str, delivery: Delivery) -> bool:
         _count_duplicate(answered_by="cache")
         log.info("billing.webhook.duplicate", event_id=event_id, answered_by="cache")
         return False
-    customer_id = customer_of(event)
+    billing_event = stripe_events.parse(event)
+    customer_id = billing_event.customer_key
     mirror = (
         StripeEvent.MirrorStatus.PENDING
         if settings.BILLING_STRIPE_MIRROR_ENABLED
@@ -158,7 +138,7 @@ def event_receive(*, event: dict, endpoint_id: str, delivery: Delivery) -> bool:
         type=event["type"][:255],
         created=event["created"],
         livemode=event["livemode"],
-        account=account_of(event),
+        account=billing_event.account,
         customer_id=customer_id,
         payload=event,
         mirror_status=mirror,
@@ -240,14 +220,18 @@ def event_requeue_stale(*, older_than_seconds: int) -> int:
 
 
 def event_apply(*, event_id: str, customer_id: str) -> bool:
-    """Send stripe_event_processed for an inbox event, once; False if it was applied already.
+    """Send the event's BillingEvent with stripe_event_applying and stripe_event_processed,
+    once; False if it was applied already.
 
     Runs in one transaction under the customer's advisory lock, so two events of one customer
-    never interleave and the receivers' writes commit together with the `applied` mark.
+    never interleave and the receivers' writes commit together with the `applied` mark. A
+    dispute, which names only its charge, is serialized on the charge's customer as far as
+    billing knows the charge (billing/charges.py), else on its own id.
     """
     started = time.perf_counter()
+    lock_key = customer_id or _dispute_customer_key(event_id)
     with transaction.atomic():
-        advisory_xact_lock("apply", customer_id or event_id)
+        customer_lock(customer_key=lock_key or event_id)
         row = StripeEvent.objects.select_for_update().get(event_id=event_id)
         type_label = metrics.event_type_label(row.type)
         if settings.BILLING_WEBHOOK_DEDUP_CACHE:
@@ -259,17 +243,10 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
         was_dead = row.status == StripeEvent.Status.DEAD
         if row.livemode != settings.STRIPE_LIVE_MODE:
             return _event_other_mode(row, type_label=type_label, was_dead=was_dead)
-        details = {
-            "event": row.payload,
-            "event_id": row.event_id,
-            "event_type": row.type,
-            "created": row.created,
-            "livemode": row.livemode,
-            "account": row.account,
-        }
+        billing_event = _billing_event(row, lock_key=lock_key)
         # The event's own record first, then its effects (cause before effect in the trail).
-        signals.stripe_event_applying.send(sender=StripeEvent, **details)
-        signals.stripe_event_processed.send(sender=StripeEvent, **details)
+        signals.stripe_event_applying.send(sender=StripeEvent, billing_event=billing_event)
+        signals.stripe_event_processed.send(sender=StripeEvent, billing_event=billing_event)
         row.status = StripeEvent.Status.APPLIED
         row.attempts += 1
         row.last_error = ""
@@ -280,6 +257,34 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
     if was_dead:
         _refresh_dead_letter_gauge()
     return True
+
+
+def customer_lock(*, customer_key: str) -> None:
+    """Hold the lock event_apply serializes a customer's events on, until the current
+    transaction ends: work on a customer's events outside event_apply (entitlements' beat retry
+    of parked disputes) waits for them, and they for it."""
+    advisory_xact_lock("apply", customer_key)
+
+
+def _dispute_customer_key(event_id: str) -> str:
+    """The customer a dispute stored without one is serialized on: its charge's, read before
+    taking the lock (nothing is written: the lock is not held yet)."""
+    stored = StripeEvent.objects.filter(
+        event_id=event_id, type=stripe_events.CHARGE_DISPUTE_CREATED
+    ).values_list("payload", flat=True)
+    payload = stored.first()
+    if payload is None:
+        return ""
+    return charges.customer_resolve(stripe_events.parse(payload), record=False).customer_key
+
+
+def _billing_event(row: StripeEvent, *, lock_key: str) -> stripe_events.BillingEvent:
+    billing_event = charges.billing_event_resolve(payload=row.payload)
+    if not lock_key and billing_event.customer_key:
+        # A dispute whose charge was learnt between the read before the lock and the lock:
+        # serialize it on that customer too.
+        customer_lock(customer_key=billing_event.customer_key)
+    return billing_event
 
 
 def _event_other_mode(row: StripeEvent, *, type_label: str, was_dead: bool) -> bool:
@@ -313,9 +318,8 @@ def subscription_fetch(*, subscription_id: str) -> dict:
     fetched_at = int(time.time())
     subscription = stripe_api.subscription_retrieve(subscription_id=subscription_id)
     with transaction.atomic():
-        signals.stripe_subscription_fetched.send(
-            sender=StripeEvent, subscription=subscription, fetched_at=fetched_at
-        )
+        billing_event = stripe_events.subscription_fetched(subscription, fetched_at=fetched_at)
+        signals.stripe_subscription_fetched.send(sender=StripeEvent, billing_event=billing_event)
     metrics.subscription_fetches.labels(outcome="fetched").inc()
     return subscription
 

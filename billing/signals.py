@@ -8,9 +8,9 @@ from django.dispatch import Signal
 # A verified Stripe event is being applied, exactly once per event id. Sent inside the
 # transaction that marks the event applied (so receivers' writes commit or roll back with it),
 # from the Celery task, never from the web request.
-# kwargs: event (dict, the verified payload as Stripe sent it), event_id (str),
-#         event_type (str), created (int, unix seconds), livemode (bool),
-#         account (str: a connected account's id, "" for the platform's own events)
+# kwargs: billing_event (billing.stripe_events.BillingEvent: the payload parsed once, its
+#         customer resolved, a dispute's through its charge); receivers read its fields and
+#         never the raw payload
 stripe_event_processed = Signal()
 
 # Sent just before stripe_event_processed, in the same transaction and with the same kwargs,
@@ -33,8 +33,8 @@ webhook_rejected = Signal()
 dead_letter_reprocessed = Signal()
 
 # A subscription was fetched from Stripe's API (to settle events the payloads cannot order).
-# Sent inside a transaction, from a Celery task. kwargs: subscription (dict, Stripe's object as
-# fetched), fetched_at (int, unix seconds: the fetched object is the state at that time)
+# Sent inside a transaction, from a Celery task. kwargs: billing_event (a BillingEvent of kind
+# subscription.fetched whose `created` is the fetch time: the object is the state at that time)
 stripe_subscription_fetched = Signal()
 
 # A verified event of the other mode (a test-mode event reaching a live-mode deployment, or the

@@ -14,19 +14,20 @@ from typing import Any
 
 from djstripe.models import Subscription
 
-from entitlements import stripe_payloads as payloads
+from billing import stripe_events
 from entitlements.models import Plan, SubscriptionState
 
 
-def _plan_code(price: payloads.PriceRef | None, plans: set[str]) -> str | None:
+def _plan_code(price: stripe_events.PriceRef | None, plans: set[str]) -> str | None:
     """The plan the mirrored price maps to, as stripe_sync.plan_for_price decides (read only)."""
     if price is None:
         return None
     return next((code for code in price.plan_codes if code in plans), None)
 
 
-def _when(seconds: int | str | None) -> str:
-    if not seconds:
+def _when(seconds: object) -> str:
+    # A parsed Stripe value (billing.stripe_events keeps them as the JSON gave them).
+    if not seconds or not isinstance(seconds, int | float | str):
         return "none"
     return f"{datetime.fromtimestamp(int(seconds), tz=UTC):%Y-%m-%d %H:%M}"
 
@@ -35,7 +36,7 @@ def subscription_mirror_drift(
     *, state: SubscriptionState, mirrored: dict[str, Any], plans: set[str]
 ) -> list[str]:
     """How the mirrored subscription (Stripe's object) differs from our state ([] = none)."""
-    theirs = payloads.subscription_update(mirrored)
+    theirs = stripe_events.subscription_change(mirrored)
     ours_status = "canceled" if state.value("deleted") else state.value("status")
     drift: list[str] = []
     if theirs.values["status"] != ours_status:

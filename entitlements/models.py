@@ -182,21 +182,6 @@ class ParkedEvent(models.Model):
         return self.event_id
 
 
-class ChargeCustomer(models.Model):
-    """Stripe charge id -> customer id, learnt from the payloads of processed events.
-
-    A dispute names only its charge; this resolves its customer without a Stripe API call and
-    without waiting for dj-stripe's Charge mirror (which lags or is off)."""
-
-    stripe_charge_id = models.CharField(max_length=255, unique=True)
-    stripe_customer_id = models.CharField(max_length=255)
-    learnt_from = models.CharField(max_length=255)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"{self.stripe_charge_id} -> {self.stripe_customer_id}"
-
-
 class SubscriptionState(models.Model):
     """The stored state of one Stripe subscription, merged from every applied event.
 

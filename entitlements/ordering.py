@@ -40,19 +40,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "incomplete_expired": frozenset(),
 }
 
-# Top-level subscription attributes compared against `previous_attributes`.
-TRACKED_ATTRIBUTES = (
-    "status",
-    "cancel_at_period_end",
-    "cancel_at",
-    "canceled_at",
-    "ended_at",
-    "trial_end",
-    "pause_collection",
-    "latest_invoice",
-    "items",
-)
-
 CREATION, ONGOING, TERMINAL, DELETION = 0, 1, 2, 3
 
 
@@ -64,8 +51,9 @@ class Facts:
     created: int
     kind: str  # "created", "updated", "deleted", "invoice", "fetch"
     status: str | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)  # TRACKED_ATTRIBUTES it states
-    previous: dict[str, Any] = field(default_factory=dict)  # TRACKED_ATTRIBUTES changed from
+    # billing.stripe_events.TRACKED_ATTRIBUTES the object states, and says it changed from
+    attributes: dict[str, Any] = field(default_factory=dict)
+    previous: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)  # what it sets in the stored state
 
     def as_json(self) -> dict[str, Any]:
@@ -90,41 +78,6 @@ class Facts:
             previous=data.get("previous") or {},
             values=data.get("values") or {},
         )
-
-
-def _ref(value: Any) -> str | None:
-    """The id of a Stripe reference: an expanded object's id, or the id string itself."""
-    if isinstance(value, dict):
-        object_id: str | None = value.get("id")
-        return object_id
-    reference: str | None = value  # an id, or None (payloads are JSON: not checked here)
-    return reference
-
-
-def _normalised(name: str, value: Any) -> Any:
-    """A comparable form of one tracked attribute (references by id, items by price/period)."""
-    if name == "latest_invoice":
-        return _ref(value)
-    if name == "items":
-        data = value.get("data") if isinstance(value, dict) else value
-        items = data if isinstance(data, list) else []
-        return sorted(
-            [
-                _ref(item.get("price")) or _ref(item.get("plan")),
-                item.get("quantity"),
-                item.get("current_period_end"),
-            ]
-            for item in items
-            if isinstance(item, dict)
-        )
-    return value
-
-
-def tracked_attributes(obj: dict[str, Any]) -> dict[str, Any]:
-    """The tracked attributes an object (or a previous_attributes dict) states."""
-    if not isinstance(obj, dict):
-        return {}
-    return {name: _normalised(name, obj[name]) for name in TRACKED_ATTRIBUTES if name in obj}
 
 
 def stage(facts: Facts) -> int:

@@ -10,13 +10,13 @@ from entitlements.models import Feature, Plan, PlanFeature
 
 
 @receiver(stripe_event_processed, dispatch_uid="entitlements.apply_stripe_event")
-def apply_stripe_event(sender, event, **kwargs):
-    stripe_sync.stripe_event_apply(event=event)
+def apply_stripe_event(sender, billing_event, **kwargs):
+    stripe_sync.stripe_event_apply(billing_event=billing_event)
 
 
 @receiver(stripe_subscription_fetched, dispatch_uid="entitlements.apply_fetched_subscription")
-def apply_fetched_subscription(sender, subscription, fetched_at, **kwargs):
-    stripe_sync.subscription_fetched_apply(subscription=subscription, fetched_at=fetched_at)
+def apply_fetched_subscription(sender, billing_event, **kwargs):
+    stripe_sync.subscription_fetched_apply(billing_event=billing_event)
 
 
 @receiver(post_migrate, dispatch_uid="entitlements.seed_catalog")

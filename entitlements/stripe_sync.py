@@ -1,6 +1,7 @@
-"""Stripe events -> stored subscription state (then entitlements, see subscriptions.py).
+"""Billing events -> stored subscription state (then entitlements, see subscriptions.py).
 
-Decided from the event payload and local state only: no Stripe API call on this path.
+Decided from billing's BillingEvent (billing/stripe_events.py read the payload, billing resolved
+a dispute's customer through its charge) and local state only: no Stripe API call on this path.
 
 Each event is merged into the SubscriptionState of the subscription it concerns; every field
 keeps the value of the newest event that carried it (by created, and inside one second by what
@@ -10,7 +11,13 @@ is fetched from Stripe later, by billing's task, and that copy becomes the newes
 and disputes are recorded per customer and decided when entitlements are computed. Events of a
 customer not linked to a user yet are parked and applied when the link appears; a dispute
 whose charge's customer is not known yet is parked until it is (see disputes.py).
+
+Parked events that an event releases (it links their customer, or names their charge's
+customer) are applied before the rest of it, in the same transaction, by one loop
+(_apply_with_released): nothing here calls back into stripe_event_apply.
 """
+
+from collections.abc import Iterator
 
 import structlog
 from django.conf import settings
@@ -18,10 +25,12 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from billing import charges, stripe_events
+from billing import services as billing_services
 from billing.models import StripeEvent
+from billing.stripe_events import BillingEvent, Kind, PriceRef, SubscriptionChange
 from config.context import Actor
 from entitlements import disputes, metrics, ordering
-from entitlements import stripe_payloads as payloads
 from entitlements.models import (
     CustomerLink,
     CustomerReversal,
@@ -37,17 +46,14 @@ from entitlements.subscriptions import state_merge, subscription_sync
 logger = structlog.get_logger(__name__)
 STRIPE = Actor(kind="stripe")
 
-SUBSCRIPTION_EVENTS = {
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-    "customer.subscription.paused",
-    "customer.subscription.resumed",
-}
-
-REVERSAL_EVENTS = {"charge.refunded", "charge.dispute.created"}
+LINK_KINDS = frozenset({Kind.CHECKOUT_COMPLETED, Kind.CUSTOMER_CHANGED})
+REVERSAL_KINDS = frozenset({Kind.PAYMENT_REFUNDED, Kind.PAYMENT_DISPUTED})
 # The reason of the entitlement changes (and so of their audit rows) that a fetch causes.
 FETCH_REASON = "customer.subscription fetched from Stripe (same-second events settled)"
+
+# What applying one event yields: each parked event it releases, to be applied (by
+# _apply_with_released) before the event goes on.
+Released = Iterator[ParkedEvent]
 
 
 # --- Customer -> user --------------------------------------------------------------------------
@@ -61,10 +67,11 @@ def _existing_user(user_id: int | None):
 
 def customer_link(
     *, customer_id: str, user, learnt_from: str, source_event_id: str | None
-) -> CustomerLink | None:
-    """Link a Stripe customer to a user (first link wins) and apply its parked events."""
+) -> list[ParkedEvent]:
+    """Link a Stripe customer to a user (first link wins); the events parked for the customer,
+    which the caller applies now."""
     if not customer_id or user is None:
-        return None
+        return []
     link, created = CustomerLink.objects.get_or_create(
         stripe_customer_id=customer_id,
         defaults={
@@ -77,9 +84,9 @@ def customer_link(
         logger.warning(
             "entitlements.customer_link_conflict", customer=customer_id, kept_user=link.user_id
         )
-    if created:
-        parked_events_apply(customer_id=customer_id)
-    return link
+    if not created:
+        return []
+    return _unapplied(ParkedEvent.objects.filter(stripe_customer_id=customer_id))
 
 
 def _djstripe_subscriber(customer_id: str):
@@ -91,47 +98,61 @@ def _djstripe_subscriber(customer_id: str):
         return None
     if customer.subscriber_id:
         return customer.subscriber
-    return _existing_user(payloads.user_id_from_metadata({"metadata": customer.metadata}))
+    return _existing_user(stripe_events.user_id_from_metadata({"metadata": customer.metadata}))
 
 
-def resolve_user(*, customer_id: str, obj: dict, event_id: str):
-    """The user of a customer: our link, else metadata.user_id on the object, else dj-stripe."""
+def resolve_user(*, customer_id: str, user_id: int | None, event_id: str):
+    """The user of a customer: our link, else the user the payload names (metadata.user_id),
+    else dj-stripe's; and the parked events a new link releases."""
     link = CustomerLink.objects.filter(stripe_customer_id=customer_id).select_related("user")
     link = link.first()
     if link is not None:
-        return link.user
-    user = _existing_user(payloads.user_id_from_metadata(obj))
+        return link.user, []
+    user = _existing_user(user_id)
     learnt_from = "metadata.user_id"
     if user is None:
         user, learnt_from = _djstripe_subscriber(customer_id), "djstripe.subscriber"
-    if user is not None:
-        customer_link(
-            customer_id=customer_id, user=user, learnt_from=learnt_from, source_event_id=event_id
-        )
-    return user
+    if user is None:
+        return None, []
+    released = customer_link(
+        customer_id=customer_id, user=user, learnt_from=learnt_from, source_event_id=event_id
+    )
+    return user, released
 
 
-def _park(event: dict, customer_id: str, *, charge_id: str = "") -> None:
+def _park(billing_event: BillingEvent, customer_id: str, *, charge_id: str = "") -> None:
     _, created = ParkedEvent.objects.get_or_create(
-        event_id=event["id"],
+        event_id=billing_event.event_id,
         defaults={
-            "event_type": event["type"],
+            "event_type": billing_event.type,
             "stripe_customer_id": customer_id,
             "stripe_charge_id": charge_id,
-            "created": int(event["created"]),
-            "payload": event,
+            "created": billing_event.created,
+            "payload": stripe_events.as_json(billing_event),
         },
     )
     if created:
         metrics.PARKED_EVENTS.inc()
         if not customer_id:
-            metrics.UNRESOLVED_EVENTS.labels(event_type=event["type"]).inc()
+            metrics.UNRESOLVED_EVENTS.labels(event_type=billing_event.type).inc()
         logger.info(
             "entitlements.event_parked",
-            event_id=event["id"],
+            event_id=billing_event.event_id,
             customer=customer_id,
             charge=charge_id,
         )
+
+
+def _parked_event(row: ParkedEvent) -> BillingEvent:
+    billing_event = stripe_events.from_json(row.payload)
+    if not billing_event.customer_id and row.stripe_customer_id:
+        # A dispute parked on its charge, claimed for the charge's customer since.
+        billing_event = billing_event.with_customer(row.stripe_customer_id)
+    return billing_event
+
+
+def _unapplied(parked) -> list[ParkedEvent]:
+    return list(parked.filter(applied_at__isnull=True).select_for_update().order_by("created"))
 
 
 def state_replay(*, customer_ids: list[str] | None = None) -> int:
@@ -143,38 +164,23 @@ def state_replay(*, customer_ids: list[str] | None = None) -> int:
         events = events.filter(customer_id__in=customer_ids)
     replayed = 0
     for payload in events.order_by("created", "event_id").values_list("payload", flat=True):
-        stripe_event_apply(event=payload, sync=False)
+        billing_event = charges.customer_resolve(stripe_events.parse(payload))
+        stripe_event_apply(billing_event=billing_event, sync=False)
         replayed += 1
     return replayed
 
 
-def _parked_apply(parked) -> int:
-    applied = 0
-    for row in parked.filter(applied_at__isnull=True).select_for_update().order_by("created"):
-        stripe_event_apply(event=row.payload)
-        row.applied_at = timezone.now()
-        row.save(update_fields=["applied_at"])
-        applied += 1
-    return applied
-
-
-def parked_events_apply(*, customer_id: str) -> int:
-    """Apply the events parked for a customer, now that it has a user (the merge makes their
-    order irrelevant)."""
-    return _parked_apply(ParkedEvent.objects.filter(stripe_customer_id=customer_id))
-
-
-def _parked_disputes_release(*, charge_id: str, customer_id: str) -> int:
+def _parked_disputes_release(*, charge_id: str, customer_id: str) -> list[ParkedEvent]:
     """A charge's customer became known: its parked disputes are recorded against it now."""
     if not disputes.parked_disputes_claim(charge_id=charge_id, customer_id=customer_id):
-        return 0
+        return []
     parked = ParkedEvent.objects.filter(stripe_charge_id=charge_id, stripe_customer_id=customer_id)
-    return _parked_apply(parked.filter(event_type=disputes.DISPUTE_EVENT))
+    return _unapplied(parked.filter(event_type=stripe_events.CHARGE_DISPUTE_CREATED))
 
 
-def _charges_learn(event: dict) -> None:
-    for charge_id, customer_id in disputes.charge_customers_learn(event=event):
-        _parked_disputes_release(charge_id=charge_id, customer_id=customer_id)
+def _charges_release(billing_event: BillingEvent) -> Released:
+    for charge_id, customer_id in billing_event.charge_customers:
+        yield from _parked_disputes_release(charge_id=charge_id, customer_id=customer_id)
 
 
 def parked_disputes_retry() -> int:
@@ -183,16 +189,21 @@ def parked_disputes_retry() -> int:
     applied = 0
     for charge_id in disputes.parked_dispute_charges():
         with transaction.atomic():
-            customer_id = disputes.charge_customer(charge_id=charge_id)
-            if customer_id:
-                applied += _parked_disputes_release(charge_id=charge_id, customer_id=customer_id)
+            customer_id = charges.charge_customer(charge_id=charge_id)
+            if not customer_id:
+                continue
+            # Serialized with the customer's events, as a dispute applied by billing is.
+            billing_services.customer_lock(customer_key=customer_id)
+            for row in _parked_disputes_release(charge_id=charge_id, customer_id=customer_id):
+                _apply_with_released(_parked_event(row), parked=row, sync=True)
+                applied += 1
     return applied
 
 
 # --- Plans ---------------------------------------------------------------------------------
 
 
-def plan_for_price(price: payloads.PriceRef | None, *, subscription_id: str, event_id: str):
+def plan_for_price(price: PriceRef | None, *, subscription_id: str, event_id: str):
     """The plan of a price (lookup_key, price metadata, product metadata); unknown is flagged."""
     if price is None:
         return None
@@ -228,96 +239,84 @@ def plan_for_price(price: payloads.PriceRef | None, *, subscription_id: str, eve
 # --- Events --------------------------------------------------------------------------------
 
 
-def _subscription_update(event: dict) -> payloads.Update:
-    obj = event["data"]["object"]
-    update = payloads.subscription_update(obj, deleted=event["type"].endswith(".deleted"))
-    plan = plan_for_price(
-        update.price, subscription_id=update.subscription_id, event_id=event["id"]
+def _change_values(billing_event: BillingEvent) -> tuple[SubscriptionChange, dict] | None:
+    """The subscription an event concerns and the values it sets there (a subscription's price
+    mapped to a plan); None when it concerns no subscription."""
+    change = billing_event.subscription
+    if change is None:
+        return None
+    values = dict(change.values)
+    if change.price is not None:
+        plan = plan_for_price(
+            change.price, subscription_id=change.subscription_id, event_id=billing_event.event_id
+        )
+        values["plan_code"] = plan.code if plan else None
+    return change, values
+
+
+def _facts(billing_event: BillingEvent, change: SubscriptionChange, values: dict):
+    """What places the event among its subscription's events of the same second."""
+    return ordering.Facts(
+        event_id=billing_event.event_id,
+        created=billing_event.created,
+        kind=change.stage,
+        status=change.status,
+        attributes=dict(change.attributes),
+        previous=dict(change.previous),
+        values=values,
     )
-    if update.price is not None:
-        update.values["plan_code"] = plan.code if plan else None
-    return update
 
 
-def _update_and_facts(event: dict) -> tuple[payloads.Update, ordering.Facts] | None:
-    """What a subscription or invoice event says about its subscription, and the facts that
-    place it among same-second events; None when it concerns no subscription."""
-    event_type, obj = event["type"], event["data"]["object"]
-    created = int(event["created"])
-    if event_type in SUBSCRIPTION_EVENTS:
-        update = _subscription_update(event)
-        kind = event_type.rsplit(".", 1)[1]
-        facts = ordering.Facts(
-            event_id=event["id"],
-            created=created,
-            kind=kind if kind in {"created", "deleted"} else "updated",
-            status=update.status,
-            attributes=ordering.tracked_attributes(obj),
-            previous=ordering.tracked_attributes(event["data"].get("previous_attributes") or {}),
-            values=update.values,
-        )
-        return update, facts
-    if event_type in {"invoice.paid", "invoice.payment_failed"}:
-        update = payloads.invoice_update(obj, paid=event_type == "invoice.paid", created=created)
-        if update is None:
-            return None
-        facts = ordering.Facts(
-            event_id=event["id"],
-            created=created,
-            kind="invoice",
-            status=update.status,
-            values=update.values,
-        )
-        return update, facts
-    return None
-
-
-def _reversal_record(event: dict) -> str:
+def _reversal_record(billing_event: BillingEvent) -> str:
     """Record a full refund or a dispute of a customer; the customer's id ("" when nothing is
     reversed, or when a dispute's customer is not known yet and it is parked on its charge)."""
-    event_type, obj = event["type"], event["data"]["object"]
-    if event_type == "charge.refunded" and settings.ENTITLEMENTS_REVOKE_ON_REFUND:
-        if not payloads.is_full_refund(obj):
+    kind = billing_event.kind
+    customer_id = billing_event.customer_id
+    if kind == Kind.PAYMENT_REFUNDED and settings.ENTITLEMENTS_REVOKE_ON_REFUND:
+        if not billing_event.full_refund:
             return ""
-        kind, customer_id = CustomerReversal.Kind.REFUND, payloads.customer_id_of(obj)
-    elif event_type == disputes.DISPUTE_EVENT and settings.ENTITLEMENTS_REVOKE_ON_DISPUTE:
-        kind, customer_id = CustomerReversal.Kind.DISPUTE, disputes.dispute_customer(dispute=obj)
+        reversal = CustomerReversal.Kind.REFUND
+    elif kind == Kind.PAYMENT_DISPUTED and settings.ENTITLEMENTS_REVOKE_ON_DISPUTE:
+        reversal = CustomerReversal.Kind.DISPUTE
         if not customer_id:
             # Not lost: applied as soon as any payload (or the mirror) names the charge's customer.
-            _park(event, "", charge_id=payloads.charge_id_of(obj))
+            _park(billing_event, "", charge_id=billing_event.charge_id)
             return ""
     else:
         return ""
     if not customer_id:
         # A charge without a customer belongs to no subscription: nothing to reverse.
-        logger.info("entitlements.reversal_without_customer", event_id=event["id"])
+        logger.info("entitlements.reversal_without_customer", event_id=billing_event.event_id)
         return ""
     CustomerReversal.objects.get_or_create(
-        event_id=event["id"],
+        event_id=billing_event.event_id,
         defaults={
             "stripe_customer_id": customer_id,
-            "kind": kind,
-            "created": int(event["created"]),
+            "kind": reversal,
+            "created": billing_event.created,
         },
     )
     return customer_id
 
 
-def _customer_resync(event: dict, customer_id: str) -> None:
+def _customer_resync(billing_event: BillingEvent, customer_id: str) -> None:
     """Bring every known subscription of a customer in line after a reversal."""
     states = SubscriptionState.objects.select_for_update().filter(stripe_customer_id=customer_id)
     for state in states.order_by("pk"):
         subscription_sync(
-            state=state, actor=STRIPE, reason=event["type"], source_event_id=event["id"]
+            state=state,
+            actor=STRIPE,
+            reason=billing_event.type,
+            source_event_id=billing_event.event_id,
         )
 
 
 def _state_apply(
-    *, update: payloads.Update, facts: ordering.Facts, reason: str, source_event_id, sync: bool
+    *, change: SubscriptionChange, facts: ordering.Facts, reason: str, source_event_id, sync: bool
 ) -> SubscriptionState:
     state, _ = SubscriptionState.objects.select_for_update().get_or_create(
-        stripe_subscription_id=update.subscription_id,
-        defaults={"stripe_customer_id": update.customer_id},
+        stripe_subscription_id=change.subscription_id,
+        defaults={"stripe_customer_id": change.customer_id},
     )
     if state_merge(state, facts):
         state.save()
@@ -340,19 +339,20 @@ def _settle_later(subscription_id: str) -> None:
     )
 
 
-def subscription_fetched_apply(*, subscription: dict, fetched_at: int) -> None:
-    """Stripe's own copy of a subscription, fetched at `fetched_at`, is its newest state."""
-    event = {"id": f"fetch:{fetched_at}", "type": "customer.subscription.fetched"}
-    event.update(created=fetched_at, data={"object": subscription})
-    update = _subscription_update(event)
-    known = SubscriptionState.objects.filter(stripe_subscription_id=update.subscription_id)
+def subscription_fetched_apply(*, billing_event: BillingEvent) -> None:
+    """Stripe's own copy of a subscription, fetched at `created`, is its newest state."""
+    found = _change_values(billing_event)
+    if found is None:
+        return
+    change, values = found
+    known = SubscriptionState.objects.filter(stripe_subscription_id=change.subscription_id)
     journal = known.values_list("journal", flat=True).first()
     if journal is None:
         return  # never seen in an event: nothing of ours depends on it
-    if update.status in {"active", "trialing"}:
+    if change.status in {"active", "trialing"}:
         # Stripe says the subscription is in good standing: no payment failure is outstanding.
-        update.values["payment_failed_at"] = None
-    elif update.status == "past_due":
+        values["payment_failed_at"] = None
+    elif change.status == "past_due":
         # Past due since the latest failed payment we were told of (the grace days run from
         # it), not since the fetch.
         failures = [
@@ -361,27 +361,19 @@ def subscription_fetched_apply(*, subscription: dict, fetched_at: int) -> None:
             if entry.get("kind") == "invoice" and entry.get("status") == "past_due"
         ]
         if failures:
-            update.values["payment_failed_at"] = max(failures)
-    facts = ordering.Facts(
-        event_id=event["id"],
-        created=fetched_at,
-        kind="fetch",
-        status=update.status,
-        attributes=ordering.tracked_attributes(subscription),
-        values=update.values,
-    )
-    _state_apply(update=update, facts=facts, reason=FETCH_REASON, source_event_id=None, sync=True)
+            values["payment_failed_at"] = max(failures)
+    facts = _facts(billing_event, change, values)
+    _state_apply(change=change, facts=facts, reason=FETCH_REASON, source_event_id=None, sync=True)
 
 
-def _apply_summary(event: dict, *, sync: bool) -> None:
-    obj = event["data"]["object"]
-    customer_id = payloads.customer_id_of(obj)
-    version = (int(event["created"]), event["id"])
+def _apply_summary(billing_event: BillingEvent, *, sync: bool) -> None:
+    customer_id = billing_event.customer_id
+    version = (billing_event.created, billing_event.event_id)
     summary = CustomerSummary.objects.select_for_update().filter(stripe_customer_id=customer_id)
     summary = summary.first()
     if summary is not None and (summary.event_created, summary.event_id) >= version:
         return
-    keys = payloads.summary_lookup_keys(obj)
+    keys = list(billing_event.entitlement_lookup_keys)
     known = set(Feature.objects.filter(lookup_key__in=keys).values_list("lookup_key", flat=True))
     if set(keys) - known:
         logger.warning("entitlements.unknown_lookup_keys", keys=sorted(set(keys) - known))
@@ -393,69 +385,100 @@ def _apply_summary(event: dict, *, sync: bool) -> None:
         return
     for state in SubscriptionState.objects.filter(stripe_customer_id=customer_id):
         subscription_sync(
-            state=state, actor=STRIPE, reason=event["type"], source_event_id=event["id"]
+            state=state,
+            actor=STRIPE,
+            reason=billing_event.type,
+            source_event_id=billing_event.event_id,
         )
 
 
-def _link_from(event: dict) -> None:
-    obj = event["data"]["object"]
-    customer_id = payloads.customer_id_of(obj)
-    if event["type"] == "checkout.session.completed":
-        user_id = payloads.parse_user_id(obj.get("client_reference_id"))
-        user_id = user_id or payloads.user_id_from_metadata(obj)
-        learnt_from = "checkout.session"
-    else:  # customer.created / customer.updated
-        customer_id, user_id = obj.get("id", ""), payloads.user_id_from_metadata(obj)
-        learnt_from = "customer.metadata"
-    customer_link(
-        customer_id=customer_id,
-        user=_existing_user(user_id),
-        learnt_from=learnt_from,
-        source_event_id=event["id"],
+def _link_from(billing_event: BillingEvent) -> list[ParkedEvent]:
+    checkout = billing_event.kind == Kind.CHECKOUT_COMPLETED
+    return customer_link(
+        customer_id=billing_event.customer_id,
+        user=_existing_user(billing_event.user_id),
+        learnt_from="checkout.session" if checkout else "customer.metadata",
+        source_event_id=billing_event.event_id,
     )
+
+
+def _event_apply(billing_event: BillingEvent, *, sync: bool) -> Released:
+    """Apply one event; yields each parked event it releases, which is applied before this
+    event goes on (a dispute parked on this event's charge, the events parked for a customer
+    this event links), as they always were."""
+    if billing_event.account:
+        # A connected account's customers are not the platform's users: its customer cus_X is
+        # not the platform's cus_X. Stored and audited by billing and audit, applied to nothing.
+        logger.info("entitlements.connected_account_event", event_id=billing_event.event_id)
+        return
+    # First, so that a dispute parked on this event's charge is applied before the event.
+    yield from _charges_release(billing_event)
+    if billing_event.kind in LINK_KINDS:
+        yield from _link_from(billing_event)
+        return
+    if billing_event.kind == Kind.ENTITLEMENT_SUMMARY_UPDATED:
+        customer_id = billing_event.customer_id
+        user, released = resolve_user(
+            customer_id=customer_id, user_id=None, event_id=billing_event.event_id
+        )
+        yield from released
+        if user is None:
+            _park(billing_event, customer_id)
+            return
+        _apply_summary(billing_event, sync=sync)
+        return
+    if billing_event.kind in REVERSAL_KINDS:
+        customer_id = _reversal_record(billing_event)
+        if customer_id and sync:
+            _customer_resync(billing_event, customer_id)
+        return
+    found = _change_values(billing_event)
+    if found is None:
+        return
+    change, values = found
+    user, released = resolve_user(
+        customer_id=change.customer_id,
+        user_id=billing_event.user_id,
+        event_id=billing_event.event_id,
+    )
+    yield from released
+    if user is None:
+        _park(billing_event, change.customer_id)
+        return
+    _state_apply(
+        change=change,
+        facts=_facts(billing_event, change, values),
+        reason=billing_event.type,
+        source_event_id=billing_event.event_id,
+        sync=sync,
+    )
+
+
+def _apply_with_released(
+    billing_event: BillingEvent, *, sync: bool, parked: ParkedEvent | None = None
+) -> None:
+    """Apply an event and, before it goes on, each parked event it releases (and theirs before
+    them), with one explicit stack: no function calls back into stripe_event_apply."""
+    stack = [(_event_apply(billing_event, sync=sync), parked)]
+    while stack:
+        applying, row = stack[-1]
+        released = next(applying, None)
+        if released is not None:
+            # A parked event is applied as a live one (sync), even during a replay.
+            stack.append((_event_apply(_parked_event(released), sync=True), released))
+            continue
+        stack.pop()
+        if row is not None:
+            row.applied_at = timezone.now()
+            row.save(update_fields=["applied_at"])
 
 
 # No savepoint when called inside billing's transaction: a failure there rolls the whole event
 # back and Celery retries it; nothing catches it half way.
 @transaction.atomic(savepoint=False)
-def stripe_event_apply(*, event: dict, sync: bool = True) -> None:
-    """Apply one verified Stripe event to entitlements (called once per event id).
+def stripe_event_apply(*, billing_event: BillingEvent, sync: bool = True) -> None:
+    """Apply one billing event to entitlements (called once per event id).
 
     With sync=False only the stored state is updated (reconciliation replaying the event log);
     entitlement rows are left for the comparison that follows."""
-    event_type = event["type"]
-    if event.get("account"):
-        # A connected account's customers are not the platform's users: its customer cus_X is
-        # not the platform's cus_X. Stored and audited by billing and audit, applied to nothing.
-        logger.info("entitlements.connected_account_event", event_id=event["id"])
-        return
-    # First, so that a dispute parked on this event's charge is applied in this transaction.
-    _charges_learn(event)
-    if event_type in {"checkout.session.completed", "customer.created", "customer.updated"}:
-        _link_from(event)
-        return
-    if event_type == "entitlements.active_entitlement_summary.updated":
-        customer_id = payloads.customer_id_of(event["data"]["object"])
-        if resolve_user(customer_id=customer_id, obj={}, event_id=event["id"]) is None:
-            _park(event, customer_id)
-            return
-        _apply_summary(event, sync=sync)
-        return
-    if event_type in REVERSAL_EVENTS:
-        customer_id = _reversal_record(event)
-        if customer_id and sync:
-            _customer_resync(event, customer_id)
-        return
-    found = _update_and_facts(event)
-    if found is None:
-        return
-    update, facts = found
-    user = resolve_user(
-        customer_id=update.customer_id, obj=event["data"]["object"], event_id=event["id"]
-    )
-    if user is None:
-        _park(event, update.customer_id)
-        return
-    _state_apply(
-        update=update, facts=facts, reason=event_type, source_event_id=event["id"], sync=sync
-    )
+    _apply_with_released(billing_event, sync=sync)

@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from config.context import Actor
 from entitlements import ordering, selectors, services
-from entitlements import stripe_payloads as payloads
 from entitlements.models import (
     CustomerLink,
     CustomerReversal,
@@ -23,6 +22,11 @@ from entitlements.models import (
     Plan,
     SubscriptionState,
 )
+
+# Subscription statuses that give access (past_due only through the plan's grace days,
+# trialing until the trial's end). incomplete, incomplete_expired, unpaid, paused and canceled
+# give none.
+LIVE_STATUSES = frozenset({"active", "trialing", "past_due"})
 
 # How long an event's ordering facts stay in its subscription's journal after the newest event:
 # Stripe retries a delivery for up to three days, so a late event still meets its second.
@@ -87,7 +91,7 @@ def is_reversed(state: SubscriptionState) -> bool:
 def desired_for_state(state: SubscriptionState) -> dict[str, Wanted]:
     """{lookup_key: Wanted} for a subscription, from its stored state alone."""
     status = state.value("status")
-    if state.value("deleted") or status not in payloads.LIVE_STATUSES or is_reversed(state):
+    if state.value("deleted") or status not in LIVE_STATUSES or is_reversed(state):
         return {}
     plan = Plan.objects.filter(code=state.value("plan_code") or "").first()
     summary = CustomerSummary.objects.filter(stripe_customer_id=state.stripe_customer_id).first()

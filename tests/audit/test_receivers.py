@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from audit.models import AuditEvent
 from billing import services as billing_services
 from billing import signals as billing_signals
+from billing import stripe_events
 from billing.models import StripeEvent
 from billing.rejections import rejection_counts_flush
 from config.context import Actor, acting_as
@@ -20,12 +21,7 @@ from tests.stripe_fixtures import event, resource, signed, unique_id
 
 def process(payload: dict) -> None:
     billing_signals.stripe_event_applying.send(
-        sender=StripeEvent,
-        event=payload,
-        event_id=payload["id"],
-        event_type=payload["type"],
-        created=payload["created"],
-        livemode=payload["livemode"],
+        sender=StripeEvent, billing_event=stripe_events.parse(payload)
     )
 
 

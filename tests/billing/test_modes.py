@@ -7,7 +7,7 @@ import pytest
 
 from audit.models import AuditEvent
 from billing.models import StripeEvent
-from billing.services import customer_of
+from billing.stripe_events import parse
 from entitlements.models import Entitlement, SubscriptionState
 from tests.billing.conftest import deliver, metric
 from tests.entitlements.conftest import Customer
@@ -96,6 +96,6 @@ def test_a_connected_accounts_customer_is_not_the_platforms_customer_of_the_same
 
 def test_serialization_keys_scope_connected_accounts():
     payload = Customer().subscription()
-    platform_key = customer_of(payload)
+    platform_key = parse(payload).customer_key
     payload["account"] = "acct_9"
-    assert customer_of(payload) == f"acct_9/{platform_key}"
+    assert parse(payload).customer_key == f"acct_9/{platform_key}"

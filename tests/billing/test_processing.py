@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from djstripe.models import WebhookEventTrigger
 
-from billing import metrics, services, signals, tasks
+from billing import metrics, services, signals, stripe_events, tasks
 from billing.models import StripeEvent
 from config.context import Actor
 from tests.billing.conftest import customer_event, deliver, metric
@@ -23,8 +23,8 @@ def failing_receiver():
     """A receiver that writes, then fails: its write must roll back with the attempt."""
     state = {"fail": True}
 
-    def receiver(sender, event_id, **kwargs):
-        Group.objects.create(name=f"written-by-{event_id}")
+    def receiver(sender, billing_event, **kwargs):
+        Group.objects.create(name=f"written-by-{billing_event.event_id}")
         if state["fail"]:
             raise RuntimeError("receiver exploded")
 
@@ -46,15 +46,7 @@ def test_event_is_applied_once_with_the_contract_kwargs(
     with django_capture_on_commit_callbacks(execute=True):
         assert deliver(client, endpoint, payload).json()["status"] == "duplicate"
     assert processed == [
-        {
-            "signal": signals.stripe_event_processed,
-            "event": payload,
-            "event_id": payload["id"],
-            "event_type": "customer.updated",
-            "created": payload["created"],
-            "livemode": False,
-            "account": "",
-        }
+        {"signal": signals.stripe_event_processed, "billing_event": stripe_events.parse(payload)}
     ]
     row = StripeEvent.objects.get(event_id=payload["id"])
     assert (row.status, row.attempts, row.applied_at is not None) == ("applied", 1, True)
@@ -232,7 +224,7 @@ def test_events_whose_task_was_lost_are_queued_again(client, endpoint, processed
         updated_at=timezone.now() - timedelta(seconds=901)
     )
     assert tasks.requeue_stale_events.delay().get() == 1
-    assert [p["event_id"] for p in processed] == [lost["id"]]
+    assert [p["billing_event"].event_id for p in processed] == [lost["id"]]
     assert StripeEvent.objects.get(event_id=lost["id"]).status == "applied"
     assert StripeEvent.objects.get(event_id=recent["id"]).status == "received"
     assert tasks.requeue_stale_events.delay().get() == 0

@@ -191,7 +191,9 @@ def test_a_relay_killed_mid_batch_loses_nothing_and_applies_nothing_twice(broker
         worker_process,
     )
     outcomes = {
-        outcome: worker_counts(worker_process, "tollgate_billing_events_processed_total", outcome=outcome)
+        outcome: worker_counts(
+            worker_process, "tollgate_billing_events_processed_total", outcome=outcome
+        )
         for outcome in ("applied", "skipped")
     }
     assert outcomes == {"applied": 30, "skipped": 30}

@@ -32,7 +32,7 @@ def test_events_are_applied_during_an_outage_and_mirrored_after(
         response = deliver(client, endpoint, payload)
 
     assert response.status_code == 200
-    assert [p["event_id"] for p in processed] == [
+    assert [p["billing_event"].event_id for p in processed] == [
         payload["id"]
     ]  # entitlements and audit heard of it
     row = StripeEvent.objects.get(event_id=payload["id"])
@@ -59,7 +59,7 @@ def test_events_are_applied_during_an_outage_and_mirrored_after(
     trigger = WebhookEventTrigger.objects.get(pk=row.trigger_id)
     assert trigger.processed and trigger.event_id == payload["id"]
     assert ("GET", "/v1/customers/cus_outage") in fake_stripe.requests
-    assert [p["event_id"] for p in processed] == [
+    assert [p["billing_event"].event_id for p in processed] == [
         payload["id"]
     ]  # the mirror never re-applies the event
 

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from billing.charges import billing_event_resolve
 from billing.signals import stripe_event_applying, stripe_event_processed
 from entitlements import signals
 from tests.stripe_fixtures import event, resource, unique_id
@@ -21,19 +22,13 @@ _user_numbers = itertools.count(1)
 
 
 def deliver(payload: dict) -> None:
-    """What billing's task does: send its two signals (the event's own record, then its effects)
-    inside the transaction applying the event."""
-    details = {
-        "event": payload,
-        "event_id": payload["id"],
-        "event_type": payload["type"],
-        "created": payload["created"],
-        "livemode": payload["livemode"],
-        "account": payload.get("account") or "",
-    }
+    """What billing's task does: read the event (its customer resolved, its charges learnt) and
+    send its two signals (the event's own record, then its effects) inside the transaction
+    applying the event; unlike the task, a duplicate delivery is sent again."""
     with transaction.atomic():
-        stripe_event_applying.send(sender=None, **details)
-        stripe_event_processed.send(sender=None, **details)
+        billing_event = billing_event_resolve(payload=payload)
+        stripe_event_applying.send(sender=None, billing_event=billing_event)
+        stripe_event_processed.send(sender=None, billing_event=billing_event)
 
 
 def price(*, lookup_key=None, metadata=None, product=None, price_id=None) -> dict:

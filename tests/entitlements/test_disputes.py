@@ -6,8 +6,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from audit.models import AuditEvent
-from entitlements import tasks
-from entitlements.models import ChargeCustomer, CustomerReversal, Entitlement, ParkedEvent
+from billing.models import ChargeCustomer
+from entitlements import stripe_sync, tasks
+from entitlements.models import CustomerReversal, Entitlement, ParkedEvent
 from tests.entitlements.conftest import T0, deliver
 from tests.stripe_fixtures import event, resource, unique_id
 
@@ -180,3 +181,42 @@ def test_dispute_revocation_off_parks_nothing(subscribed, customer, settings):
     deliver(customer.charge(charge_id, created=T0 + 20))
     assert not ParkedEvent.objects.filter(stripe_charge_id=charge_id).exists()
     assert live(subscribed) == PREMIUM
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beat_retry_waits_for_the_disputed_customers_events(customer):
+    """The beat retry applies a parked dispute under its customer's lock, as billing's task
+    applies any dispute: never while an event of that customer is mid-way."""
+    import threading
+
+    from django.db import connection
+
+    from tests.billing.test_serialization import customer_lock_held
+    from tests.services import require_postgres
+
+    require_postgres(connection)
+    charge_id = unique_id("ch")
+    deliver(customer.dispute(charge_id, created=T0 + 30))
+    # Learnt by an event applied concurrently, after the dispute was parked.
+    ChargeCustomer.objects.create(
+        stripe_charge_id=charge_id, stripe_customer_id=customer.customer_id, learnt_from="evt_x"
+    )
+    holder, release = customer_lock_held(customer.customer_id)
+    applied = []
+
+    def retry():
+        # What the beat task runs (its Celery wrapper cannot be waited for from a thread).
+        try:
+            applied.append(stripe_sync.parked_disputes_retry())
+        finally:
+            connection.close()
+
+    retrying = threading.Thread(target=retry)
+    retrying.start()
+    retrying.join(timeout=1)
+    assert retrying.is_alive() and applied == []  # waits for the customer's event
+    release.set()
+    holder.join(timeout=10)
+    retrying.join(timeout=10)
+    assert applied == [1]
+    assert ParkedEvent.objects.get(stripe_charge_id=charge_id).applied_at is not None

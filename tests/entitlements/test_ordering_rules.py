@@ -3,14 +3,7 @@ subscription came first, decided from their payloads alone (no database, no ids)
 
 import pytest
 
-from entitlements.ordering import (
-    Facts,
-    guess_key,
-    order_second,
-    precedes,
-    stage,
-    tracked_attributes,
-)
+from entitlements.ordering import Facts, guess_key, order_second, precedes, stage
 
 
 def event(event_id, kind="updated", status="active", previous=None, attributes=None, **values):
@@ -132,25 +125,6 @@ def test_duplicates_count_once():
     assert [f.event_id for f in order_second([a, a]).ordered] == ["a"]
 
 
-def test_tracked_attributes_normalise_references_and_items():
-    obj = {
-        "status": "active",
-        "latest_invoice": {"id": "in_1", "object": "invoice"},
-        "items": {"object": "list", "data": [
-            {"price": {"id": "price_b"}, "quantity": 1, "current_period_end": 9},
-            {"price": "price_a", "quantity": 2, "current_period_end": 9},
-        ]},
-        "metadata": {"ignored": "yes"},
-    }  # fmt: skip
-    assert tracked_attributes(obj) == {
-        "status": "active",
-        "latest_invoice": "in_1",
-        "items": [["price_a", 2, 9], ["price_b", 1, 9]],
-    }
-    assert tracked_attributes({"items": "not a list"}) == {"items": []}
-    assert tracked_attributes(None) == {}
-
-
 def test_facts_round_trip_through_json():
     facts = event("a", previous={"status": "incomplete"}, period_end=7)
     assert Facts.from_json(facts.as_json()) == facts
@@ -197,11 +171,6 @@ def test_an_unknown_status_decides_nothing():
     a = event("a", status="some_future_status", attributes={})
     b = event("b", status="active", attributes={})
     assert precedes(a, b) is None and precedes(b, a) is None
-
-
-def test_items_name_a_legacy_plan_when_no_price():
-    obj = {"items": {"data": [{"plan": {"id": "plan_old"}, "quantity": 1}]}}
-    assert tracked_attributes(obj) == {"items": [["plan_old", 1, None]]}
 
 
 def test_a_chain_of_four_is_decided_end_to_end():

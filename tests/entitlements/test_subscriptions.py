@@ -256,3 +256,9 @@ def test_a_later_event_of_the_same_second_that_decides_it_settles_it():
     row = _unsettled_at_10()
     state_merge(row, facts(10, "evt_end", kind="deleted", status="canceled"))
     assert row.unsettled_second is None and row.value("status") == "canceled"
+
+
+def test_live_statuses_are_the_ones_that_give_access():
+    from entitlements.subscriptions import LIVE_STATUSES
+
+    assert frozenset({"active", "trialing", "past_due"}) == LIVE_STATUSES

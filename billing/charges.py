@@ -6,6 +6,8 @@ charge_customers), with no Stripe API call; dj-stripe's Charge mirror is the las
 by event_apply to serialize a dispute on its customer, and by entitlements to reverse it.
 """
 
+from typing import Any
+
 import structlog
 
 from billing import stripe_events
@@ -77,7 +79,7 @@ def customer_resolve(billing_event: BillingEvent, *, record: bool = True) -> Bil
     return billing_event.with_customer(customer_id) if customer_id else billing_event
 
 
-def billing_event_resolve(*, payload: dict) -> BillingEvent:
+def billing_event_resolve(*, payload: dict[str, Any]) -> BillingEvent:
     """A stored event as billing's signals carry it: parsed, its customer resolved, and the
     charges it names remembered (a later dispute of them finds its customer). Runs in the
     transaction that applies the event."""

@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
+from typing import Any, TypedDict
 
 # --- Stripe's event types that Tollgate reads ---------------------------------------------------
 
@@ -181,7 +182,7 @@ class BillingEvent:
 # --- Reading values of any shape -----------------------------------------------------------------
 
 
-def ref_id(value) -> str:
+def ref_id(value: object) -> str:
     """A Stripe reference is an id string or the expanded object: its id either way ("" for
     anything else)."""
     if isinstance(value, dict):
@@ -189,30 +190,30 @@ def ref_id(value) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _dict(value) -> dict:
+def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _list(value) -> list:
+def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _seconds(value) -> int | None:
+def _seconds(value: object) -> int | None:
     # JSON may spell Infinity and NaN, which no timestamp is.
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return int(value)
 
 
-def _amount(value) -> int | float:
+def _amount(value: object) -> int | float:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
-def parse_user_id(raw) -> int | None:
+def parse_user_id(raw: object) -> int | None:
     """A user id written by us into Stripe (metadata, client_reference_id): positive integers."""
     if isinstance(raw, bool | dict | list):
         return None
@@ -223,11 +224,11 @@ def parse_user_id(raw) -> int | None:
     return value if value > 0 else None
 
 
-def user_id_from_metadata(obj: dict) -> int | None:
+def user_id_from_metadata(obj: dict[str, Any]) -> int | None:
     return parse_user_id(_dict(_dict(obj).get("metadata")).get("user_id"))
 
 
-def price_ref(price: dict) -> PriceRef:
+def price_ref(price: dict[str, Any]) -> PriceRef:
     product = price.get("product")
     codes = [price.get("lookup_key"), _dict(price.get("metadata")).get("plan_code")]
     if isinstance(product, dict):
@@ -240,7 +241,7 @@ def price_ref(price: dict) -> PriceRef:
     )
 
 
-def _normalised(name: str, value):
+def _normalised(name: str, value: object) -> object:
     """A comparable form of one tracked attribute (references by id, items by price/period)."""
     if name == "latest_invoice":
         return value.get("id") if isinstance(value, dict) else value
@@ -258,7 +259,7 @@ def _normalised(name: str, value):
     return value
 
 
-def tracked_attributes(obj) -> dict:
+def tracked_attributes(obj: object) -> dict[str, object]:
     """The tracked attributes an object (or a previous_attributes dict) states."""
     if not isinstance(obj, dict):
         return {}
@@ -266,16 +267,16 @@ def tracked_attributes(obj) -> dict:
 
 
 def subscription_change(
-    subscription: dict, *, stage: str = "updated", previous: dict | None = None
+    subscription: dict[str, Any], *, stage: str = "updated", previous: dict[str, Any] | None = None
 ) -> SubscriptionChange:
     """A subscription object (from an event, Stripe's API or dj-stripe's mirror) as a change."""
     items = _list(_dict(subscription.get("items")).get("data"))
     items = [item for item in items if isinstance(item, dict)]
-    period_ends = [_seconds(item.get("current_period_end")) for item in items]
-    period_ends = [end for end in period_ends if end]
+    item_ends = [_seconds(item.get("current_period_end")) for item in items]
+    period_ends = [end for end in item_ends if end]
     deleted = stage == "deleted"
     status = "canceled" if deleted else (_text(subscription.get("status")) or None)
-    values: dict = {
+    values: dict[str, object] = {
         "status": status,
         "cancel_at_period_end": subscription.get("cancel_at_period_end") is True,
         "period_end": max(period_ends) if period_ends else None,
@@ -297,14 +298,14 @@ def subscription_change(
     )
 
 
-def invoice_subscription_id(invoice: dict) -> str:
+def invoice_subscription_id(invoice: dict[str, Any]) -> str:
     details = _dict(_dict(invoice.get("parent")).get("subscription_details"))
     return ref_id(details.get("subscription") or invoice.get("subscription"))
 
 
-def invoice_period_end(invoice: dict, subscription_id: str) -> int | None:
+def invoice_period_end(invoice: dict[str, Any], subscription_id: str) -> int | None:
     """The end of the period this invoice pays for, from its subscription lines."""
-    ends = []
+    ends: list[int] = []
     for line in _list(_dict(invoice.get("lines")).get("data")):
         line = _dict(line)
         details = _dict(_dict(line.get("parent")).get("subscription_item_details"))
@@ -315,14 +316,21 @@ def invoice_period_end(invoice: dict, subscription_id: str) -> int | None:
     return max(ends) if ends else None
 
 
-def invoice_change(invoice: dict, *, paid: bool, created: int) -> SubscriptionChange | None:
+def invoice_change(
+    invoice: dict[str, Any], *, paid: bool, created: int
+) -> SubscriptionChange | None:
     """What a paid or failed invoice says about its subscription (None: a one-off invoice)."""
     subscription_id = invoice_subscription_id(invoice)
     if not subscription_id:
         return None
     if paid:
         # last_paid: a refund or dispute older than this payment no longer reverses it.
-        values: dict = {"status": "active", "payment_failed_at": None, "last_paid": created}
+        # Any: status is read back below as the change's status (str), the rest are ints/None.
+        values: dict[str, Any] = {
+            "status": "active",
+            "payment_failed_at": None,
+            "last_paid": created,
+        }
         period_end = invoice_period_end(invoice, subscription_id)
         if period_end:
             values["period_end"] = period_end
@@ -337,15 +345,15 @@ def invoice_change(invoice: dict, *, paid: bool, created: int) -> SubscriptionCh
     )
 
 
-def is_full_refund(charge: dict) -> bool:
+def is_full_refund(charge: dict[str, Any]) -> bool:
     amount = _amount(charge.get("amount_captured")) or _amount(charge.get("amount"))
     return charge.get("refunded") is True or (
         amount > 0 and _amount(charge.get("amount_refunded")) >= amount
     )
 
 
-def summary_lookup_keys(summary: dict) -> tuple[str, ...]:
-    keys = set()
+def summary_lookup_keys(summary: dict[str, Any]) -> tuple[str, ...]:
+    keys: set[str] = set()
     for item in _list(_dict(summary.get("entitlements")).get("data")):
         item = _dict(item)
         key = item.get("lookup_key") or _dict(item.get("feature")).get("lookup_key")
@@ -354,7 +362,7 @@ def summary_lookup_keys(summary: dict) -> tuple[str, ...]:
     return tuple(sorted(keys))
 
 
-def charge_customers(obj: dict) -> tuple[tuple[str, str], ...]:
+def charge_customers(obj: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """(charge id, customer id) pairs an object states: a charge, a payment intent's latest
     charge, a dispute's expanded charge, an invoice's expanded charge payments."""
     kind, customer = obj.get("object"), ref_id(obj.get("customer"))
@@ -375,7 +383,7 @@ def charge_customers(obj: dict) -> tuple[tuple[str, str], ...]:
     return tuple((charge, owner) for charge, owner in pairs if charge and owner)
 
 
-def object_meta(obj: dict) -> dict:
+def object_meta(obj: dict[str, Any]) -> dict[str, object]:
     """The allow-listed fields of an object, expanded references by their id."""
     meta = {
         key: (obj[key].get("id") if isinstance(obj[key], dict) else obj[key])
@@ -383,7 +391,7 @@ def object_meta(obj: dict) -> dict:
         if key in obj
     }
     # Subscriptions and invoices: which prices were involved.
-    prices = set()
+    prices: set[object] = set()
     for line in _list(_dict(obj.get("items") or obj.get("lines")).get("data")):
         line = _dict(line)
         price = line.get("price") or _dict(line.get("pricing")).get("price_details")
@@ -403,17 +411,28 @@ class Payload:
     list to note what the payload got wrong."""
 
     event_type: str
-    obj: dict
+    obj: dict[str, Any]
     created: int
-    previous: dict
+    previous: dict[str, Any]
     notes: list[str]
 
 
-def _nothing(payload: Payload) -> dict:
+class EventFields(TypedDict, total=False):
+    """The BillingEvent fields a parser reads from its payload (the rest come from the event)."""
+
+    customer_id: str
+    user_id: int | None
+    subscription: SubscriptionChange
+    charge_id: str
+    full_refund: bool
+    entitlement_lookup_keys: tuple[str, ...]
+
+
+def _nothing(payload: Payload) -> EventFields:
     return {}
 
 
-def _subscription(payload: Payload) -> dict:
+def _subscription(payload: Payload) -> EventFields:
     stage = payload.event_type.rsplit(".", 1)[1]
     stage = stage if stage in {"created", "deleted"} else "updated"
     change = subscription_change(payload.obj, stage=stage, previous=payload.previous)
@@ -423,26 +442,26 @@ def _subscription(payload: Payload) -> dict:
     return {"subscription": change}
 
 
-def _invoice(payload: Payload) -> dict:
+def _invoice(payload: Payload) -> EventFields:
     paid = payload.event_type == INVOICE_PAID
     change = invoice_change(payload.obj, paid=paid, created=payload.created)
     return {"subscription": change} if change is not None else {}
 
 
-def _checkout(payload: Payload) -> dict:
+def _checkout(payload: Payload) -> EventFields:
     obj = payload.obj
     return {"user_id": parse_user_id(obj.get("client_reference_id")) or user_id_from_metadata(obj)}
 
 
-def _customer(payload: Payload) -> dict:
+def _customer(payload: Payload) -> EventFields:
     return {"customer_id": ref_id(payload.obj)}
 
 
-def _refund(payload: Payload) -> dict:
+def _refund(payload: Payload) -> EventFields:
     return {"charge_id": ref_id(payload.obj), "full_refund": is_full_refund(payload.obj)}
 
 
-def _dispute(payload: Payload) -> dict:
+def _dispute(payload: Payload) -> EventFields:
     # A dispute has no customer of its own: its charge's, when the charge is expanded.
     charge = payload.obj.get("charge")
     if not ref_id(charge):
@@ -450,14 +469,14 @@ def _dispute(payload: Payload) -> dict:
     return {"charge_id": ref_id(charge), "customer_id": ref_id(_dict(charge).get("customer"))}
 
 
-def _summary(payload: Payload) -> dict:
+def _summary(payload: Payload) -> EventFields:
     return {"entitlement_lookup_keys": summary_lookup_keys(payload.obj), "user_id": None}
 
 
 @dataclass(frozen=True)
 class Parser:
     kind: Kind
-    read: Callable[[Payload], dict] = _nothing
+    read: Callable[[Payload], EventFields] = _nothing
 
 
 PARSERS: dict[str, Parser] = {
@@ -479,7 +498,7 @@ PARSERS: dict[str, Parser] = {
 OTHER = Parser(Kind.OTHER)  # any other type: its customer, charges and meta, nothing more
 
 
-def parse(event: dict) -> BillingEvent:
+def parse(event: dict[str, Any]) -> BillingEvent:
     """A verified Stripe event as a BillingEvent; never raises, whatever the shape."""
     event = _dict(event)
     event_type = _text(event.get("type"))
@@ -493,7 +512,7 @@ def parse(event: dict) -> BillingEvent:
     payload = Payload(event_type, obj, created, _dict(data.get("previous_attributes")), notes)
     # A customer's own object is the customer; other objects name theirs.
     customer = obj if obj.get("object") == "customer" else obj.get("customer")
-    fields = {
+    fields: EventFields = {
         "customer_id": ref_id(customer),
         "user_id": user_id_from_metadata(obj),
         **parser.read(payload),
@@ -502,7 +521,13 @@ def parse(event: dict) -> BillingEvent:
 
 
 def _event(
-    event: dict, event_type: str, kind: Kind, created: int, obj: dict, fields: dict, notes: list
+    event: dict[str, Any],
+    event_type: str,
+    kind: Kind,
+    created: int,
+    obj: dict[str, Any],
+    fields: EventFields,
+    notes: list[str],
 ) -> BillingEvent:
     account = _text(event.get("account"))[:255]
     meta = {**object_meta(obj), "event_type": event_type}
@@ -526,7 +551,7 @@ def _event(
     )
 
 
-def subscription_fetched(subscription: dict, *, fetched_at: int) -> BillingEvent:
+def subscription_fetched(subscription: dict[str, Any], *, fetched_at: int) -> BillingEvent:
     """Stripe's own copy of a subscription, fetched at `fetched_at`, as the newest change."""
     subscription = _dict(subscription)
     change = subscription_change(subscription, stage="fetch")
@@ -546,12 +571,12 @@ def subscription_fetched(subscription: dict, *, fetched_at: int) -> BillingEvent
 # --- Keeping a BillingEvent (entitlements parks events for customers it cannot place yet) -------
 
 
-def as_json(billing_event: BillingEvent) -> dict:
+def as_json(billing_event: BillingEvent) -> dict[str, Any]:
     """A JSON-serialisable form of a BillingEvent (from_json reads it back)."""
     return asdict(billing_event)
 
 
-def from_json(data: dict) -> BillingEvent:
+def from_json(data: dict[str, Any]) -> BillingEvent:
     """A BillingEvent kept with as_json; a raw Stripe event (kept before events were parsed
     once, in billing) is parsed."""
     data = _dict(data)

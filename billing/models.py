@@ -23,7 +23,7 @@ class WebhookSecret(models.Model):
             models.UniqueConstraint(fields=["endpoint", "secret"], name="billing_secret_unique"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         # Never the secret itself: this string reaches logs and the admin.
         return f"secret #{self.pk} of endpoint {self.endpoint_id}"
 
@@ -86,7 +86,7 @@ class StripeEvent(models.Model):
         ]
         permissions = [("reprocess_deadletter", "Can reprocess dead-lettered Stripe events")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.event_id} ({self.type}, {self.status})"
 
 
@@ -103,7 +103,7 @@ class ChargeCustomer(models.Model):
     learnt_from = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.stripe_charge_id} -> {self.stripe_customer_id}"
 
 
@@ -131,7 +131,7 @@ class IdempotencyRecord(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.operation} key of user {self.user_id} ({self.status})"
 
 
@@ -160,5 +160,5 @@ class RejectionBucket(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.problem} from {self.remote_ip} at {self.minute:%Y-%m-%d %H:%M}"

@@ -4,13 +4,16 @@ import secrets as secrets_module
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
+import kombu
 import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
+from django.http import HttpRequest
 from django.utils import timezone
 from djstripe.enums import WebhookEndpointStatus
 from djstripe.models import WebhookEndpoint, WebhookEventTrigger
@@ -55,7 +58,7 @@ LOCAL_ENDPOINT_PREFIX = "we_local_"  # endpoints made by stripe_webhook_endpoint
 class Delivery:
     """One HTTP delivery attempt as it will be recorded (already sanitised)."""
 
-    headers: dict
+    headers: dict[str, str]
     body: str
     remote_ip: str
 
@@ -65,8 +68,8 @@ def _text(value: str) -> str:
     return value.replace("\x00", "\ufffd")
 
 
-def delivery_from_request(request, *, body: bytes) -> Delivery:
-    headers = {}
+def delivery_from_request(request: HttpRequest, *, body: bytes) -> Delivery:
+    headers: dict[str, str] = {}
     for name, value in request.headers.items():
         lowered = name.lower()
         if lowered not in RECORDED_HEADERS:
@@ -108,7 +111,7 @@ def _dedup_key(event_id: str) -> str:
     return f"billing:webhook:event:{event_id}"
 
 
-def event_receive(*, event: dict, endpoint_id: str, delivery: Delivery) -> bool:
+def event_receive(*, event: dict[str, Any], endpoint_id: str, delivery: Delivery) -> bool:
     """Store a verified event once; False for a duplicate. Nothing is published here: the
     stored row is the outbox, and the relay (billing/relay.py) queues its processing.
 
@@ -179,7 +182,12 @@ def _count_duplicate(*, answered_by: str) -> None:
 
 
 def event_queue(
-    *, event_id: str, customer_id: str, mirror: str, apply: bool = True, producer=None
+    *,
+    event_id: str,
+    customer_id: str,
+    mirror: str,
+    apply: bool = True,
+    producer: kombu.Producer | None = None,
 ) -> None:
     """Publish an event's tasks: apply it, and mirror it when its mirror sync is pending.
     `producer`: a Celery producer held by the caller across many publishes (the relay)."""
@@ -311,7 +319,7 @@ def _event_other_mode(row: StripeEvent, *, type_label: str, was_dead: bool) -> b
     return False
 
 
-def subscription_fetch(*, subscription_id: str) -> dict:
+def subscription_fetch(*, subscription_id: str) -> dict[str, Any]:
     """Fetch a subscription from Stripe (outside any transaction: a slow API holds no lock)
     and send stripe_subscription_fetched in a transaction. Raises stripe.StripeError for the
     task to retry."""

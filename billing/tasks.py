@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.utils import timezone
@@ -21,7 +21,7 @@ def _countdown(retries: int) -> int:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
-def apply_event(self, event_id: str, customer_id: str = "") -> None:
+def apply_event(self: Task[..., None], event_id: str, customer_id: str = "") -> None:
     """Apply one inbox event; after BILLING_EVENT_MAX_RETRIES failed retries it is dead."""
     try:
         services.event_apply(event_id=event_id, customer_id=customer_id)
@@ -34,7 +34,7 @@ def apply_event(self, event_id: str, customer_id: str = "") -> None:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
-def mirror_event(self, event_id: str, customer_id: str = "") -> None:
+def mirror_event(self: Task[..., None], event_id: str, customer_id: str = "") -> None:
     """Mirror one event into dj-stripe's tables; retried while Stripe's API fails."""
     try:
         services.event_mirror_sync(event_id=event_id, customer_id=customer_id)
@@ -47,7 +47,7 @@ def mirror_event(self, event_id: str, customer_id: str = "") -> None:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
-def fetch_subscription(self, subscription_id: str) -> None:
+def fetch_subscription(self: Task[..., None], subscription_id: str) -> None:
     """Fetch a subscription whose same-second events the payloads cannot order; retried with
     backoff while Stripe's API fails (the best guess stands meanwhile)."""
     if not settings.BILLING_STRIPE_MIRROR_ENABLED:

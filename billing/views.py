@@ -6,10 +6,12 @@ a Stripe outage cannot turn a delivery into a 500.
 
 import json
 import time
+from typing import Any, NoReturn
+from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
@@ -22,7 +24,7 @@ MAX_ID_LENGTH = 255
 
 
 @csrf_exempt
-def stripe_webhook(request, uuid):
+def stripe_webhook(request: HttpRequest, uuid: UUID) -> HttpResponse:
     # Cheapest first, and nothing parsed before the signature: the endpoint (cached) and the
     # signature decide whether the body is worth reading as JSON at all.
     body, endpoint_id = None, None
@@ -59,20 +61,20 @@ def _too_large() -> errors.WebhookPayloadTooLarge:
     )
 
 
-def _declared_length(request) -> int:
+def _declared_length(request: HttpRequest) -> int:
     try:
         return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
     except ValueError:
         return 0
 
 
-def _refuse_declared_oversize(request) -> None:
+def _refuse_declared_oversize(request: HttpRequest) -> None:
     # Refused before reading, so an oversized body never reaches memory.
     if _declared_length(request) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
         raise _too_large()
 
 
-def _read_body(request) -> bytes:
+def _read_body(request: HttpRequest) -> bytes:
     try:
         body = request.body
     except RequestDataTooBig:
@@ -82,11 +84,11 @@ def _read_body(request) -> bytes:
     return body
 
 
-def _refuse_constant(name: str):
+def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _parse_event(body: bytes) -> dict:
+def _parse_event(body: bytes) -> dict[str, Any]:
     malformed = errors.WebhookMalformedEvent
     try:
         # NaN and Infinity are Python's extensions, not JSON: PostgreSQL's jsonb refuses them.
@@ -130,7 +132,13 @@ def _count(error: errors.WebhookError) -> None:
     metrics.webhook_rejected.labels(problem=error.slug).inc()
 
 
-def _reject(request, error: errors.WebhookError, *, body: bytes | None, endpoint_id):
+def _reject(
+    request: HttpRequest,
+    error: errors.WebhookError,
+    *,
+    body: bytes | None,
+    endpoint_id: str | None,
+) -> HttpResponse:
     """Count the refusal, keep a bounded trace of it, answer problem+json (docs/webhooks.md).
 
     Constant storage per client address: the audit trail gets one row per address, problem and

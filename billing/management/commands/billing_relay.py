@@ -2,6 +2,8 @@
 
 import signal
 import time
+from argparse import ArgumentParser
+from typing import Any
 
 import structlog
 from django.conf import settings
@@ -15,13 +17,13 @@ log = structlog.get_logger(__name__)
 
 class Command(BaseCommand):
     # A long-running process like the worker: the release step runs `check --deploy`.
-    requires_system_checks: list = []
+    requires_system_checks: list[str] = []
     help = (
         "Publish stored Stripe events to the Celery workers in batches (FOR UPDATE SKIP LOCKED: "
         "run one or more), woken by PostgreSQL NOTIFY; runs until SIGTERM, or once with --once."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "--batch-size", type=int, default=None, help="default BILLING_RELAY_BATCH_SIZE"
         )
@@ -31,13 +33,20 @@ class Command(BaseCommand):
         )  # fmt: skip
         parser.add_argument("--once", action="store_true", help="publish what waits, then exit")
 
-    def handle(self, *args, batch_size=None, poll=5.0, once=False, **options):
+    def handle(
+        self,
+        *args: Any,
+        batch_size: int | None = None,
+        poll: float = 5.0,
+        once: bool = False,
+        **options: Any,
+    ) -> None:
         if connection.vendor != "postgresql":
             raise CommandError("The relay needs PostgreSQL (LISTEN/NOTIFY, SKIP LOCKED).")
         batch_size = batch_size or settings.BILLING_RELAY_BATCH_SIZE
-        stopping = []
+        stopping: list[bool] = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-        listener = None
+        listener: OutboxListener | None = None
         while not stopping:
             try:
                 # LISTEN before looking: a row committed meanwhile leaves a notification.

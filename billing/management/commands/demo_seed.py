@@ -2,6 +2,7 @@
 
 import os
 import secrets
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -10,7 +11,7 @@ from django.core.management.base import BaseCommand
 class Command(BaseCommand):
     help = "Create the demo superuser (credentials from DEMO_ADMIN_USERNAME/PASSWORD or generated)."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
         username = os.environ.get("DEMO_ADMIN_USERNAME", "admin")
         if User.objects.filter(username=username).exists():

@@ -1,5 +1,8 @@
 """Serve the fake Stripe API on 127.0.0.1 for the offline demo (`make run` starts it)."""
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.simulator.fake_api import FakeStripe
@@ -17,10 +20,10 @@ class Command(BaseCommand):
     # DEBUG off and the second factor relaxed, which the system checks would refuse.
     requires_system_checks = []
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"({DEFAULT_PORT})")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if not 1 <= options["port"] <= 65535:
             raise CommandError("--port must be between 1 and 65535.")
         fake = FakeStripe(port=options["port"])

@@ -4,6 +4,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from argparse import ArgumentParser
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
@@ -25,7 +27,7 @@ class Command(BaseCommand):
         "Scenarios: " + ", ".join(SCENARIO_NAMES) + ", or all."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("scenario", choices=[*SCENARIO_NAMES, "all"])
         parser.add_argument("--url", default="", help="Webhook URL (with --secret).")
         parser.add_argument("--secret", default="", help="Its signing secret, whsec_...")
@@ -47,7 +49,7 @@ class Command(BaseCommand):
             "so dj-stripe's mirror can fetch them.",
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if not 1 <= options["customers"] <= MAX_CUSTOMERS:
             raise CommandError(f"--customers must be between 1 and {MAX_CUSTOMERS}.")
         if options["retries"] < 0:
@@ -75,7 +77,8 @@ class Command(BaseCommand):
         with tqdm(
             total=simulation.deliveries,
             unit="event",
-            file=self.stderr._out,
+            # The stream OutputWrapper wraps: django-stubs do not declare `_out`.
+            file=cast(TextIO, self.stderr._out),
             disable=options["verbosity"] == 0,
         ) as bar:
             summary = run.execute(simulation, sender=sender, progress=bar.update)
@@ -90,7 +93,7 @@ class Command(BaseCommand):
             f"(entitlements), {origin}{reverse('admin:index')}audit/ (the audit trail)."
         )
 
-    def _target(self, options) -> tuple[str, str]:
+    def _target(self, options: dict[str, Any]) -> tuple[str, str]:
         url, secret = options["url"], options["secret"]
         if url or secret:
             if not (url and secret):

@@ -1,5 +1,8 @@
 """Create or update the local Stripe webhook endpoint and its active signing secrets."""
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
@@ -15,7 +18,7 @@ class Command(BaseCommand):
         "the new one. Prints the endpoint's URL path as the last line. Never prints secrets."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "--secret", action="append", required=True, help="whsec_... (repeat to rotate)"
         )
@@ -23,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--url", default="", help="Public URL Stripe posts to (optional).")
         parser.add_argument("--uuid", default=None, help="Update this endpoint instead of new.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         secrets = options["secret"]
         if any(not s.startswith("whsec_") or len(s) < 10 for s in secrets):
             raise CommandError("Each --secret must be a Stripe signing secret (whsec_...).")

@@ -18,11 +18,14 @@ customer) are applied before the rest of it, in the same transaction, by one loo
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 import structlog
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from billing import charges, stripe_events
@@ -59,14 +62,14 @@ Released = Iterator[ParkedEvent]
 # --- Customer -> user --------------------------------------------------------------------------
 
 
-def _existing_user(user_id: int | None):
+def _existing_user(user_id: int | None) -> User | None:
     if user_id is None:
         return None
     return get_user_model().objects.filter(pk=user_id).first()
 
 
 def customer_link(
-    *, customer_id: str, user, learnt_from: str, source_event_id: str | None
+    *, customer_id: str, user: User | None, learnt_from: str, source_event_id: str | None
 ) -> list[ParkedEvent]:
     """Link a Stripe customer to a user (first link wins); the events parked for the customer,
     which the caller applies now."""
@@ -89,7 +92,7 @@ def customer_link(
     return _unapplied(ParkedEvent.objects.filter(stripe_customer_id=customer_id))
 
 
-def _djstripe_subscriber(customer_id: str):
+def _djstripe_subscriber(customer_id: str) -> User | None:
     """dj-stripe's mirror: the last fallback (it lags while Stripe's API is down)."""
     from djstripe.models import Customer
 
@@ -97,15 +100,19 @@ def _djstripe_subscriber(customer_id: str):
     if customer is None:
         return None
     if customer.subscriber_id:
-        return customer.subscriber
+        # dj-stripe ships no types; its subscriber model is AUTH_USER_MODEL (the default).
+        subscriber: User = customer.subscriber
+        return subscriber
     return _existing_user(stripe_events.user_id_from_metadata({"metadata": customer.metadata}))
 
 
-def resolve_user(*, customer_id: str, user_id: int | None, event_id: str):
+def resolve_user(
+    *, customer_id: str, user_id: int | None, event_id: str
+) -> tuple[User | None, list[ParkedEvent]]:
     """The user of a customer: our link, else the user the payload names (metadata.user_id),
     else dj-stripe's; and the parked events a new link releases."""
-    link = CustomerLink.objects.filter(stripe_customer_id=customer_id).select_related("user")
-    link = link.first()
+    links = CustomerLink.objects.filter(stripe_customer_id=customer_id).select_related("user")
+    link = links.first()
     if link is not None:
         return link.user, []
     user = _existing_user(user_id)
@@ -151,7 +158,7 @@ def _parked_event(row: ParkedEvent) -> BillingEvent:
     return billing_event
 
 
-def _unapplied(parked) -> list[ParkedEvent]:
+def _unapplied(parked: QuerySet[ParkedEvent]) -> list[ParkedEvent]:
     return list(parked.filter(applied_at__isnull=True).select_for_update().order_by("created"))
 
 
@@ -203,7 +210,7 @@ def parked_disputes_retry() -> int:
 # --- Plans ---------------------------------------------------------------------------------
 
 
-def plan_for_price(price: PriceRef | None, *, subscription_id: str, event_id: str):
+def plan_for_price(price: PriceRef | None, *, subscription_id: str, event_id: str) -> Plan | None:
     """The plan of a price (lookup_key, price metadata, product metadata); unknown is flagged."""
     if price is None:
         return None
@@ -239,7 +246,9 @@ def plan_for_price(price: PriceRef | None, *, subscription_id: str, event_id: st
 # --- Events --------------------------------------------------------------------------------
 
 
-def _change_values(billing_event: BillingEvent) -> tuple[SubscriptionChange, dict] | None:
+def _change_values(
+    billing_event: BillingEvent,
+) -> tuple[SubscriptionChange, dict[str, Any]] | None:
     """The subscription an event concerns and the values it sets there (a subscription's price
     mapped to a plan); None when it concerns no subscription."""
     change = billing_event.subscription
@@ -254,7 +263,9 @@ def _change_values(billing_event: BillingEvent) -> tuple[SubscriptionChange, dic
     return change, values
 
 
-def _facts(billing_event: BillingEvent, change: SubscriptionChange, values: dict):
+def _facts(
+    billing_event: BillingEvent, change: SubscriptionChange, values: dict[str, Any]
+) -> ordering.Facts:
     """What places the event among its subscription's events of the same second."""
     return ordering.Facts(
         event_id=billing_event.event_id,
@@ -312,7 +323,12 @@ def _customer_resync(billing_event: BillingEvent, customer_id: str) -> None:
 
 
 def _state_apply(
-    *, change: SubscriptionChange, facts: ordering.Facts, reason: str, source_event_id, sync: bool
+    *,
+    change: SubscriptionChange,
+    facts: ordering.Facts,
+    reason: str,
+    source_event_id: str | None,
+    sync: bool,
 ) -> SubscriptionState:
     state, _ = SubscriptionState.objects.select_for_update().get_or_create(
         stripe_subscription_id=change.subscription_id,
@@ -369,8 +385,8 @@ def subscription_fetched_apply(*, billing_event: BillingEvent) -> None:
 def _apply_summary(billing_event: BillingEvent, *, sync: bool) -> None:
     customer_id = billing_event.customer_id
     version = (billing_event.created, billing_event.event_id)
-    summary = CustomerSummary.objects.select_for_update().filter(stripe_customer_id=customer_id)
-    summary = summary.first()
+    summaries = CustomerSummary.objects.select_for_update().filter(stripe_customer_id=customer_id)
+    summary = summaries.first()
     if summary is not None and (summary.event_created, summary.event_id) >= version:
         return
     keys = list(billing_event.entitlement_lookup_keys)

@@ -7,6 +7,7 @@ match. Manual grants are never touched here.
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 from django.db import transaction
 from django.utils import timezone
@@ -19,6 +20,7 @@ from entitlements.models import (
     CustomerSummary,
     Entitlement,
     Feature,
+    FeatureBlock,
     Plan,
     SubscriptionState,
 )
@@ -56,7 +58,7 @@ def state_merge(state: SubscriptionState, facts: ordering.Facts) -> bool:
     journal.append(facts)
     second = facts.created
     order = ordering.order_second(entry for entry in journal if entry.created == second)
-    winners: dict[str, list] = {}
+    winners: dict[str, list[object]] = {}
     for entry in order.ordered:
         for name, value in entry.values.items():
             winners[name] = [value, second, entry.event_id]
@@ -110,24 +112,35 @@ def desired_for_state(state: SubscriptionState) -> dict[str, Wanted]:
         expires_at = _when(state.value("trial_end") or period_end)
     elif status == "past_due" or failed_at:
         # Payment failed: access continues through the grace days, then lapses by itself.
-        started = failed_at or state.version("status")[0]
+        # A live status (checked above) is a stored field, so it has a version.
+        started = failed_at or state.version("status")[0]  # type: ignore[index]
         expires_at = _when(started) + grace
     elif period_end:
         expires_at = _when(period_end)
         if not state.value("cancel_at_period_end"):
             expires_at += grace
     else:
-        expires_at = _when(state.version("status")[0]) + duration
+        # A live status (checked above) is a stored field, so it has a version.
+        expires_at = _when(state.version("status")[0]) + duration  # type: ignore[index]
     return {feature.lookup_key: Wanted(feature, expires_at, plan) for feature in features}
+
+
+class _Said(TypedDict):
+    """What every change of one sync says in the trail."""
+
+    actor: Actor
+    reason: str
+    source_event_id: str | None
 
 
 @dataclass
 class SyncWork:
     """What it takes to bring a subscription's live Stripe rows in line with its state."""
 
-    revoke: list  # (row, reason: the block's when support blocked the feature, else None)
-    change: list  # (row, Wanted)
-    create: list  # Wanted
+    # (row, reason: the block's when support blocked the feature, else None)
+    revoke: list[tuple[Entitlement, str | None]]
+    change: list[tuple[Entitlement, Wanted]]
+    create: list[Wanted]
 
 
 def _reconciliation(state: SubscriptionState, *, user_id: int, lock: bool) -> SyncWork:
@@ -164,16 +177,15 @@ def subscription_sync(
     *, state: SubscriptionState, actor: Actor, reason: str, source_event_id: str | None
 ) -> dict[str, int]:
     """Bring the live Stripe rows of a subscription in line with its stored state."""
-    link = CustomerLink.objects.filter(stripe_customer_id=state.stripe_customer_id)
-    link = link.select_related("user").first()
+    links = CustomerLink.objects.filter(stripe_customer_id=state.stripe_customer_id)
+    link = links.select_related("user").first()
     if link is None:
         return {"granted": 0, "extended": 0, "revoked": 0}
     work = _reconciliation(state, user_id=link.user_id, lock=True)
-    said = {"actor": actor, "reason": reason, "source_event_id": source_event_id}
+    said: _Said = {"actor": actor, "reason": reason, "source_event_id": source_event_id}
     for row, blocked_because in work.revoke:
-        services.entitlement_revoke(
-            entitlement=row, **{**said, "reason": blocked_because or reason}
-        )
+        revoke_said: _Said = {**said, "reason": blocked_because or reason}
+        services.entitlement_revoke(entitlement=row, **revoke_said)
     for row, target in work.change:
         services.entitlement_extend(
             entitlement=row, expires_at=target.expires_at, plan=target.plan, **said
@@ -199,7 +211,7 @@ def subscription_sync(
     return {"granted": len(work.create), "extended": len(work.change), "revoked": len(work.revoke)}
 
 
-def block_reason(block) -> str:
+def block_reason(block: FeatureBlock) -> str:
     """The reason every change a block causes carries in the trail."""
     return f"blocked by support (block #{block.pk}): {block.reason}"[:500]
 

@@ -7,6 +7,7 @@ an allowed key is dropped too, and every kept value survives a JSON round trip u
 """
 
 import re
+from typing import Any
 
 from billing.stripe_events import META_KEYS
 
@@ -90,7 +91,7 @@ MAX_LIST_ITEMS = 1000
 _SECRET_PREFIXES = ("sk_", "rk_", "whsec_", "pk_live_", "seti_", "pi_secret", "cs_secret")
 
 
-def _safe_scalar(value, *, label: bool = False):
+def _safe_scalar(value: object, *, label: bool = False) -> tuple[bool, object]:
     if label:
         ok = isinstance(value, str) and bool(_SAFE_LABEL.match(value))
         return ok, value if ok else None
@@ -109,9 +110,9 @@ def _safe_scalar(value, *, label: bool = False):
     return False, None
 
 
-def clean_meta(raw: dict | None) -> dict:
+def clean_meta(raw: dict[str, Any] | None) -> dict[str, object]:
     """Keep allowed keys whose values are safe scalars or lists of them; drop the rest."""
-    cleaned = {}
+    cleaned: dict[str, object] = {}
     for key, value in (raw or {}).items():
         if key not in ALLOWED_KEYS:
             continue

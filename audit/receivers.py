@@ -5,21 +5,31 @@ rolls back with it. webhook_rejected comes from billing's beat task, once per ad
 minute.
 """
 
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Model
 from django.dispatch import receiver
 
 from audit import actions
+from audit.actions import ActionType
 from audit.models import Outcome
 from audit.services import Target, audit_event_record
 from billing import signals as billing_signals
+from billing.stripe_events import BillingEvent
 from config.context import Actor, current_actor
 from entitlements import signals as entitlement_signals
+from entitlements.models import Entitlement, FeatureBlock, GrantRequest, Plan
 
 STRIPE = Actor(kind="stripe")
 
 
 # stripe_event_applying, not _processed: the event's row precedes the grants it causes.
 @receiver(billing_signals.stripe_event_applying, dispatch_uid="audit.stripe_event_applying")
-def record_stripe_event(sender, *, billing_event, **kwargs):
+def record_stripe_event(
+    sender: type[Model], *, billing_event: BillingEvent, **kwargs: object
+) -> None:
     # billing names the action of each kind it wants recorded; audit registers those names.
     if not billing_event.audit_action:
         return
@@ -37,7 +47,15 @@ def record_stripe_event(sender, *, billing_event, **kwargs):
 
 
 @receiver(billing_signals.stripe_event_other_mode, dispatch_uid="audit.stripe_event_other_mode")
-def record_other_mode(sender, *, event_id, event_type, livemode, account="", **kwargs):
+def record_other_mode(
+    sender: type[Model],
+    *,
+    event_id: str,
+    event_type: str,
+    livemode: bool,
+    account: str = "",
+    **kwargs: object,
+) -> None:
     mode = "live" if livemode else "test"
     audit_event_record(
         action=actions.EVENT_OTHER_MODE.name,
@@ -51,7 +69,16 @@ def record_other_mode(sender, *, event_id, event_type, livemode, account="", **k
 
 
 @receiver(billing_signals.webhook_rejected, dispatch_uid="audit.webhook_rejected")
-def record_webhook_rejected(sender, *, problem, status, count, remote_ip, minute, **kwargs):
+def record_webhook_rejected(
+    sender: type[Model],
+    *,
+    problem: str,
+    status: int,
+    count: int,
+    remote_ip: str,
+    minute: datetime,
+    **kwargs: object,
+) -> None:
     # One row per address, problem and minute (billing/rejections.py), never one per request.
     incomplete = bool(kwargs.get("count_incomplete"))
     at_least = "at least " if incomplete else ""
@@ -75,7 +102,15 @@ def record_webhook_rejected(sender, *, problem, status, count, remote_ip, minute
 
 
 @receiver(billing_signals.dead_letter_reprocessed, dispatch_uid="audit.dead_letter_reprocessed")
-def record_dead_letter_reprocessed(sender, *, event_id, event_type, actor, reason="", **kwargs):
+def record_dead_letter_reprocessed(
+    sender: type[Model],
+    *,
+    event_id: str,
+    event_type: str,
+    actor: Actor,
+    reason: str = "",
+    **kwargs: object,
+) -> None:
     audit_event_record(
         action=actions.DEADLETTER_REPROCESSED.name,
         actor=actor,
@@ -86,7 +121,7 @@ def record_dead_letter_reprocessed(sender, *, event_id, event_type, actor, reaso
     )
 
 
-def _entitlement_meta(entitlement, **extra) -> dict:
+def _entitlement_meta(entitlement: Entitlement, **extra: datetime | None) -> dict[str, Any]:
     plan = getattr(entitlement, "plan", None)
     times = {
         "starts_at": entitlement.starts_at,
@@ -104,7 +139,14 @@ def _entitlement_meta(entitlement, **extra) -> dict:
     }
 
 
-def _record_entitlement(action, entitlement, actor, reason, source_event_id, **extra):
+def _record_entitlement(
+    action: ActionType,
+    entitlement: Entitlement,
+    actor: Actor,
+    reason: str,
+    source_event_id: str | None,
+    **extra: datetime | None,
+) -> None:
     audit_event_record(
         action=action.name,
         actor=actor,
@@ -120,13 +162,30 @@ def _record_entitlement(action, entitlement, actor, reason, source_event_id, **e
 
 
 @receiver(entitlement_signals.entitlement_granted, dispatch_uid="audit.entitlement_granted")
-def record_granted(sender, *, entitlement, actor, reason="", source_event_id=None, **kwargs):
+def record_granted(
+    sender: type[Model],
+    *,
+    entitlement: Entitlement,
+    actor: Actor,
+    reason: str = "",
+    source_event_id: str | None = None,
+    **kwargs: object,
+) -> None:
     _record_entitlement(actions.GRANT_CREATED, entitlement, actor, reason, source_event_id)
 
 
 @receiver(entitlement_signals.entitlement_extended, dispatch_uid="audit.entitlement_extended")
-def record_extended(sender, *, entitlement, actor, reason="", source_event_id=None, **kwargs):
-    previous = kwargs.get("previous_expires_at")
+def record_extended(
+    sender: type[Model],
+    *,
+    entitlement: Entitlement,
+    actor: Actor,
+    reason: str = "",
+    source_event_id: str | None = None,
+    previous_expires_at: datetime | None = None,
+    **kwargs: object,
+) -> None:
+    previous = previous_expires_at
     _record_entitlement(
         actions.GRANT_EXTENDED,
         entitlement,
@@ -138,16 +197,32 @@ def record_extended(sender, *, entitlement, actor, reason="", source_event_id=No
 
 
 @receiver(entitlement_signals.entitlement_revoked, dispatch_uid="audit.entitlement_revoked")
-def record_revoked(sender, *, entitlement, actor, reason="", source_event_id=None, **kwargs):
+def record_revoked(
+    sender: type[Model],
+    *,
+    entitlement: Entitlement,
+    actor: Actor,
+    reason: str = "",
+    source_event_id: str | None = None,
+    **kwargs: object,
+) -> None:
     _record_entitlement(actions.GRANT_REVOKED, entitlement, actor, reason, source_event_id)
 
 
 @receiver(entitlement_signals.entitlement_lapsed, dispatch_uid="audit.entitlement_lapsed")
-def record_lapsed(sender, *, entitlement, actor, reason="", source_event_id=None, **kwargs):
+def record_lapsed(
+    sender: type[Model],
+    *,
+    entitlement: Entitlement,
+    actor: Actor,
+    reason: str = "",
+    source_event_id: str | None = None,
+    **kwargs: object,
+) -> None:
     _record_entitlement(actions.GRANT_LAPSED, entitlement, actor, reason, source_event_id)
 
 
-def _record_block(action, block, actor, reason):
+def _record_block(action: ActionType, block: FeatureBlock, actor: Actor, reason: str) -> None:
     audit_event_record(
         action=action.name,
         actor=actor,
@@ -165,28 +240,42 @@ def _record_block(action, block, actor, reason):
 
 
 @receiver(entitlement_signals.feature_blocked, dispatch_uid="audit.feature_blocked")
-def record_blocked(sender, *, block, actor, **kwargs):
+def record_blocked(
+    sender: type[Model], *, block: FeatureBlock, actor: Actor, **kwargs: object
+) -> None:
     _record_block(actions.BLOCK_CREATED, block, actor, block.reason)
 
 
 @receiver(entitlement_signals.feature_unblocked, dispatch_uid="audit.feature_unblocked")
-def record_unblocked(sender, *, block, actor, **kwargs):
+def record_unblocked(
+    sender: type[Model], *, block: FeatureBlock, actor: Actor, **kwargs: object
+) -> None:
     _record_block(actions.BLOCK_LIFTED, block, actor, block.lift_reason)
 
 
 @receiver(entitlement_signals.plan_changed, dispatch_uid="audit.plan_changed")
-def record_plan_changed(sender, *, plan, actor, changes=None, **kwargs):
+def record_plan_changed(
+    sender: type[Model],
+    *,
+    plan: Plan,
+    actor: Actor,
+    changes: Mapping[str, object] | None = None,
+    reason: str = "",
+    **kwargs: object,
+) -> None:
     audit_event_record(
         action=actions.PLAN_CHANGED.name,
         actor=actor,
         target=Target("plan", plan.pk, plan.code),
-        reason=kwargs.get("reason", ""),
+        reason=reason,
         meta={"plan": plan.code, "changed_fields": sorted(changes or {})},
     )
 
 
 @receiver(entitlement_signals.change_refused, dispatch_uid="audit.entitlement_change_refused")
-def record_change_refused(sender, *, actor, user_id, change, problem, **kwargs):
+def record_change_refused(
+    sender: type[Model], *, actor: Actor, user_id: int, change: str, problem: str, **kwargs: object
+) -> None:
     audit_event_record(
         action=actions.GRANT_REFUSED.name,
         actor=actor,
@@ -196,7 +285,7 @@ def record_change_refused(sender, *, actor, user_id, change, problem, **kwargs):
     )
 
 
-def _record_grant_request(action, grant_request, actor):
+def _record_grant_request(action: ActionType, grant_request: GrantRequest, actor: Actor) -> None:
     audit_event_record(
         action=action.name,
         actor=actor,
@@ -214,15 +303,21 @@ def _record_grant_request(action, grant_request, actor):
 
 
 @receiver(entitlement_signals.grant_requested, dispatch_uid="audit.grant_requested")
-def record_grant_requested(sender, *, grant_request, actor, **kwargs):
+def record_grant_requested(
+    sender: type[Model], *, grant_request: GrantRequest, actor: Actor, **kwargs: object
+) -> None:
     _record_grant_request(actions.GRANT_REQUESTED, grant_request, actor)
 
 
 @receiver(entitlement_signals.grant_request_approved, dispatch_uid="audit.grant_request_approved")
-def record_grant_request_approved(sender, *, grant_request, actor, **kwargs):
+def record_grant_request_approved(
+    sender: type[Model], *, grant_request: GrantRequest, actor: Actor, **kwargs: object
+) -> None:
     _record_grant_request(actions.GRANT_REQUEST_APPROVED, grant_request, actor)
 
 
 @receiver(entitlement_signals.grant_request_rejected, dispatch_uid="audit.grant_request_rejected")
-def record_grant_request_rejected(sender, *, grant_request, actor, **kwargs):
+def record_grant_request_rejected(
+    sender: type[Model], *, grant_request: GrantRequest, actor: Actor, **kwargs: object
+) -> None:
     _record_grant_request(actions.GRANT_REQUEST_REJECTED, grant_request, actor)

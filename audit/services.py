@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 @dataclass(frozen=True)
 class Target:
     type: str = ""
-    id: str = ""
+    id: str | int = ""  # a row's pk may be given as is: stored as text (_text)
     repr: str = ""
 
 

@@ -57,7 +57,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 ## typecheck: mypy --strict with the Django and DRF plugins ([tool.mypy] in pyproject.toml;
-## the modules still exempt are listed there and in docs/testing.md)
+## no module is exempt: docs/testing.md)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 

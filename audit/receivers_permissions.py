@@ -11,9 +11,13 @@ shell. migrate's own seeding of the role groups is not recorded (config.context.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth import models as auth_models
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Model, QuerySet
 from django.db.models.signals import m2m_changed
 
 from audit import actions
@@ -23,31 +27,33 @@ from config.context import in_role_seeding
 
 User = get_user_model()
 _BEFORE = "_audit_m2m_before"
+# The side whose set changes: a user or a group.
+Owner = TypeVar("Owner", bound=Model)
 
 
-def permission_names(permissions) -> list[str]:
+def permission_names(permissions: QuerySet[Permission]) -> list[str]:
     """Permissions as "app_label.codename", the form has_perm() takes."""
     pairs = permissions.values_list("content_type__app_label", "codename")
     return sorted(f"{app_label}.{codename}" for app_label, codename in pairs)
 
 
-def _name(user) -> str:
+def _name(user: AbstractBaseUser) -> str:
     return username_for_trail(user.get_username())
 
 
-def _group_names(groups) -> list[str]:
+def _group_names(groups: QuerySet[Group]) -> list[str]:
     return sorted(groups.values_list("name", flat=True))
 
 
 @dataclass(frozen=True)
-class Relation:
-    owner_model: type  # the side whose set changes: the user or the group
+class Relation(Generic[Owner]):
+    owner_model: type[Owner]  # the side whose set changes: the user or the group
     related_accessor: str  # from the other side back to the owners (group.user_set, ...)
-    current: Callable  # owner -> sorted list of what it holds now
-    record: Callable  # (owner, before, after) -> None
+    current: Callable[[Owner], list[str]]  # owner -> sorted list of what it holds now
+    record: Callable[[Owner, list[str], list[str]], None]  # (owner, before, after) -> None
 
 
-def _record_membership(user, before: list[str], after: list[str]) -> None:
+def _record_membership(user: auth_models.User, before: list[str], after: list[str]) -> None:
     added = sorted(set(after) - set(before))
     removed = sorted(set(before) - set(after))
     # Group names hold spaces ("Billing admin"): the meta allow-list keeps them only under the
@@ -78,7 +84,7 @@ def _permission_detail(before: list[str], after: list[str]) -> str:
     return " ".join(parts)
 
 
-def _record_group_permissions(group, before: list[str], after: list[str]) -> None:
+def _record_group_permissions(group: Group, before: list[str], after: list[str]) -> None:
     audit_event_record(
         action=actions.GROUP_PERMISSIONS_CHANGED.name,
         target=Target(
@@ -88,7 +94,7 @@ def _record_group_permissions(group, before: list[str], after: list[str]) -> Non
     )
 
 
-def _record_user_permissions(user, before: list[str], after: list[str]) -> None:
+def _record_user_permissions(user: auth_models.User, before: list[str], after: list[str]) -> None:
     audit_event_record(
         action=actions.USER_PERMISSIONS_CHANGED.name,
         target=Target(
@@ -100,7 +106,8 @@ def _record_user_permissions(user, before: list[str], after: list[str]) -> None:
     )
 
 
-RELATIONS = {
+# Keyed by the relation's through model (m2m_changed's sender); each owner type is its own.
+RELATIONS: dict[type[Model], Relation[Any]] = {
     User.groups.through: Relation(
         User, "user_set", lambda user: _group_names(user.groups.all()), _record_membership
     ),
@@ -119,7 +126,9 @@ RELATIONS = {
 }
 
 
-def _owners(relation: Relation, instance, reverse: bool, pk_set) -> list:
+def _owners(
+    relation: Relation[Any], instance: Model, reverse: bool, pk_set: set[int] | None
+) -> list[Model]:
     """The users or groups whose set this change touches."""
     if not reverse:
         return [instance]
@@ -128,7 +137,15 @@ def _owners(relation: Relation, instance, reverse: bool, pk_set) -> list:
     return list(relation.owner_model._default_manager.filter(pk__in=pk_set))
 
 
-def record_m2m_change(sender, *, instance, action, reverse, pk_set, **kwargs) -> None:
+def record_m2m_change(
+    sender: type[Model],
+    *,
+    instance: Model,
+    action: str,
+    reverse: bool,
+    pk_set: set[int] | None,
+    **kwargs: object,
+) -> None:
     relation = RELATIONS[sender]
     if action.startswith("pre_"):
         if in_role_seeding():

@@ -82,6 +82,7 @@ _SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.:+\-]{0,255}$")
 # these keys only, any printable text without "@" (so never an email) is kept.
 LABEL_KEYS = frozenset({"groups_before", "groups_after"})
 _SAFE_LABEL = re.compile(r"^[^@\x00-\x1f\x7f]{1,150}$")
+REDACTED_LABEL = "[redacted]"
 # Sets recorded before and after a change: kept even when empty (an empty set is a fact).
 SET_KEYS = frozenset({*LABEL_KEYS, "permissions_before", "permissions_after"})
 # A list longer than this is cut. Permission sets are the longest lists (a few hundred codenames
@@ -91,21 +92,24 @@ MAX_LIST_ITEMS = 1000
 _SECRET_PREFIXES = ("sk_", "rk_", "whsec_", "pk_live_", "seti_", "pi_secret", "cs_secret")
 
 
+def _looks_secret(value: str) -> bool:
+    # Client secrets (pi_..._secret_...) and API keys are identifiers of a kind: refuse them.
+    return value.startswith(_SECRET_PREFIXES) or "_secret_" in value
+
+
 def _safe_scalar(value: object, *, label: bool = False) -> tuple[bool, object]:
     if label:
         ok = isinstance(value, str) and bool(_SAFE_LABEL.match(value))
+        if ok and _looks_secret(str(value)):
+            # A group name is whatever an administrator typed, a pasted key included: the set
+            # keeps its member (before/after must not lie), the trail never keeps the key.
+            return True, REDACTED_LABEL
         return ok, value if ok else None
     if value is None or isinstance(value, bool):
         return True, value
     if isinstance(value, int):
         return True, value
-    # Client secrets (pi_..._secret_...) and API keys are identifiers of a kind: refuse them.
-    if (
-        isinstance(value, str)
-        and _SAFE_TEXT.match(value)
-        and not value.startswith(_SECRET_PREFIXES)
-        and "_secret_" not in value
-    ):
+    if isinstance(value, str) and _SAFE_TEXT.match(value) and not _looks_secret(value):
         return True, value
     return False, None
 

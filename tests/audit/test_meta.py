@@ -5,7 +5,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.meta import ALLOWED_KEYS, clean_meta
+from audit.meta import ALLOWED_KEYS, LABEL_KEYS, clean_meta
 
 keys = st.one_of(
     st.sampled_from(sorted(ALLOWED_KEYS)),
@@ -29,12 +29,21 @@ def test_only_allowed_keys_with_identifier_like_values_survive(raw):
     cleaned = clean_meta(raw)
     assert set(cleaned) <= ALLOWED_KEYS
     assert json.loads(json.dumps(cleaned)) == cleaned  # stable through the database's JSON
-    for value in cleaned.values():
+    for key, value in cleaned.items():
         for item in value if isinstance(value, list) else [value]:
             assert item is None or isinstance(item, bool | int | str)
             if isinstance(item, str):
-                assert "@" not in item and " " not in item and len(item) <= 255
+                assert "@" not in item and len(item) <= 255
+                # Group names (LABEL_KEYS) are labels an administrator chose: spaces allowed.
+                assert key in LABEL_KEYS or " " not in item
                 assert not item.startswith(("sk_", "whsec_")) and "_secret_" not in item
+
+
+def test_a_group_named_like_a_key_is_redacted_in_the_labels():
+    # An administrator who pastes a key into a group's name must not put it in the trail; the
+    # set still says how many groups there were (before and after must not lie).
+    cleaned = clean_meta({"groups_after": ["Billing admin", "sk_live_abc", "pi_1_secret_2"]})
+    assert cleaned == {"groups_after": ["Billing admin", "[redacted]", "[redacted]"]}
 
 
 def test_ids_amounts_and_codes_are_kept():

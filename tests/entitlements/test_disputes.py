@@ -192,7 +192,7 @@ def test_beat_retry_waits_for_the_disputed_customers_events(customer):
     from django.db import connection
 
     from tests.billing.test_serialization import customer_lock_held
-    from tests.services import require_postgres
+    from tests.servers import require_postgres
 
     require_postgres(connection)
     charge_id = unique_id("ch")

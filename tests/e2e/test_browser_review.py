@@ -1,6 +1,7 @@
 """A Finance reviewer in a real browser: the dashboard's charts, the daily review's findings
 worked (one accepted, one escalated), the day signed off and its evidence downloaded; then the
-staff access review (one account kept, one removed, completed) and its evidence."""
+staff access review (one account kept, one removed, completed) and its evidence; and a
+reviewer refused the sign-off of a day whose findings include their own actions."""
 
 import io
 import json
@@ -110,6 +111,39 @@ def test_finance_reviewer_works_the_findings_and_signs_the_day_off(
     assert manifest["signed_off"]["by_name"] == "fiona"
     assert manifest["findings"] == {"total": 2, "accepted": 1, "escalated": 1}
     assert manifest["checkpoint"]["tree_size"] >= review.last_sequence
+
+
+def test_a_reviewer_cannot_sign_off_a_day_with_their_own_actions(
+    page, shot, sign_in, staff_member, settings
+):
+    # Frank (Finance) failed to sign in twice: that finding is his own, so the day must be
+    # signed off by someone else, whatever he answers to the findings.
+    settings.AUDIT_REVIEW_FAILED_SIGNIN_THRESHOLD = 2
+    frank, device = staff_member("frank", settings.AUDIT_FINANCE_GROUP)
+    for _ in range(2):
+        audit_event_record(
+            action=actions.LOGIN_FAILED.name,
+            actor=Actor(kind="user", user_id=frank.pk),
+            outcome=Outcome.FAILURE,
+            target=Target("user", str(frank.pk), "user frank"),
+        )
+    audit_seal()
+    audit_checkpoint_create()
+    review = daily_review_create(day=datetime.now(UTC).date())
+    findings = list(review.findings.all())
+    assert FindingKind.SIGN_IN_FAILURES in {finding.kind for finding in findings}
+    sign_in(frank, device)
+
+    page.goto(f"/admin/audit/dailyreview/{review.pk}/change/")
+    for finding in findings:
+        answer(page.locator(f"#finding-{finding.pk}"), "note", "looked at it", "Accept")
+        expect(page.locator(".messagelist")).to_contain_text("recorded")
+    page.locator("#sign-off").click()
+    expect(page.locator(".messagelist")).to_contain_text("your own actions")
+    shot("self-sign-off-refused")
+    review.refresh_from_db()
+    assert review.signed_off_at is None
+    assert not AuditEvent.objects.filter(action=actions.REVIEW_SIGNED_OFF.name).exists()
 
 
 def test_finance_reviewer_runs_the_staff_access_review(

@@ -60,10 +60,16 @@ class Command(BaseCommand):
             except Exception as error:  # a relay outlives its dependencies
                 # PostgreSQL or the broker away (psycopg's, Django's, kombu's or redis' error):
                 # the claim rolled back, the rows wait for the next round.
-                log.warning("billing.relay.retry", error=type(error).__name__)
+                log.warning(
+                    "billing.relay.retry", error=type(error).__name__, detail=str(error)[:200]
+                )
                 if listener is not None:
                     listener.close()
                     listener = None
+                # Drop Django's connection too, whatever state the failure left it in: after a
+                # PostgreSQL restart, close_old_connections() alone kept a dead one (the relay
+                # then failed every round until restarted; bench drill of 2026-12-01).
+                connection.close()
                 time.sleep(min(poll, 1.0))
         if listener is not None:
             listener.close()

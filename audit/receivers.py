@@ -185,14 +185,13 @@ def record_extended(
     previous_expires_at: datetime | None = None,
     **kwargs: object,
 ) -> None:
-    previous = previous_expires_at
     _record_entitlement(
         actions.GRANT_EXTENDED,
         entitlement,
         actor,
         reason,
         source_event_id,
-        previous_expires_at=previous,
+        previous_expires_at=previous_expires_at,
     )
 
 

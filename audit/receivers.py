@@ -6,6 +6,7 @@ minute.
 """
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from django.dispatch import receiver
 from audit import actions
 from audit.actions import ActionType
 from audit.models import Outcome
-from audit.services import Target, audit_event_record
+from audit.services import Target, audit_event_record, audit_rows_batched
 from billing import signals as billing_signals
 from billing.stripe_events import BillingEvent
 from config.context import Actor, current_actor
@@ -23,6 +24,12 @@ from entitlements import signals as entitlement_signals
 from entitlements.models import Entitlement, FeatureBlock, GrantRequest, Plan
 
 STRIPE = Actor(kind="stripe")
+
+
+@receiver(billing_signals.stripe_event_batch, dispatch_uid="audit.stripe_event_batch")
+def batch_rows(sender: type[Model], **kwargs: object) -> AbstractContextManager[None]:
+    # billing applies a batch of events in one transaction: their rows go in one INSERT.
+    return audit_rows_batched()
 
 
 # stripe_event_applying, not _processed: the event's row precedes the grants it causes.

@@ -1,7 +1,9 @@
 """Writes to the audit trail. Every row goes through audit_event_record(); audit.sealing
 chains it."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,9 @@ if TYPE_CHECKING:  # imported where used at run time: audit.verification imports
     from audit.verification import VerificationResult
 
 log = structlog.get_logger(__name__)
+
+# The rows recorded while audit_rows_batched() is open, in recording order (None: not batching).
+_batched_rows: ContextVar[list[AuditEvent] | None] = ContextVar("audit_batched_rows", default=None)
 
 
 @dataclass(frozen=True)
@@ -146,12 +151,45 @@ def audit_event_record(
         ),
     }
     event = AuditEvent(**fields)
+    batched = _batched_rows.get()
+    if batched is not None:
+        batched.append(event)  # inserted with the batch's other rows (audit_rows_batched)
+        return event
     event.save(force_insert=True)
-    # Counted when the row commits: a rolled-back change leaves no row and no count.
-    transaction.on_commit(lambda: metrics.EVENTS.labels(action=action).inc())
+    _count_on_commit([action])
+    return event
+
+
+def _count_on_commit(recorded: list[str]) -> None:
+    # Counted when the rows commit: a rolled-back change leaves no row and no count.
+    def count() -> None:
+        for action in recorded:
+            metrics.EVENTS.labels(action=action).inc()
+
+    transaction.on_commit(count)
     if connection.vendor != "postgresql":
         transaction.on_commit(_seal_after_commit)
-    return event
+
+
+@contextmanager
+def audit_rows_batched() -> Iterator[None]:
+    """Hold the rows audit_event_record appends inside the block and insert them when it ends,
+    in one multi-row INSERT, in the order they were recorded (the sealer chains a transaction's
+    rows in id order: cause before effect holds). Used inside one transaction (billing's batch
+    of events, through stripe_event_batch): if the block raises, its rows are dropped with the
+    rolled-back transaction's other writes. Nested use joins the outer batch."""
+    if _batched_rows.get() is not None:
+        yield
+        return
+    rows: list[AuditEvent] = []
+    token = _batched_rows.set(rows)
+    try:
+        yield
+    finally:
+        _batched_rows.reset(token)
+    if rows:
+        AuditEvent.objects.bulk_create(rows)
+        _count_on_commit([row.action for row in rows])
 
 
 def audit_checkpoint_create(*, at: int | None = None, key: str | None = None) -> AuditCheckpoint:

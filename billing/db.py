@@ -118,10 +118,14 @@ def advisory_xact_lock(namespace: str, key: str) -> None:
     """
     if connection.vendor != "postgresql":
         return
-    digest = hashlib.sha256(f"{namespace}:{key}".encode()).digest()
-    lock_id = int.from_bytes(digest[:8], "big", signed=True)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_id(namespace, key)])
+
+
+def advisory_lock_id(namespace: str, key: str) -> int:
+    """The 64-bit advisory lock id of `key` in `namespace` (the first 8 bytes of a SHA-256)."""
+    digest = hashlib.sha256(f"{namespace}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 @functools.cache

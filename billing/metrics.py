@@ -53,6 +53,16 @@ event_processing_seconds = Histogram(
     "Time to apply one event (our receivers, in the Celery task).",
     ["type"],
 )
+apply_batch_events = Histogram(
+    "tollgate_billing_apply_batch_events",
+    "Events per batch applied in one transaction (billing/batches.py).",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200),
+)
+apply_batch_fallbacks = Counter(
+    "tollgate_billing_apply_batch_fallbacks",
+    "Batches rolled back and handed to the one-at-a-time path, by the error's class.",
+    ["error"],
+)
 mirror_syncs = Counter(
     "tollgate_billing_mirror_syncs", "dj-stripe mirror sync attempts by outcome.", ["outcome"]
 )

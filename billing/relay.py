@@ -16,11 +16,10 @@ fires a trigger that NOTIFYs `OUTBOX_CHANNEL` at commit (billing/migrations/0004
 Where there is no LISTEN (SQLite) or no worker (eager Celery: `make run`, the tests), the same
 relay step runs in the web process right after the insert commits (BILLING_RELAY_INLINE).
 
-Batched application (issue 16, point 3, not built yet) starts here: the claim already holds a
-batch in arrival order with each row's customer, so the relay can publish one task per customer
-run (that customer's consecutive events) or per group of distinct customers instead of one per
-event, and the task applies the group in one transaction under the customers' advisory locks
-(taken in a fixed order), skipping rows already applied, as event_apply does one at a time.
+Events are published in batches (billing/batches.py): each customer's claimed events stay
+together, in arrival order, in one `apply_events` task that applies its batch in one
+transaction; events without a customer (a dispute naming only its charge) go one at a time to
+`apply_event`. BILLING_APPLY_BATCH_SIZE=1 publishes one task per event.
 """
 
 import structlog
@@ -29,7 +28,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing import metrics
+from billing import batches, metrics
 from billing.models import StripeEvent
 
 log = structlog.get_logger(__name__)
@@ -52,13 +51,25 @@ def outbox_relay(*, batch_size: int) -> int:
         )
         if not claimed:
             return 0
-        # Published in arrival order; events of one customer then serialize on its lock. One
-        # producer (one broker connection) for the batch, not one taken from the pool per task.
+        groups, singles = batches.apply_batches_plan(
+            [(event_id, customer_id) for _, event_id, customer_id, _ in claimed],
+            batch_size=settings.BILLING_APPLY_BATCH_SIZE,
+        )
+        # One producer (one broker connection) for the claim, not one taken from the pool per
+        # task. A customer's events are in one batch, in arrival order.
         with current_app.producer_or_acquire() as producer:
-            for _, event_id, customer_id, mirror in claimed:
+            for group in groups:
+                services.event_batch_queue(items=group, producer=producer)
+            for event_id, customer_id in singles:
                 services.event_queue(
-                    event_id=event_id, customer_id=customer_id, mirror=mirror, producer=producer
+                    event_id=event_id, customer_id=customer_id, mirror="", producer=producer
                 )
+            for _, event_id, customer_id, mirror in claimed:
+                if mirror == StripeEvent.MirrorStatus.PENDING:
+                    services.event_queue(
+                        event_id=event_id, customer_id=customer_id, mirror=mirror,
+                        apply=False, producer=producer,
+                    )  # fmt: skip
         StripeEvent.objects.filter(pk__in=[row[0] for row in claimed]).update(
             queued_at=timezone.now()
         )

@@ -169,10 +169,12 @@ def event_receive(*, event: dict[str, Any], endpoint_id: str, delivery: Delivery
     return inserted
 
 
-def _remember_event_id(event_id: str) -> None:
-    """Put a committed event id in the Redis fast path (django-redis ignores Redis being down:
+def remember_event_ids(event_ids: list[str]) -> None:
+    """Put committed event ids in the Redis fast path (django-redis ignores Redis being down:
     only the fast path is lost, the database stays the authority on duplicates)."""
-    cache.set(_dedup_key(event_id), 1, settings.BILLING_WEBHOOK_DEDUP_TTL)
+    cache.set_many(
+        {_dedup_key(event_id): 1 for event_id in event_ids}, settings.BILLING_WEBHOOK_DEDUP_TTL
+    )
 
 
 def _count_duplicate(*, answered_by: str) -> None:
@@ -198,6 +200,15 @@ def event_queue(
         tasks.apply_event.apply_async(args, producer=producer)
     if mirror == StripeEvent.MirrorStatus.PENDING:
         tasks.mirror_event.apply_async(args, producer=producer)
+
+
+def event_batch_queue(
+    *, items: list[tuple[str, str]], producer: kombu.Producer | None = None
+) -> None:
+    """Publish one task applying a batch of events in one transaction (billing/batches.py)."""
+    from billing import batches, tasks
+
+    tasks.apply_events.apply_async((batches.batch_args(items),), producer=producer)
 
 
 def event_requeue_stale(*, older_than_seconds: int) -> int:
@@ -244,13 +255,13 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
         type_label = metrics.event_type_label(row.type)
         if settings.BILLING_WEBHOOK_DEDUP_CACHE:
             # Applied (now or before): from then on Redis answers its duplicates.
-            transaction.on_commit(lambda: _remember_event_id(event_id))
+            transaction.on_commit(lambda: remember_event_ids([event_id]))
         if row.status in (StripeEvent.Status.APPLIED, StripeEvent.Status.OTHER_MODE):
             metrics.events_processed.labels(type=type_label, outcome="skipped").inc()
             return False
         was_dead = row.status == StripeEvent.Status.DEAD
         if row.livemode != settings.STRIPE_LIVE_MODE:
-            return _event_other_mode(row, type_label=type_label, was_dead=was_dead)
+            return event_mark_other_mode(row, type_label=type_label, was_dead=was_dead)
         billing_event = _billing_event(row, lock_key=lock_key)
         # The event's own record first, then its effects (cause before effect in the trail).
         signals.stripe_event_applying.send(sender=StripeEvent, billing_event=billing_event)
@@ -295,7 +306,7 @@ def _billing_event(row: StripeEvent, *, lock_key: str) -> stripe_events.BillingE
     return billing_event
 
 
-def _event_other_mode(row: StripeEvent, *, type_label: str, was_dead: bool) -> bool:
+def event_mark_other_mode(row: StripeEvent, *, type_label: str, was_dead: bool) -> bool:
     """A test-mode event in a live-mode deployment (or the reverse): recorded, never applied.
 
     Runs inside event_apply's transaction; the mark and the audit row commit together."""

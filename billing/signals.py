@@ -41,3 +41,11 @@ stripe_subscription_fetched = Signal()
 # reverse): stored and acknowledged, never applied. Sent in the transaction that marks it.
 # kwargs: event_id (str), event_type (str), livemode (bool), account (str)
 stripe_event_other_mode = Signal()
+
+# A batch of events is about to be applied in one transaction (billing/batches.py). Sent once,
+# inside that transaction, before the batch's first stripe_event_applying. A receiver may
+# return a context manager: billing holds it open around the batch's events and closes it
+# before marking them applied, still inside the transaction; it exits with the exception when
+# the batch fails (and everything rolls back). audit uses it to write the batch's rows in one
+# multi-row INSERT. kwargs: none
+stripe_event_batch = Signal()

@@ -2,12 +2,15 @@
 
 from datetime import timedelta
 
-from celery import Task, shared_task
+import structlog
+from celery import Task, current_app, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.utils import timezone
 
-from billing import metrics, rejections, services
+from billing import batches, metrics, rejections, services
+
+log = structlog.get_logger(__name__)
 
 
 def _countdown(retries: int) -> int:
@@ -31,6 +34,27 @@ def apply_event(self: Task[..., None], event_id: str, customer_id: str = "") -> 
         if final:
             return
         raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def apply_events(self: Task[..., None], items: list[list[str]]) -> None:
+    """Apply a batch of inbox events in one transaction (billing/batches.py). If the batch
+    fails, nothing of it stays applied and each event goes to apply_event, one at a time, with
+    that task's retries and dead letters."""
+    batch = batches.batch_items(items)
+    try:
+        batches.events_apply_batch(items=batch)
+    except Exception as error:
+        metrics.apply_batch_fallbacks.labels(error=type(error).__name__).inc()
+        log.warning("billing.batch.failed", events=len(batch), error=type(error).__name__)
+        try:
+            with current_app.producer_or_acquire() as producer:
+                for event_id, customer_id in batch:
+                    apply_event.apply_async((event_id, customer_id), producer=producer)
+        except Exception as publish_error:  # broker down: this batch is retried as a whole
+            raise self.retry(
+                exc=publish_error, countdown=_countdown(self.request.retries)
+            ) from publish_error
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)

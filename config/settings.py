@@ -343,6 +343,12 @@ BILLING_REQUEUE_STALE_AFTER_SECONDS = env.int("BILLING_REQUEUE_STALE_AFTER_SECON
 # Celery in batches of this many. Without a relay process to wake (SQLite has no LISTEN; eager
 # Celery has no worker) the relay step runs inline, in the web process, after the insert.
 BILLING_RELAY_BATCH_SIZE = env.int("BILLING_RELAY_BATCH_SIZE", default=500)
+# Events applied per Celery task and per transaction (billing/batches.py): a customer's events
+# stay together and in order; 1 applies every event in its own task, as before batching.
+BILLING_APPLY_BATCH_SIZE = env.int("BILLING_APPLY_BATCH_SIZE", default=50)
+# After a NOTIFY the relay waits this long before claiming, so the events right behind share
+# its claim and batches (a trickle's events are applied this much later).
+BILLING_RELAY_LINGER_SECONDS = env.float("BILLING_RELAY_LINGER_SECONDS", default=0.05)
 BILLING_RELAY_INLINE = env.bool(
     "BILLING_RELAY_INLINE",
     default=CELERY_TASK_ALWAYS_EAGER or "postgresql" not in DATABASES["default"]["ENGINE"],

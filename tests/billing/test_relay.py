@@ -34,11 +34,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def published():
-    """Every task this process publishes to the broker, as (task name, event id)."""
+    """Every task this process publishes to the broker, as (task name, event id): a batch
+    task (apply_events) appears once for each of its events."""
     seen = []
 
     def record(sender=None, body=None, **_kwargs):
-        seen.append((sender, body[0][0]))
+        first = body[0][0]
+        if sender == "billing.tasks.apply_events":
+            seen.extend((sender, event_id) for event_id, _customer in first)
+        else:
+            seen.append((sender, first))
 
     celery_signals.before_task_publish.connect(record, weak=False)
     try:
@@ -83,14 +88,20 @@ def test_the_request_stores_and_publishes_nothing(client, endpoint, broker, publ
     assert (row.status, row.queued_at) == ("received", None)
 
     assert outbox_relay(batch_size=10) == 1
-    assert published == [("billing.tasks.apply_event", payload["id"])]
+    assert published == [("billing.tasks.apply_events", payload["id"])]
     assert StripeEvent.objects.get(event_id=payload["id"]).queued_at is not None
     assert outbox_relay(batch_size=10) == 0  # queued once
 
 
-def test_two_relays_at_once_never_publish_one_event_twice(broker, published):
+@pytest.mark.parametrize(("apply_batch_size", "tasks"), [(1, 40), (50, 2)])
+def test_two_relays_at_once_never_publish_one_event_twice(
+    broker, published, settings, apply_batch_size, tasks
+):
+    # Batched (one task per relay's claim of 20 customers) and one task per event alike.
+    settings.BILLING_APPLY_BATCH_SIZE = apply_batch_size
     ids = stored_events(40, prefix="skip")
     second_relay_done = threading.Event()
+    second_relay_started = threading.Event()
     second_relay_claimed = []
     errors = []
 
@@ -106,7 +117,8 @@ def test_two_relays_at_once_never_publish_one_event_twice(broker, published):
     def hold_the_first_relay(sender=None, body=None, **_kwargs):
         # The first relay holds its 20 rows locked, mid-batch, until the second has claimed:
         # without SKIP LOCKED the second would wait for them (and the join below time out).
-        if not second_relay_done.is_set() and len(published) == 1:
+        if not second_relay_started.is_set():
+            second_relay_started.set()
             threading.Thread(target=second_relay).start()
             assert second_relay_done.wait(timeout=20), "the second relay waited for the first"
 
@@ -118,9 +130,8 @@ def test_two_relays_at_once_never_publish_one_event_twice(broker, published):
 
     assert errors == []
     assert (first, second_relay_claimed) == (20, [20])
-    apply_tasks = [event_id for task, event_id in published if task.endswith("apply_event")]
-    assert sorted(apply_tasks) == sorted(ids)  # every event, each once
-    assert broker.llen("celery") == 40
+    assert sorted(event_id for _, event_id in published) == sorted(ids)  # every event, once
+    assert broker.llen("celery") == tasks
     assert not StripeEvent.objects.filter(event_id__in=ids, queued_at__isnull=True).exists()
 
 
@@ -164,7 +175,8 @@ def test_a_relay_killed_mid_batch_loses_nothing_and_applies_nothing_twice(broker
         cursor.execute("LOCK TABLE billing_stripeevent IN SHARE MODE")
     relay = relay_process()
     try:
-        wait_for(lambda: broker.llen("celery") == 30, relay)  # the whole batch is published
+        # The whole claim is published: 30 customers' events, one batch task.
+        wait_for(lambda: broker.llen("celery") == 1, relay)
         relay.send_signal(signal.SIGKILL)
         relay.wait(timeout=10)
     finally:
@@ -174,10 +186,10 @@ def test_a_relay_killed_mid_batch_loses_nothing_and_applies_nothing_twice(broker
     # Its claim died with it: every event is still waiting to be queued.
     assert StripeEvent.objects.filter(event_id__in=ids, queued_at__isnull=True).count() == 30
 
-    # The next relay publishes them all again (each event's task now twice in the queue)...
+    # The next relay publishes them all again (each event now in two tasks in the queue)...
     again = relay_process("--once")
     assert again.wait(timeout=60) == 0, again.stderr.read().decode()[-3000:]
-    assert broker.llen("celery") == 60
+    assert broker.llen("celery") == 2
     # ...and the worker applies each once.
     worker_process = request.getfixturevalue("worker")
     wait_for(
@@ -185,7 +197,7 @@ def test_a_relay_killed_mid_batch_loses_nothing_and_applies_nothing_twice(broker
         worker_process,
     )
     wait_for(lambda: broker.llen("celery") == 0, worker_process)
-    # 60 tasks: each event applied by one, skipped (already applied) by the other.
+    # Each event applied by one task, skipped (already applied) by the other.
     wait_for(
         lambda: worker_counts(worker_process, "tollgate_billing_events_processed_total") == 60,
         worker_process,

@@ -268,6 +268,25 @@ def fake_stripe_api():
         stripe.api_base = previous
 
 
+def drawn_deliveries(data, events: list[dict]) -> tuple[list[int], list[int]]:
+    """Draw random ids for the events, a delivery order, and duplicates inserted anywhere:
+    (the order, the deliveries with their duplicates), as indexes into `events`."""
+    # Stripe's ids are random: which event gets which id is drawn, and the hex ids' sort order
+    # says nothing about the events' order.
+    ranks = data.draw(st.permutations(range(len(events))), label="ids")
+    for payload, rank in zip(events, ranks, strict=True):
+        payload["id"] = "evt_" + hashlib.sha256(str(rank).encode()).hexdigest()[:24]
+    order = data.draw(st.permutations(range(len(events))), label="delivery order")
+    duplicates = data.draw(
+        st.lists(st.tuples(st.integers(0, len(events) - 1), st.integers(0, 10**6))),
+        label="duplicates (event, where)",
+    )
+    deliveries = list(order)
+    for index, where in duplicates:
+        deliveries.insert(where % (len(deliveries) + 1), index)
+    return order, deliveries
+
+
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -281,19 +300,7 @@ def test_every_delivery_order_with_ties_and_duplicates_ends_in_the_true_state(
     with transaction.atomic():
         user = make_user()
         truth, events = build(user, subs, starts, choices, gaps, starts_at)
-        # Stripe's ids are random: which event gets which id is drawn, and the hex ids' sort
-        # order says nothing about the events' order.
-        ranks = data.draw(st.permutations(range(len(events))), label="ids")
-        for payload, rank in zip(events, ranks, strict=True):
-            payload["id"] = "evt_" + hashlib.sha256(str(rank).encode()).hexdigest()[:24]
-        order = data.draw(st.permutations(range(len(events))), label="delivery order")
-        duplicates = data.draw(
-            st.lists(st.tuples(st.integers(0, len(events) - 1), st.integers(0, 10**6))),
-            label="duplicates (event, where)",
-        )
-        deliveries = list(order)
-        for index, where in duplicates:
-            deliveries.insert(where % (len(deliveries) + 1), index)
+        _, deliveries = drawn_deliveries(data, events)
         for index in deliveries:
             deliver(events[index])
         settle_like_the_background_task(truth, fake_stripe_api)

@@ -31,6 +31,11 @@ class Command(BaseCommand):
             "--poll", type=float, default=5.0,
             help="seconds to wait for a notification before looking anyway",
         )  # fmt: skip
+        parser.add_argument(
+            "--linger", type=float, default=None,
+            help="seconds to wait after a notification before claiming (default "
+            "BILLING_RELAY_LINGER_SECONDS)",
+        )  # fmt: skip
         parser.add_argument("--once", action="store_true", help="publish what waits, then exit")
 
     def handle(
@@ -38,12 +43,14 @@ class Command(BaseCommand):
         *args: Any,
         batch_size: int | None = None,
         poll: float = 5.0,
+        linger: float | None = None,
         once: bool = False,
         **options: Any,
     ) -> None:
         if connection.vendor != "postgresql":
             raise CommandError("The relay needs PostgreSQL (LISTEN/NOTIFY, SKIP LOCKED).")
         batch_size = batch_size or settings.BILLING_RELAY_BATCH_SIZE
+        linger = settings.BILLING_RELAY_LINGER_SECONDS if linger is None else linger
         stopping: list[bool] = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         listener: OutboxListener | None = None
@@ -56,7 +63,11 @@ class Command(BaseCommand):
                     pass  # a full batch: more may wait
                 if once:
                     return
-                listener.wait(poll)
+                if listener.wait(poll) and linger > 0:
+                    # Let the events arriving right behind this one join its claim: under load
+                    # a claim then holds several events per customer batch (billing/batches.py)
+                    # instead of one task per event; at a trickle it delays applying by this.
+                    time.sleep(linger)
             except Exception as error:  # a relay outlives its dependencies
                 # PostgreSQL or the broker away (psycopg's, Django's, kombu's or redis' error):
                 # the claim rolled back, the rows wait for the next round.

@@ -266,13 +266,21 @@ def bench_ingest(ctx: Context, report: Report) -> None:
 def bench_tiers(ctx: Context, report: Report) -> None:
     """Each tier alone: acknowledgements with the worker stopped (the web tier has the cores to
     itself), then the worker draining that backlog with the web tier idle."""
+    # Every process past its start-up (imports, first connections) before anything is
+    # measured: with `--only tiers` the relay was still starting when the acknowledgements
+    # began, and its start-up counted as relay CPU per event.
+    warm = lifecycle_payloads(CLIENTS)
+    send_closed(ctx, [events.sign(p, SECRET, ctx.webhook_path) for p in warm],
+                concurrency=CLIENTS, label="tiers: warm-up")  # fmt: skip
+    wait_applied([p["id"] for p in warm], timeout=120, label="tiers: warm-up", ctx=ctx)
     payloads = lifecycle_payloads(ctx.n(1500))
     ids = [p["id"] for p in payloads]
     requests = [events.sign(p, SECRET, ctx.webhook_path) for p in payloads]
     ctx.worker.stop()
-    web_spy = None
-    if ctx.profile:  # one gunicorn worker process, while it acknowledges
+    web_spy = relay_spy = None
+    if ctx.profile:  # one gunicorn worker process, and the relay, while the web acknowledges
         web_spy = profile.record(profile.children(ctx.web.popen.pid)[0], 5, ctx.logdir / "web.spy")
+        relay_spy = profile.record(ctx.relay.popen.pid, 5, ctx.logdir / "relay.spy")
     cpu_before_acks = profile.cpu_seconds_by_role()
     try:
         acks = send_closed(ctx, requests, concurrency=CLIENTS, label="acks, worker stopped")
@@ -313,6 +321,7 @@ def bench_tiers(ctx: Context, report: Report) -> None:
     )
     for spy, key, title in (
         (web_spy, "profile_web", "Profile: a gunicorn worker acknowledging (worker stopped)"),
+        (relay_spy, "profile_relay", "Profile: the outbox relay while the web acknowledges"),
         (worker_spy, "profile_worker", "Profile: a Celery pool process draining"),
     ):
         if spy is not None:

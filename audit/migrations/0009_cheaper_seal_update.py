@@ -3,7 +3,8 @@
 Sealing fills three columns that indexes cover, so every sealed row is a non-HOT update: it
 adds an entry to every index of the table, and runs the seal-once trigger. EXPLAIN ANALYZE of
 one 5,000-row batch (bench/notes.md, "The sealer, profiled"): 203 ms, 70 ms of it in the
-trigger; with both changes below, 100 ms, 8 ms in the trigger.
+trigger; with the two changes below and the sealer's new statement (audit/sealing.py: the
+hashes as strings, the batch's id range), 100 ms, 8 ms in the trigger.
 
 - `audit_seal_once()` compared the row before and after as jsonb (two to_jsonb() of the whole
   row per sealed row). It now blanks the seal fields of a copy of NEW and compares that copy

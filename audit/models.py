@@ -84,6 +84,9 @@ class AuditEvent(AppendOnlyModel):
     class Meta:
         ordering = [models.F("sequence").desc(nulls_first=True)]
         # Composite (column, sequence) indexes serve "filter, newest first" without a sort.
+        # On PostgreSQL the db_index columns above keep their plain index only: migration 0009
+        # drops the varchar_pattern_ops twins Django adds (no prefix search exists, and sealing
+        # adds an entry to every index of the table).
         indexes = [
             models.Index(fields=["action", "sequence"], name="audit_action_seq"),
             models.Index(fields=["actor_type", "sequence"], name="audit_actor_type_seq"),

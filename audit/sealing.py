@@ -46,10 +46,15 @@ _PG_PENDING = (
     f"SELECT id, {_PG_COLUMNS} FROM {_TABLE} "  # noqa: S608
     "WHERE sequence IS NULL AND (xid < %s OR xid = %s) ORDER BY xid, id LIMIT %s"
 )
+# The hashes travel as two space-separated strings, split by PostgreSQL: Django's client-side
+# binding quotes a text[] element by element in Python, 17 ms for a batch of 5,000 rows'
+# hashes, where one string costs a fraction of a ms. The batch's id range changes nothing in
+# what is updated; it lets the planner read the rows by primary key instead of hashing the
+# whole table on every batch (its estimate of a fresh trail is often far off).
 _PG_FILL = (
     f"UPDATE {_TABLE} AS e SET sequence = s.sequence, prev_hash = s.prev_hash, hash = s.hash "  # noqa: S608
-    "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
-    "AS s(id, sequence, prev_hash, hash) WHERE e.id = s.id"
+    "FROM unnest(%s::bigint[], %s::bigint[], string_to_array(%s, ' '), string_to_array(%s, ' ')) "
+    "AS s(id, sequence, prev_hash, hash) WHERE e.id = s.id AND e.id BETWEEN %s AND %s"
 )
 _PG_BACKLOG = (
     "SELECT count(*), min(occurred_at), statement_timestamp() FROM ("  # noqa: S608
@@ -123,7 +128,18 @@ def _chain(rows: list[tuple[Any, ...]], head: tuple[int, str]) -> list[tuple[int
 
 def _fill(cursor: CursorWrapper, seals: list[tuple[int, int, str, str]]) -> None:
     if connection.vendor == "postgresql":
-        cursor.execute(_PG_FILL, [list(column) for column in zip(*seals, strict=True)])
+        ids, sequences, prev_hashes, hashes = zip(*seals, strict=True)
+        cursor.execute(
+            _PG_FILL,
+            [
+                list(ids),
+                list(sequences),
+                " ".join(prev_hashes),
+                " ".join(hashes),
+                min(ids),
+                max(ids),
+            ],
+        )
     else:
         cursor.executemany(_FILL, [(seq, prev, digest, pk) for pk, seq, prev, digest in seals])
 

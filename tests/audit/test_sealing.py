@@ -197,3 +197,16 @@ def test_a_second_sealer_does_nothing_while_the_leader_seals(committed):
         with ThreadPoolExecutor(1) as pool:
             assert pool.submit(other_sealer).result(timeout=10) == 0
     assert audit_seal_pending() == 1
+
+
+def test_the_trail_has_no_index_for_prefix_searches(db, postgres):
+    """Sealing a row adds an entry to every index of the trail (its seal fields are indexed, so
+    the update is never HOT), so each index must serve a query. Nothing searches the trail by
+    prefix (the admin's search is exact), and Django's varchar_pattern_ops twins of indexed
+    columns cost the sealer five of its seventeen index entries a row (bench/notes.md)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s",
+            [AuditEvent._meta.db_table, "%pattern_ops%"],
+        )
+        assert cursor.fetchall() == []

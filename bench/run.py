@@ -88,7 +88,7 @@ class Context:
         self.web = procs.gunicorn(self.env, self.logdir, port=self.port, workers=workers)
 
     def start_worker(self, concurrency: int | None = None):
-        concurrency = concurrency or int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))
+        concurrency = concurrency or int(os.environ.get("BENCH_WORKER_CONCURRENCY", "4"))
         self.worker = procs.celery_worker(self.env, self.logdir, concurrency=concurrency)
 
     def start_relay(self):

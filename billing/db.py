@@ -29,6 +29,9 @@ def insert_ignoring_conflict(obj: models.Model, *, conflict_fields: list[str]) -
         return None
     new_pk: int = row[0]
     obj.pk = new_pk
+    # Saved, as far as Django is concerned: a later save() is an UPDATE.
+    obj._state.adding = False
+    obj._state.db = connection.alias
     return new_pk
 
 

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from billing import charges, stripe_events
 from billing import services as billing_services
+from billing.db import insert_ignoring_conflict
 from billing.models import StripeEvent
 from billing.stripe_events import BillingEvent, Kind, PriceRef, SubscriptionChange
 from config.context import Actor
@@ -75,21 +76,34 @@ def customer_link(
     which the caller applies now."""
     if not customer_id or user is None:
         return []
-    link, created = CustomerLink.objects.get_or_create(
-        stripe_customer_id=customer_id,
-        defaults={
-            "user": user,
-            "learnt_from": learnt_from,
-            "source_event_id": source_event_id or "",
-        },
-    )
-    if not created and link.user_id != user.pk:
-        logger.warning(
-            "entitlements.customer_link_conflict", customer=customer_id, kept_user=link.user_id
-        )
-    if not created:
+    if _link_insert(customer_id, user, learnt_from, source_event_id) is not None:
         return []
     return _unapplied(ParkedEvent.objects.filter(stripe_customer_id=customer_id))
+
+
+def _link_insert(
+    customer_id: str, user: User, learnt_from: str, source_event_id: str | None
+) -> int | None:
+    """Insert the link unless the customer has one; None if inserted, else the id of the user
+    the existing link keeps (the first link wins).
+
+    One INSERT ... ON CONFLICT DO NOTHING: a new link (the usual case) costs one statement, not
+    get_or_create's read, savepoint, insert and release."""
+    link = CustomerLink(
+        stripe_customer_id=customer_id,
+        user=user,
+        learnt_from=learnt_from,
+        source_event_id=source_event_id or "",
+    )
+    if insert_ignoring_conflict(link, conflict_fields=["stripe_customer_id"]) is not None:
+        return None
+    kept = CustomerLink.objects.filter(stripe_customer_id=customer_id)
+    kept_user: int = kept.values_list("user_id", flat=True).get()
+    if kept_user != user.pk:
+        logger.warning(
+            "entitlements.customer_link_conflict", customer=customer_id, kept_user=kept_user
+        )
+    return kept_user
 
 
 def _djstripe_subscriber(customer_id: str) -> User | None:
@@ -109,8 +123,8 @@ def _djstripe_subscriber(customer_id: str) -> User | None:
 def resolve_user(
     *, customer_id: str, user_id: int | None, event_id: str
 ) -> tuple[User | None, list[ParkedEvent]]:
-    """The user of a customer: our link, else the user the payload names (metadata.user_id),
-    else dj-stripe's; and the parked events a new link releases."""
+    """The user linked to a customer: our link, else (linked now) the user the payload names
+    (metadata.user_id), else dj-stripe's; and the parked events a new link releases."""
     links = CustomerLink.objects.filter(stripe_customer_id=customer_id).select_related("user")
     link = links.first()
     if link is not None:
@@ -121,10 +135,10 @@ def resolve_user(
         user, learnt_from = _djstripe_subscriber(customer_id), "djstripe.subscriber"
     if user is None:
         return None, []
-    released = customer_link(
-        customer_id=customer_id, user=user, learnt_from=learnt_from, source_event_id=event_id
-    )
-    return user, released
+    kept_user = _link_insert(customer_id, user, learnt_from, event_id)
+    if kept_user is not None:  # linked meanwhile (first link wins): that link's user
+        return _existing_user(kept_user), []
+    return user, _unapplied(ParkedEvent.objects.filter(stripe_customer_id=customer_id))
 
 
 def _park(billing_event: BillingEvent, customer_id: str, *, charge_id: str = "") -> None:
@@ -329,17 +343,32 @@ def _state_apply(
     reason: str,
     source_event_id: str | None,
     sync: bool,
+    user: User | None = None,
 ) -> SubscriptionState:
-    state, _ = SubscriptionState.objects.select_for_update().get_or_create(
-        stripe_subscription_id=change.subscription_id,
-        defaults={"stripe_customer_id": change.customer_id},
-    )
-    if state_merge(state, facts):
+    states = SubscriptionState.objects.select_for_update()
+    state = states.filter(stripe_subscription_id=change.subscription_id).first()
+    if state is None:
+        # A new subscription: merged in memory and inserted in one statement (not
+        # get_or_create's savepoint, insert, release, then an UPDATE for the merge).
+        state = SubscriptionState(
+            stripe_subscription_id=change.subscription_id, stripe_customer_id=change.customer_id
+        )
+        state_merge(state, facts)
+        if insert_ignoring_conflict(state, conflict_fields=["stripe_subscription_id"]) is None:
+            # Inserted meanwhile by a transaction not holding this customer's lock: merge
+            # into that row, as into any stored state.
+            state = states.get(stripe_subscription_id=change.subscription_id)
+            if state_merge(state, facts):
+                state.save()
+    elif state_merge(state, facts):
         state.save()
     if state.unsettled_second is not None and facts.kind != "fetch":
         _settle_later(state.stripe_subscription_id)
     if sync:
-        subscription_sync(state=state, actor=STRIPE, reason=reason, source_event_id=source_event_id)
+        subscription_sync(
+            state=state, actor=STRIPE, reason=reason, source_event_id=source_event_id,
+            user=user if state.stripe_customer_id == change.customer_id else None,
+        )  # fmt: skip
     return state
 
 
@@ -467,6 +496,7 @@ def _event_apply(billing_event: BillingEvent, *, sync: bool) -> Released:
         reason=billing_event.type,
         source_event_id=billing_event.event_id,
         sync=sync,
+        user=user,  # the customer's linked user, resolved above under the customer's lock
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -174,14 +175,24 @@ def _reconciliation(state: SubscriptionState, *, user_id: int, lock: bool) -> Sy
 
 
 def subscription_sync(
-    *, state: SubscriptionState, actor: Actor, reason: str, source_event_id: str | None
+    *,
+    state: SubscriptionState,
+    actor: Actor,
+    reason: str,
+    source_event_id: str | None,
+    user: User | None = None,
 ) -> dict[str, int]:
-    """Bring the live Stripe rows of a subscription in line with its stored state."""
-    links = CustomerLink.objects.filter(stripe_customer_id=state.stripe_customer_id)
-    link = links.select_related("user").first()
-    if link is None:
-        return {"granted": 0, "extended": 0, "revoked": 0}
-    work = _reconciliation(state, user_id=link.user_id, lock=True)
+    """Bring the live Stripe rows of a subscription in line with its stored state.
+
+    `user`: the user linked to the state's customer when the caller has just resolved it (one
+    read fewer); otherwise the link is read here."""
+    if user is None:
+        links = CustomerLink.objects.filter(stripe_customer_id=state.stripe_customer_id)
+        link = links.select_related("user").first()
+        if link is None:
+            return {"granted": 0, "extended": 0, "revoked": 0}
+        user = link.user
+    work = _reconciliation(state, user_id=user.pk, lock=True)
     said: _Said = {"actor": actor, "reason": reason, "source_event_id": source_event_id}
     for row, blocked_because in work.revoke:
         revoke_said: _Said = {**said, "reason": blocked_because or reason}
@@ -193,7 +204,7 @@ def subscription_sync(
     now = timezone.now()
     created = [
         services.entitlement_new(
-            user=link.user,
+            user=user,
             feature=target.feature,
             source=Entitlement.Source.STRIPE,
             plan=target.plan,

@@ -1,5 +1,8 @@
 """Celery tasks of billing: thin wrappers over services, queued with transaction.on_commit."""
 
+# Celery's Task is generic only in its type stubs (celery-types): annotations stay unevaluated.
+from __future__ import annotations
+
 from datetime import timedelta
 
 import structlog

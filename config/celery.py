@@ -4,6 +4,9 @@ The acting user and request id travel with every task in its message headers, so
 written by a worker name whoever caused the work (config/context.py).
 """
 
+# Celery's Task is generic only in its type stubs (celery-types): annotations stay unevaluated.
+from __future__ import annotations
+
 import os
 from contextvars import Token
 from typing import Any

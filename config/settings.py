@@ -177,7 +177,23 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    # A broker that vanishes without closing its sockets (a network cut, a failover) must not
+    # hang a worker's or the relay's read forever: reads give up after this (longer than the
+    # worker's 1 s BRPOP), connects after 5 s, and TCP keepalive notices a dead peer.
+    "socket_timeout": 10.0,
+    "socket_connect_timeout": 5.0,
+    "socket_keepalive": True,
+}
+# Redis restarts (docs/deploy.md, "Redis restarts"): the worker reconnects, at start-up too, for
+# as long as it takes (a worker that exits anyway is restarted by its supervisor). Tasks that
+# run when the connection drops finish and commit their work; their acknowledgement is lost
+# with the connection and a later delivery of the task finds the event applied and skips it
+# (cancelling them instead, Celery 6's default, would throw the work away).
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # A publish retries once, briefly, then gives up: the webhook has already stored the event (the
 # requeue sweep queues it later), so a broker outage must not hold every acknowledgement for
 # Celery's default three retries (measured: 0.6 s per request with Redis stopped).

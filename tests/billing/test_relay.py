@@ -19,7 +19,6 @@ from kombu.exceptions import OperationalError as BrokerError
 from billing import services
 from billing.models import StripeEvent
 from billing.relay import OutboxListener, outbox_relay
-from config.celery import app as celery_app
 from tests.billing.conftest import customer_event, deliver
 from tests.billing.test_worker import (  # noqa: F401 - worker is a fixture
     inbox_row,
@@ -60,11 +59,10 @@ def broker(transactional_db, settings):
     settings.BILLING_RELAY_INLINE = False
     queue = redis.Redis.from_url(settings.REDIS_URL)
     queue.delete("celery")
-    eager, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # Django's setting: Celery 5.6 reads it first
     try:
         yield queue
     finally:
-        celery_app.conf.task_always_eager = eager
         queue.delete("celery")
 
 

@@ -28,8 +28,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def worker(transactional_db, tmp_path):
+def worker(transactional_db, tmp_path, settings):
     require_postgres(connection, needs_redis=True)
+    process = start_worker(tmp_path, pool="threads")
+    # This process publishes for real instead of running tasks inline (Celery reads Django's
+    # setting: app.conf.task_always_eager = False does not override it in Celery 5.6).
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    try:
+        yield process
+    finally:
+        stop_process(process)
+
+
+def start_worker(metrics_dir: Path, *, pool: str, log=subprocess.PIPE) -> subprocess.Popen:
+    """A Celery worker on the test database and Redis; its stderr piped (wait_for shows it) or
+    written to `log`, an open file (a pipe nobody reads would fill and block it)."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -39,22 +52,16 @@ def worker(transactional_db, tmp_path):
         "BILLING_STRIPE_MIRROR_ENABLED": "false",
         "LOG_LEVEL": "WARNING",
         # The worker's counters, read by worker_counts() (prometheus multiprocess files).
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
     celery = Path(sys.executable).with_name("celery")
     process = subprocess.Popen(
-        [str(celery), "-A", "config", "worker", "--pool", "threads", "--concurrency", "2",
+        [str(celery), "-A", "config", "worker", "--pool", pool, "--concurrency", "2",
          "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
-    # This process publishes for real instead of running tasks inline.
-    eager, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
-    process.metrics_dir = tmp_path
-    try:
-        yield process
-    finally:
-        celery_app.conf.task_always_eager = eager
-        stop_process(process)
+    process.metrics_dir = metrics_dir
+    return process
 
 
 def worker_counts(worker, name: str, **labels) -> float:
@@ -101,13 +108,12 @@ def test_broker_down_the_event_is_stored_acknowledged_and_queued_later(
     # A publish gives up after one short retry: the acknowledgement is not held by Celery's
     # default retries while the broker is down.
     assert celery_app.conf.task_publish_retry_policy["max_retries"] <= 1
-    eager, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     try:
         redis_server.stop()
         payload = customer_event()
         response = deliver(client, endpoint, payload)
     finally:
-        celery_app.conf.task_always_eager = eager
         redis_server.start()
     assert response.status_code == 200
     assert response.json()["status"] == "accepted"

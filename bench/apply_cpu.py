@@ -15,7 +15,7 @@ import time
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

@@ -518,9 +518,11 @@ def main(argv=None) -> int:
     finally:
         ctx.stop()
         ctx.fake.stop()
-    if args.only:
-        report.merge_previous(Path(args.out))
-    report.write(Path(args.out), machine=machine_description())
+        # Written even when a scenario failed: the scenarios that ran keep their figures (a
+        # 40-minute run once lost all of them to its last scenario's error).
+        if args.only:
+            report.merge_previous(Path(args.out))
+        report.write(Path(args.out), machine=machine_description())
     if Path(args.out).resolve() == (ROOT / "docs" / "benchmarks.md").resolve():
         # The capacity model in docs/deploy.md quotes the same run's figures.
         scaleout.write_capacity(report, ROOT / "docs" / "deploy.md")

@@ -45,6 +45,8 @@ def _last_applied(event_ids: list[str]) -> float:
     from billing.models import StripeEvent
 
     last = StripeEvent.objects.filter(event_id__in=event_ids).aggregate(Max("applied_at"))
+    if last["applied_at__max"] is None:
+        raise RuntimeError("scaleout: no event of the backlog was applied (see the worker's log)")
     return last["applied_at__max"].timestamp()
 
 

@@ -131,6 +131,28 @@ def test_duplicates_and_applied_events_in_a_batch_are_skipped(make_user):
     assert Entitlement.objects.filter(user=user, revoked_at__isnull=True).count() == 3
 
 
+def test_an_other_mode_event_in_a_batch_is_recorded_never_applied(make_user, settings):
+    """A live-mode event inside a test-mode deployment's batch: marked and audited as of the
+    other mode, as apply_event does; the batch's other events are applied."""
+    settings.STRIPE_LIVE_MODE = False
+    user, payloads = premium_lifecycle(make_user)
+    payloads[1]["livemode"] = True  # the subscription's event is a live-mode one
+    items = [stored(payload) for payload in payloads]
+    StripeEvent.objects.filter(event_id=items[1][0]).update(livemode=True)
+
+    assert batches.events_apply_batch(items=items) == 1
+
+    statuses = dict(
+        StripeEvent.objects.filter(event_id__in=[i for i, _ in items]).values_list(
+            "event_id", "status"
+        )
+    )
+    assert statuses == {items[0][0]: "applied", items[1][0]: "other_mode"}
+    other = AuditEvent.objects.filter(stripe_event_id=items[1][0])
+    assert list(other.values_list("action", flat=True)) == ["billing.event.other_mode"]
+    assert not Entitlement.objects.filter(user=user).exists()  # its plan was never granted
+
+
 @pytest.fixture
 def failing_event():
     """A receiver downstream that fails on one event id (a plug-in receiver of billing's

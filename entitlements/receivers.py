@@ -1,13 +1,19 @@
 """Signal receivers: thin, each parses its input and calls a service."""
 
+from contextlib import AbstractContextManager
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
 from billing.models import StripeEvent
-from billing.signals import stripe_event_processed, stripe_subscription_fetched
+from billing.signals import (
+    stripe_event_batch,
+    stripe_event_processed,
+    stripe_subscription_fetched,
+)
 from billing.stripe_events import BillingEvent
-from entitlements import stripe_sync
+from entitlements import state_batch, stripe_sync
 from entitlements.catalog import catalog_seed
 from entitlements.models import Feature, Plan, PlanFeature
 
@@ -17,6 +23,13 @@ def apply_stripe_event(
     sender: type[StripeEvent], billing_event: BillingEvent, **kwargs: object
 ) -> None:
     stripe_sync.stripe_event_apply(billing_event=billing_event)
+
+
+@receiver(stripe_event_batch, dispatch_uid="entitlements.stripe_event_batch")
+def batch_states(sender: type[StripeEvent], **kwargs: object) -> AbstractContextManager[None]:
+    # billing applies a batch of events in one transaction: its subscription states are
+    # written together, in one upsert, when it ends.
+    return state_batch.states_batched()
 
 
 @receiver(stripe_subscription_fetched, dispatch_uid="entitlements.apply_fetched_subscription")

@@ -34,7 +34,7 @@ from billing.db import insert_ignoring_conflict
 from billing.models import StripeEvent
 from billing.stripe_events import BillingEvent, Kind, PriceRef, SubscriptionChange
 from config.context import Actor
-from entitlements import disputes, metrics, ordering
+from entitlements import disputes, metrics, ordering, state_batch
 from entitlements.models import (
     CustomerLink,
     CustomerReversal,
@@ -326,8 +326,7 @@ def _reversal_record(billing_event: BillingEvent) -> str:
 
 def _customer_resync(billing_event: BillingEvent, customer_id: str) -> None:
     """Bring every known subscription of a customer in line after a reversal."""
-    states = SubscriptionState.objects.select_for_update().filter(stripe_customer_id=customer_id)
-    for state in states.order_by("pk"):
+    for state in state_batch.customer_states(customer_id, lock=True):
         subscription_sync(
             state=state,
             actor=STRIPE,
@@ -345,23 +344,29 @@ def _state_apply(
     sync: bool,
     user: User | None = None,
 ) -> SubscriptionState:
-    states = SubscriptionState.objects.select_for_update()
-    state = states.filter(stripe_subscription_id=change.subscription_id).first()
+    # Read, merged and stored through state_batch: in a batch of events (billing/batches.py)
+    # the batch's states are written together, in one upsert, when it ends.
+    state = state_batch.state_locked(change.subscription_id)
     if state is None:
         # A new subscription: merged in memory and inserted in one statement (not
         # get_or_create's savepoint, insert, release, then an UPDATE for the merge).
-        state = SubscriptionState(
+        fresh = SubscriptionState(
             stripe_subscription_id=change.subscription_id, stripe_customer_id=change.customer_id
         )
-        state_merge(state, facts)
-        if insert_ignoring_conflict(state, conflict_fields=["stripe_subscription_id"]) is None:
+        state_merge(fresh, facts)
+        created = state_batch.state_created(fresh)
+        if created is None:
             # Inserted meanwhile by a transaction not holding this customer's lock: merge
             # into that row, as into any stored state.
-            state = states.get(stripe_subscription_id=change.subscription_id)
+            state = SubscriptionState.objects.select_for_update().get(
+                stripe_subscription_id=change.subscription_id
+            )
             if state_merge(state, facts):
                 state.save()
+        else:
+            state = created
     elif state_merge(state, facts):
-        state.save()
+        state_batch.state_changed(state)
     if state.unsettled_second is not None and facts.kind != "fetch":
         _settle_later(state.stripe_subscription_id)
     if sync:
@@ -428,7 +433,7 @@ def _apply_summary(billing_event: BillingEvent, *, sync: bool) -> None:
     )
     if not sync:
         return
-    for state in SubscriptionState.objects.filter(stripe_customer_id=customer_id):
+    for state in state_batch.customer_states(customer_id, lock=False):
         subscription_sync(
             state=state,
             actor=STRIPE,

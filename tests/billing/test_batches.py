@@ -88,6 +88,12 @@ def test_a_batch_applies_every_event_once_with_its_audit_rows_in_one_insert(make
         assert batches.events_apply_batch(items=items) == 6
     audit_inserts = [q for q in queries if q["sql"].startswith('INSERT INTO "audit_auditevent"')]
     assert len(audit_inserts) == 1  # the batch's rows, together
+    state_writes = [
+        q for q in queries
+        if q["sql"].startswith(('INSERT INTO "entitlements_subscriptionstate"',
+                                'UPDATE "entitlements_subscriptionstate"'))
+    ]  # fmt: skip
+    assert len(state_writes) == 1  # the batch's subscription states, in one upsert
     # One lock statement for the three customers, one read of the six rows.
     assert sum("pg_advisory_xact_lock" in q["sql"] for q in queries) == 1
 

@@ -27,12 +27,11 @@ from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from billing import charges, metrics, signals
-from billing.db import advisory_lock_id
 from billing.models import StripeEvent
 
 # One event of a batch, as the relay publishes it: (event id, customer id).
@@ -67,20 +66,6 @@ def apply_batches_plan(
     return batches, singles
 
 
-def _customer_locks(customer_keys: list[str]) -> None:
-    """event_apply's per-customer locks for all of `customer_keys`, in sorted lock-id order, in
-    one statement (the aggregate reads the sorted subquery in order)."""
-    if connection.vendor != "postgresql" or not customer_keys:
-        return
-    lock_ids = sorted({advisory_lock_id("apply", key) for key in customer_keys})
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(k)) FROM "
-            "(SELECT k FROM unnest(%s::bigint[]) AS k ORDER BY k) AS sorted",
-            [lock_ids],
-        )
-
-
 def events_apply_batch(*, items: Sequence[BatchItem]) -> int:
     """Apply a batch of stored events in one transaction; returns how many were applied now
     (the others were applied before, or are of the other mode). Raises whatever a receiver
@@ -92,7 +77,10 @@ def events_apply_batch(*, items: Sequence[BatchItem]) -> int:
     outcomes: list[tuple[str, str]] = []
     refresh_dead_letters = False
     with transaction.atomic():
-        _customer_locks([customer_id for _, customer_id in items if customer_id])
+        # event_apply's per-customer locks, all of them, in one sorted order.
+        services.customer_locks(
+            customer_keys=[customer_id for _, customer_id in items if customer_id]
+        )
         locked = StripeEvent.objects.select_for_update().filter(event_id__in=event_ids)
         rows = {row.event_id: row for row in locked.order_by("id")}
         applied: list[int] = []
@@ -105,14 +93,14 @@ def events_apply_batch(*, items: Sequence[BatchItem]) -> int:
                 if row is None:  # not stored: nothing to apply (the relay publishes stored rows)
                     continue
                 label = metrics.event_type_label(row.type)
-                if row.status in (StripeEvent.Status.APPLIED, StripeEvent.Status.OTHER_MODE):
+                if services.event_is_done(row):
                     outcomes.append((label, "skipped"))
                     continue
                 refresh_dead_letters |= row.status == StripeEvent.Status.DEAD
                 if row.livemode != settings.STRIPE_LIVE_MODE:
                     services.event_mark_other_mode(row, type_label=label, was_dead=False)
                     continue
-                _send(row)
+                services.event_signals_send(charges.billing_event_resolve(payload=row.payload))
                 applied.append(row.pk)
                 outcomes.append((label, "applied"))
         if applied:
@@ -127,13 +115,6 @@ def events_apply_batch(*, items: Sequence[BatchItem]) -> int:
     if refresh_dead_letters:
         services.dead_letter_gauge_refresh()
     return len(applied)
-
-
-def _send(row: StripeEvent) -> None:
-    billing_event = charges.billing_event_resolve(payload=row.payload)
-    # The event's own record first, then its effects (cause before effect in the trail).
-    signals.stripe_event_applying.send(sender=StripeEvent, billing_event=billing_event)
-    signals.stripe_event_processed.send(sender=StripeEvent, billing_event=billing_event)
 
 
 def _count(outcomes: list[tuple[str, str]], *, seconds: float) -> None:

@@ -19,7 +19,11 @@ from djstripe.enums import WebhookEndpointStatus
 from djstripe.models import WebhookEndpoint, WebhookEventTrigger
 
 from billing import charges, metrics, relay, signals, stripe_api, stripe_events
-from billing.db import advisory_xact_lock, insert_with_parent_ignoring_conflict
+from billing.db import (
+    advisory_xact_lock,
+    advisory_xact_locks,
+    insert_with_parent_ignoring_conflict,
+)
 from billing.errors import DeadLetterNotReprocessable
 from billing.models import StripeEvent, WebhookSecret
 from billing.selectors import dead_letter_count
@@ -28,6 +32,9 @@ from config.client import client_ip
 from config.logging import REDACTED, redact_text
 
 log = structlog.get_logger(__name__)
+
+# The advisory-lock namespace a customer's events serialize on (event_apply, batches, disputes).
+_CUSTOMER_LOCKS = "apply"
 
 # The headers a Stripe delivery carries, the only ones recorded: anything else a sender adds
 # (Authorization, Proxy-Authorization, X-Api-Key, cookies, dj-stripe's secret override) never
@@ -256,16 +263,14 @@ def event_apply(*, event_id: str, customer_id: str) -> bool:
         if settings.BILLING_WEBHOOK_DEDUP_CACHE:
             # Applied (now or before): from then on Redis answers its duplicates.
             transaction.on_commit(lambda: remember_event_ids([event_id]))
-        if row.status in (StripeEvent.Status.APPLIED, StripeEvent.Status.OTHER_MODE):
+        if event_is_done(row):
             metrics.events_processed.labels(type=type_label, outcome="skipped").inc()
             return False
         was_dead = row.status == StripeEvent.Status.DEAD
         if row.livemode != settings.STRIPE_LIVE_MODE:
             return event_mark_other_mode(row, type_label=type_label, was_dead=was_dead)
         billing_event = _billing_event(row, lock_key=lock_key)
-        # The event's own record first, then its effects (cause before effect in the trail).
-        signals.stripe_event_applying.send(sender=StripeEvent, billing_event=billing_event)
-        signals.stripe_event_processed.send(sender=StripeEvent, billing_event=billing_event)
+        event_signals_send(billing_event)
         row.status = StripeEvent.Status.APPLIED
         row.attempts += 1
         row.last_error = ""
@@ -282,7 +287,24 @@ def customer_lock(*, customer_key: str) -> None:
     """Hold the lock event_apply serializes a customer's events on, until the current
     transaction ends: work on a customer's events outside event_apply (entitlements' beat retry
     of parked disputes) waits for them, and they for it."""
-    advisory_xact_lock("apply", customer_key)
+    advisory_xact_lock(_CUSTOMER_LOCKS, customer_key)
+
+
+def customer_locks(*, customer_keys: list[str]) -> None:
+    """customer_lock for several customers at once (a batch of events), in one sorted order."""
+    advisory_xact_locks(_CUSTOMER_LOCKS, customer_keys)
+
+
+def event_is_done(row: StripeEvent) -> bool:
+    """Applied, or of the other mode: a later attempt (a duplicate task) skips it."""
+    return row.status in (StripeEvent.Status.APPLIED, StripeEvent.Status.OTHER_MODE)
+
+
+def event_signals_send(billing_event: stripe_events.BillingEvent) -> None:
+    """Apply one event through its receivers: its own record first, then its effects (cause
+    before effect in the trail). Inside the caller's transaction."""
+    signals.stripe_event_applying.send(sender=StripeEvent, billing_event=billing_event)
+    signals.stripe_event_processed.send(sender=StripeEvent, billing_event=billing_event)
 
 
 def _dispute_customer_key(event_id: str) -> str:

@@ -13,7 +13,7 @@ from billing.signals import (
     stripe_subscription_fetched,
 )
 from billing.stripe_events import BillingEvent
-from entitlements import state_batch, stripe_sync
+from entitlements import grant_batch, state_batch, stripe_sync
 from entitlements.catalog import catalog_seed
 from entitlements.models import Feature, Plan, PlanFeature
 
@@ -30,6 +30,12 @@ def batch_states(sender: type[StripeEvent], **kwargs: object) -> AbstractContext
     # billing applies a batch of events in one transaction: its subscription states are
     # written together, in one upsert, when it ends.
     return state_batch.states_batched()
+
+
+@receiver(stripe_event_batch, dispatch_uid="entitlements.stripe_event_batch_grants")
+def batch_grants(sender: type[StripeEvent], **kwargs: object) -> AbstractContextManager[None]:
+    # ... and the grants it creates in one INSERT, those it changes in one UPDATE.
+    return grant_batch.grants_batched()
 
 
 @receiver(stripe_subscription_fetched, dispatch_uid="entitlements.apply_fetched_subscription")

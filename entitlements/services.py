@@ -14,7 +14,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from config.context import Actor
-from entitlements import access, metrics, signals
+from entitlements import access, grant_batch, metrics, signals
 from entitlements.errors import (
     ApprovalRequired,
     InvalidExpiry,
@@ -106,7 +106,8 @@ def entitlements_create(entitlements: list[Entitlement], *, actor: Actor) -> lis
             validate_unique=False,
             validate_constraints=False,
         )
-    Entitlement.objects.bulk_create(entitlements)
+    # In a batch of Stripe events, inserted with the batch's other grants (grant_batch.py).
+    grant_batch.grants_insert(entitlements)
     for user in {entitlement.user for entitlement in entitlements}:
         access.forget_request_memo(user)
     for entitlement in entitlements:
@@ -143,7 +144,7 @@ def entitlement_extend(
     if plan is not None and plan.pk != entitlement.plan_id:
         entitlement.plan = plan
         update_fields.append("plan")
-    entitlement.save(update_fields=update_fields)
+    grant_batch.grant_changed(entitlement, update_fields=update_fields)
     _announce(
         signals.entitlement_extended,
         entitlement,
@@ -168,7 +169,9 @@ def entitlement_revoke(
     entitlement.revoked_at = timezone.now()
     entitlement.revoked_by = revoked_by
     entitlement.revoke_reason = reason[:500]
-    entitlement.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
+    grant_batch.grant_changed(
+        entitlement, update_fields=["revoked_at", "revoked_by", "revoke_reason"]
+    )
     _announce(
         signals.entitlement_revoked,
         entitlement,

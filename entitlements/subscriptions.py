@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.context import Actor
-from entitlements import ordering, selectors, services
+from entitlements import grant_batch, ordering, selectors, services
 from entitlements.models import (
     CustomerLink,
     CustomerReversal,
@@ -145,18 +145,13 @@ class SyncWork:
 
 
 def _reconciliation(state: SubscriptionState, *, user_id: int, lock: bool) -> SyncWork:
-    live = Entitlement.objects.filter(
-        source=Entitlement.Source.STRIPE,
-        stripe_subscription_id=state.stripe_subscription_id,
-        revoked_at__isnull=True,
-    ).select_related("feature")
-    if lock:
-        live = live.select_for_update(of=("self",))
     # Lock the live rows first, then read the blocks. A staff revoke locks the same rows before
     # it writes its block, so a block committed while this waited is read here (each statement
     # of a READ COMMITTED transaction sees what committed before it): blocks read first would
-    # miss it, and the revoked grant would be granted again beside the revoked row.
-    rows = list(live.order_by("id"))
+    # miss it, and the revoked grant would be granted again beside the revoked row. In a batch
+    # of events the rows were locked at the batch's first read, and the batch's own grants are
+    # read (grant_batch.py).
+    rows = grant_batch.live_stripe_grants(state.stripe_subscription_id, lock=lock)
     wanted = desired_for_state(state)
     blocks = selectors.open_blocks(user_id=user_id, now=timezone.now())
     blocked = {block.feature.lookup_key: block for block in blocks}

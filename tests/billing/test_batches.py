@@ -22,7 +22,7 @@ from entitlements.models import Entitlement, Plan
 from tests.billing.conftest import metric
 from tests.billing.test_relay import broker  # noqa: F401 - a fixture
 from tests.billing.test_worker import inbox_row
-from tests.entitlements.conftest import T0, Customer
+from tests.entitlements.conftest import DAY, T0, Customer
 from tests.entitlements.test_ordering import (  # noqa: F401 - fake_stripe_api is a fixture
     EXAMPLES,
     active,
@@ -94,6 +94,9 @@ def test_a_batch_applies_every_event_once_with_its_audit_rows_in_one_insert(make
                                 'UPDATE "entitlements_subscriptionstate"'))
     ]  # fmt: skip
     assert len(state_writes) == 1  # the batch's subscription states, in one upsert
+    # The nine grants (three features for each user), in one multi-row INSERT and nothing else.
+    assert len(grant_writes(queries)) == 1
+    assert grant_writes(queries)[0].startswith('INSERT INTO "entitlements_entitlement"')
     # One lock statement for the three customers, one read of the six rows.
     assert sum("pg_advisory_xact_lock" in q["sql"] for q in queries) == 1
 
@@ -110,6 +113,74 @@ def test_a_batch_applies_every_event_once_with_its_audit_rows_in_one_insert(make
         own = [i for i, (ref, action) in enumerate(trail) if ref == event_id]
         assert own, event_id
         assert trail[own[0]][1].startswith("billing."), trail[own[0]]
+
+
+def grant_writes(queries) -> list[str]:
+    return [
+        q["sql"] for q in queries
+        if q["sql"].startswith(('INSERT INTO "entitlements_entitlement"',
+                                'UPDATE "entitlements_entitlement"'))
+    ]  # fmt: skip
+
+
+def grant_history(user, event_ids: list[str]) -> list[tuple]:
+    """A user's grants as stored, in creation order, each with the position of the event that
+    made it in `event_ids`: what a batch must leave as the one at a time path does (ids and
+    start times aside)."""
+    rows = Entitlement.objects.filter(user=user).order_by("id")
+    return [
+        (row.feature.lookup_key, row.plan.code if row.plan else None,
+         int(row.expires_at.timestamp()), row.revoked_at is not None, row.revoke_reason,
+         event_ids.index(row.source_event_id))
+        for row in rows.select_related("feature", "plan")
+    ]  # fmt: skip
+
+
+def grant_trail(user) -> list[tuple[str, str]]:
+    """The audit rows of a user's grants, in trail order: (action, feature)."""
+    rows = AuditEvent.objects.filter(target_type="entitlement", meta__user_id=user.pk)
+    return [(row.action, row.meta["feature"]) for row in rows.order_by("id")]
+
+
+def test_a_batch_writes_its_grants_in_one_insert_and_one_update_as_one_at_a_time_would(
+    make_user,
+):
+    """A plan change (three grants extended, two created), then the subscription's end (all
+    five revoked or shortened, two of them created in this very batch), in one batch: the
+    stored grants are written in one UPDATE, the new ones in one INSERT, and the user's grants
+    and their audit rows are those of a twin customer whose same events are applied one at a
+    time. Fails when a later event of the batch reads the stored grants instead of the batch's
+    (a second live row for a feature, or a revoke that misses a grant the batch created)."""
+    require_postgres(connection)
+    outcomes = []
+    for batched in (True, False):
+        user, customer = make_user(), Customer()
+        first = [customer.checkout(user, created=T0),
+                 customer.subscription("created", created=T0, plan="premium")]  # fmt: skip
+        for item in [stored(payload) for payload in first]:
+            services.event_apply(event_id=item[0], customer_id=item[1])
+        later = [
+            customer.subscription("updated", created=T0 + 60, plan="vip",
+                                  period_end=T0 + 60 * DAY),
+            customer.subscription("deleted", created=T0 + 120, status="canceled", plan="vip",
+                                  period_end=T0 + 60 * DAY),
+        ]  # fmt: skip
+        items = [stored(payload) for payload in later]
+        with CaptureQueriesContext(connection) as queries:
+            if batched:
+                assert batches.events_apply_batch(items=items) == 2
+            else:
+                for event_id, customer_id in items:
+                    services.event_apply(event_id=event_id, customer_id=customer_id)
+        if batched:
+            writes = grant_writes(queries)
+            assert [sql.split(None, 1)[0] for sql in writes] == ["UPDATE", "INSERT"], writes
+        event_ids = [payload["id"] for payload in first + later]
+        outcomes.append((grant_history(user, event_ids), grant_trail(user)))
+    batched_outcome, one_at_a_time = outcomes
+    assert batched_outcome == one_at_a_time
+    history, trail = batched_outcome
+    assert len(history) == 5 and len(trail) >= 10  # three premium grants, two of vip's
 
 
 def test_duplicates_and_applied_events_in_a_batch_are_skipped(make_user):

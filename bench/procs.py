@@ -112,11 +112,17 @@ def gunicorn(env: dict, logdir: Path, *, port: int, workers: int = 4, threads: i
     return proc
 
 
-def celery_worker(env: dict, logdir: Path, *, concurrency: int = 2, name: str = "worker") -> Proc:
+def celery_worker(
+    env: dict, logdir: Path, *, concurrency: int = 2, name: str = "worker", nice: int = 0
+) -> Proc:
+    """`nice`: the worker's CPU priority below the web tier's (docs/deploy.md, Capacity: on a
+    host shared with gunicorn the acknowledgements come first)."""
     argv = [
         str(BIN / "celery"), "-A", "config", "worker", "--concurrency", str(concurrency),
         "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "-n", f"{name}@%h",
     ]  # fmt: skip
+    if nice:
+        argv = ["nice", "-n", str(nice), *argv]
     return Proc(name, argv, env, logdir, role="celery").start()
 
 

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from billing.stripe_events import META_KEYS
+from config.logging import looks_secret
 
 # billing picks a payment event's fields (billing.stripe_events.META_KEYS); they are kept here too.
 ALLOWED_KEYS = frozenset(
@@ -88,13 +89,14 @@ SET_KEYS = frozenset({*LABEL_KEYS, "permissions_before", "permissions_after"})
 # A list longer than this is cut. Permission sets are the longest lists (a few hundred codenames
 # at most in this project): they must be kept whole, or "before" and "after" would lie.
 MAX_LIST_ITEMS = 1000
-# Values shaped like secrets are dropped even under an allowed key.
-_SECRET_PREFIXES = ("sk_", "rk_", "whsec_", "pk_live_", "seti_", "pi_secret", "cs_secret")
+# Values shaped like secrets are dropped even under an allowed key: what logs and stored request
+# data mask (config.logging.SENSITIVE_VALUE, the one definition), and, stricter here because a
+# meta value is a bare identifier, anything starting like a Stripe key (sk_abc, not only sk_live_).
+_KEY_PREFIXES = ("sk_", "rk_", "whsec_", "pk_live_")
 
 
 def _looks_secret(value: str) -> bool:
-    # Client secrets (pi_..._secret_...) and API keys are identifiers of a kind: refuse them.
-    return value.startswith(_SECRET_PREFIXES) or "_secret_" in value
+    return value.startswith(_KEY_PREFIXES) or looks_secret(value)
 
 
 def _safe_scalar(value: object, *, label: bool = False) -> tuple[bool, object]:

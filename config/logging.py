@@ -19,13 +19,21 @@ SENSITIVE_KEY = re.compile(
     re.IGNORECASE,
 )
 # Values that look like Stripe keys (secret, restricted, publishable; live and test), webhook
-# secrets, bearer tokens, webhook signatures or card numbers, wherever they appear in a text.
+# secrets, client secrets (pi_..._secret_..., seti_..., cs_..., src_...), bearer tokens,
+# webhook signatures or card numbers, wherever they appear in a text. The one definition of
+# "shaped like a secret": logs, stored request data and audit rows (audit/meta.py) all use it.
 SENSITIVE_VALUE = re.compile(
     r"(whsec_[A-Za-z0-9_]+|\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9_]+|"
+    r"\b[a-z]{2,4}_[A-Za-z0-9_]*?_secret_[A-Za-z0-9]+|"
     r"\b(?i:bearer)\s+[A-Za-z0-9\-._~+/]+=*|"
     r"t=\d+,v1=[0-9a-f]+[^\s\"']*|\b(?:\d[ -]?){13,19}\b)"
 )
 REDACTED = "[redacted]"
+
+
+def looks_secret(text: str) -> bool:
+    """Whether the text holds anything redact_text would mask."""
+    return SENSITIVE_VALUE.search(text) is not None
 
 
 def redact_text(text: str) -> str:

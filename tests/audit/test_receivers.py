@@ -139,13 +139,15 @@ def test_free_text_keeps_no_stripe_keys_or_bearer_tokens(db):
         action="audit.chain.verified",
         reason="ticket 5, the customer pasted sk_live_51Hxyzabc in the chat",
         user_agent="curl/8 Bearer eyJhbGciOi.payload.sig",
-        target=Target("user", "1", "user sam: API token whsec_abc123"),
+        target=Target("group", "1", "group pi_3Mtw_secret_YrKJ and whsec_abc123"),
     )
     row.refresh_from_db()
     stored = row.reason + row.user_agent + row.target_repr
-    for leaked in ("sk_live_51Hxyzabc", "eyJhbGciOi", "whsec_abc123"):
+    # The same shapes as meta's (audit/meta.py): a client secret too, not only keys.
+    for leaked in ("sk_live_51Hxyzabc", "eyJhbGciOi", "whsec_abc123", "_secret_YrKJ"):
         assert leaked not in stored
     assert row.reason == "ticket 5, the customer pasted [redacted] in the chat"
+    assert row.target_repr == "group [redacted] and [redacted]"
 
 
 def test_work_done_on_someones_behalf_is_attributed_to_them(db, django_user_model):

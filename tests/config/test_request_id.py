@@ -114,8 +114,17 @@ def test_a_caller_chosen_request_id_is_never_taken_as_unique(client, django_user
         "whsec_with_underscores_1",
         "Bearer eyJhbGciOi.eyJzdWIi.sig-_+/=",
         "bearer lowercase.token",
+        "pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_YrKJUKribcBjcG8HVhfZluoGH",
+        "seti_1Mm8s8LkdIwHu7ixsJ0ydTzJ_secret_NXDsMTmRcRJtV8OazwzRPbB9",
+        "cs_test_a1YS1URlnyQCN5fUUduORoQ7Pw41PJqDWkIVQCpJPqkfIhd6tVY8XB1OLY_secret_fidwbEhqYWAnPCkl",
     ],
 )
 def test_redaction_masks_every_stripe_key_and_bearer_token(secret):
     out = redact_text(f"calling with {secret} now")
     assert out == "calling with [redacted] now"
+
+
+def test_names_that_merely_mention_a_secret_are_not_masked():
+    # Constraint and event names are not secrets: an error naming one stays readable.
+    text = 'duplicate key value violates unique constraint "billing_secret_unique"'
+    assert redact_text(text) == text

@@ -24,6 +24,28 @@ def _worker_ready(app, name: str, *, timeout: float = 120.0) -> None:
     raise RuntimeError(f"the Celery worker {name} did not answer within {timeout}s")
 
 
+def _consuming(app, name: str, *, on: bool, timeout: float = 60.0) -> None:
+    """Have the worker stop (or start) consuming the task queue, and wait until it says so.
+
+    A remote-control broadcast is fire-and-forget: one that goes unanswered may not have
+    reached the worker. One full run's one-process phase applied nothing for 90 s (2026-12-01
+    05:18), which a lost `add_consumer` would explain; so the command is repeated until the
+    worker's own list of queues shows it took effect."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if on:
+            app.control.add_consumer("celery", destination=[name], reply=True, timeout=2.0)
+        else:
+            app.control.cancel_consumer("celery", destination=[name], reply=True, timeout=2.0)
+        queues = app.control.inspect(destination=[name], timeout=2.0).active_queues() or {}
+        names = {queue["name"] for queue in queues.get(name, [])}
+        if name in queues and ("celery" in names) == on:
+            return
+        time.sleep(0.5)
+    state = "consume" if on else "stop consuming"
+    raise RuntimeError(f"the Celery worker {name} did not {state} the queue within {timeout}s")
+
+
 def _wait_queued(ctx, event_ids: list[str], *, timeout: float = 300.0) -> None:
     """Until the relay has published every one of these events."""
     from billing.models import StripeEvent
@@ -66,7 +88,7 @@ def bench_scaleout(ctx, report) -> None:
         ctx.worker.stop()
         ctx.start_worker(concurrency=workers)
         _worker_ready(app, name)
-        app.control.cancel_consumer("celery", destination=[name], reply=True)
+        _consuming(app, name, on=False)
         payloads = lifecycle_payloads(ctx.n(1000))
         ids = [p["id"] for p in payloads]
         requests = [events.sign(p, SECRET, ctx.webhook_path) for p in payloads]
@@ -75,7 +97,7 @@ def bench_scaleout(ctx, report) -> None:
         _wait_queued(ctx, ids)
         queued = profile.cpu_seconds_by_role()
         started = time.time()
-        app.control.add_consumer("celery", destination=[name], reply=True)
+        _consuming(app, name, on=True)
         applied, _ = wait_applied(ids, timeout=900, label=f"scaleout {workers}", ctx=ctx)
         drained = profile.cpu_seconds_by_role()
         finished = _last_applied(ids)  # not the poll's time: wait_applied looks every 0.25 s

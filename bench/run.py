@@ -278,11 +278,13 @@ def bench_ingest_web_first(ctx: Context, report: Report) -> None:
     requests = [events.sign(p, SECRET, ctx.webhook_path) for p in payloads]
     ctx.worker.stop()
     ctx.start_worker(nice=nice)
+    sealer = procs.audit_sealer(ctx.env, ctx.logdir)  # beside web and worker, as in `ingest`
     try:
         started = time.time()
         result = send_closed(ctx, requests, concurrency=CLIENTS, label="ingest, web first")
         applied, finished = wait_applied(ids, timeout=600, label="ingest, web first", ctx=ctx)
     finally:
+        sealer.stop()
         ctx.worker.stop()
         ctx.start_worker()
     report.section(

@@ -226,6 +226,13 @@ def rows_for_events(event_ids: list[str]) -> dict:
 
 
 def bench_ingest(ctx: Context, report: Report) -> None:
+    # Every gunicorn worker and pool process past its first request (imports, connections)
+    # before anything is measured, as `tiers` and `scaleout` do: `ingest` runs first, and
+    # `ingest_web_first` after it would otherwise meet warm processes where it met cold ones.
+    warm = lifecycle_payloads(CLIENTS)
+    send_closed(ctx, [events.sign(p, SECRET, ctx.webhook_path) for p in warm],
+                concurrency=CLIENTS, label="ingest: warm-up")  # fmt: skip
+    wait_applied([p["id"] for p in warm], timeout=120, label="ingest: warm-up", ctx=ctx)
     payloads = lifecycle_payloads(ctx.n(1500))
     ids = [p["id"] for p in payloads]
     requests = [events.sign(p, SECRET, ctx.webhook_path) for p in payloads]

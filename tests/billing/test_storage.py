@@ -1,5 +1,5 @@
 """What an acknowledgement stores: the inbox's jsonb is the delivered event, the trigger row's
-body the delivered bytes (issue 16, point 5)."""
+body the delivered bytes, both compressed with lz4 on PostgreSQL (issue 16, point 5)."""
 
 import json
 
@@ -120,3 +120,22 @@ def test_characters_jsonb_cannot_hold_are_refused_before_storing(client, endpoin
     # The refused delivery is recorded without its body (billing/rejections.py), never stored
     # as an event.
     assert not WebhookEventTrigger.objects.filter(valid=True).exists()
+
+
+def test_on_postgresql_both_copies_of_the_delivery_are_compressed_with_lz4(client, endpoint):
+    """Migration 0006: fails if the server lacks lz4 (Debian's PostgreSQL has it) or if a
+    dj-stripe migration reset the trigger body's compression."""
+    require_postgres(connection)
+    payload = customer_event()
+    payload["data"]["object"]["metadata"] = {f"key{n}": "x" * 40 + str(n) for n in range(60)}
+    assert len(json.dumps(payload)) > 4000  # above TOAST's threshold: compressed on insert
+    assert post_body(client, endpoint, json.dumps(payload)).status_code == 200
+    row = StripeEvent.objects.get(event_id=payload["id"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_compression(e.payload), pg_column_compression(t.body) "
+            "FROM billing_stripeevent e JOIN djstripe_webhookeventtrigger t "
+            "ON t.id = e.trigger_id WHERE e.id = %s",
+            [row.pk],
+        )
+        assert cursor.fetchone() == ("lz4", "lz4")

@@ -4,8 +4,8 @@ the delivery and the inbox row) against the one-INSERT view, same payloads, same
     bash .ci/with-services.sh .venv/bin/python -m bench.ack_cpu [REQUESTS] [--rounds 3]
         [--log-level WARNING] [--profile]
 
-Each round signs REQUESTS fresh events (the bench's lifecycles: a checkout, then a
-subscription, 4.6 KB on average) and posts them through Django's test client (the middleware
+Each round signs REQUESTS fresh events (the bench's lifecycles: a 3.6 KB checkout, then a
+4.7 KB subscription) and posts them through Django's test client (the middleware
 stack, no HTTP server), first to our endpoint, then the same bodies to /bench/one-insert:
 process CPU (time.process_time) and wall time per request, and the PostgreSQL server's CPU per
 request (its backends' /proc times, bench/profile.py). As the bench's servers run: the relay

@@ -141,7 +141,7 @@ def _insert_plan(
     vendor: str,
 ) -> tuple[str, str, str, tuple[models.Field[Any, Any], ...]]:
     """The parts of a model's INSERT that depend on its metadata only, built once per process
-    (they were a quarter of the acknowledgement's Python in _insert_parts, bench/notes.md)."""
+    instead of on every insert (bench/notes.md, *Steps 4 and 5*)."""
     meta = model._meta
     fields = tuple(f for f in meta.concrete_fields if not f.primary_key and f is not exclude)
     if not json_fields <= {f.name for f in fields if isinstance(f, models.JSONField)}:

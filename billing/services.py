@@ -118,9 +118,15 @@ def _dedup_key(event_id: str) -> str:
     return f"billing:webhook:event:{event_id}"
 
 
-def event_receive(*, event: dict[str, Any], endpoint_id: str, delivery: Delivery) -> bool:
+def event_receive(
+    *, event: dict[str, Any], endpoint_id: str, delivery: Delivery, event_json: str | None = None
+) -> bool:
     """Store a verified event once; False for a duplicate. Nothing is published here: the
     stored row is the outbox, and the relay (billing/relay.py) queues its processing.
+
+    `event_json`: the event already dumped to JSON (the webhook view has it from its check
+    that PostgreSQL can store the event); the inbox's jsonb is parsed from it instead of
+    dumping the event a second time. It must encode `event` itself.
 
     With BILLING_WEBHOOK_DEDUP_CACHE, Redis answers known duplicates without touching the
     database (they are counted and logged, not recorded as a trigger row), but only ids of
@@ -154,12 +160,11 @@ def event_receive(*, event: dict[str, Any], endpoint_id: str, delivery: Delivery
         mirror_status=mirror,
     )
     trigger = _trigger(delivery=delivery, endpoint_id=endpoint_id, valid=True)
-    inserted = (
-        insert_with_parent_ignoring_conflict(
-            trigger, row, parent_field="trigger_id", conflict_fields=["event_id"]
-        )
-        is not None
+    json_texts = None if event_json is None else {"payload": event_json}
+    new_pk = insert_with_parent_ignoring_conflict(
+        trigger, row, parent_field="trigger_id", conflict_fields=["event_id"], json_texts=json_texts
     )
+    inserted = new_pk is not None
     # The event id reaches Redis when the event is applied (event_apply): until then a
     # duplicate is refused by the unique constraint.
     if inserted:

@@ -44,12 +44,14 @@ def stripe_webhook(request: HttpRequest, uuid: UUID) -> HttpResponse:
             header=header, body=body, secrets=auth.secrets, tolerance=auth.tolerance,
             now=time.time(),
         )  # fmt: skip
-        event = _parse_event(body)
+        event, event_json = _parse_event(body)
     except errors.WebhookError as error:
         return _reject(request, error, body=body, endpoint_id=endpoint_id)
 
     delivery = services.delivery_from_request(request, body=body)
-    accepted = services.event_receive(event=event, endpoint_id=endpoint_id, delivery=delivery)
+    accepted = services.event_receive(
+        event=event, event_json=event_json, endpoint_id=endpoint_id, delivery=delivery
+    )
     event_id = event["id"]
     return JsonResponse({"status": "accepted" if accepted else "duplicate", "event_id": event_id})
 
@@ -88,7 +90,9 @@ def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _parse_event(body: bytes) -> dict[str, Any]:
+def _parse_event(body: bytes) -> tuple[dict[str, Any], str]:
+    """The event and its JSON text as the inbox's jsonb will hold it (dumped once, here: the
+    check that PostgreSQL can store it and the insert's value are the same text)."""
     malformed = errors.WebhookMalformedEvent
     try:
         # NaN and Infinity are Python's extensions, not JSON: PostgreSQL's jsonb refuses them.
@@ -111,16 +115,20 @@ def _parse_event(body: bytes) -> dict[str, Any]:
         raise malformed("The event's `livemode` is not a boolean.", event_id=event_id)
     if not (isinstance(data, dict) and isinstance(data.get("object"), dict)):
         raise malformed("The event has no `data.object`.", event_id=event_id)
+    event.setdefault("livemode", False)
+    try:
+        # A number beyond a float's range (1e400) was parsed as infinity, which jsonb refuses.
+        dumped = json.dumps(event, ensure_ascii=False, allow_nan=False)  # NUL stays \u0000
+    except ValueError:
+        raise malformed("The event holds a number out of range.", event_id=event_id) from None
     # PostgreSQL's jsonb holds neither the NUL character nor lone UTF-16 surrogates.
-    dumped = json.dumps(event, ensure_ascii=False)  # NUL stays escaped as \u0000 here
     try:
         storable = "\\u0000" not in dumped and bool(dumped.encode("utf-8"))
     except UnicodeEncodeError:
         storable = False
     if not storable:
         raise malformed("The event holds characters that cannot be stored.", event_id=event_id)
-    event.setdefault("livemode", False)
-    return event
+    return event, dumped
 
 
 def _count(error: errors.WebhookError) -> None:

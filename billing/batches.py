@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -33,6 +34,8 @@ from django.utils import timezone
 
 from billing import charges, metrics, signals
 from billing.models import StripeEvent
+
+log = structlog.get_logger(__name__)
 
 # One event of a batch, as the relay publishes it: (event id, customer id).
 BatchItem = tuple[str, str]
@@ -66,21 +69,35 @@ def apply_batches_plan(
     return batches, singles
 
 
-def events_apply_batch(*, items: Sequence[BatchItem]) -> int:
+def events_apply_batch(*, items: Sequence[BatchItem], wait: bool = True) -> int:
     """Apply a batch of stored events in one transaction; returns how many were applied now
     (the others were applied before, or are of the other mode). Raises whatever a receiver
-    raises, after rolling the whole batch back."""
+    raises, after rolling the whole batch back.
+
+    `wait=False` (the relay's tasks): a customer whose lock another transaction holds is left
+    out instead of waited for, and its events are published again as a batch of their own
+    that waits (`_defer_busy`). The relay cuts claims as events arrive, so a customer's burst
+    often straddles two claims, two batches, two worker processes: waiting for the customer,
+    the second batch would wait for the whole first one, and batches would run one after the
+    other however many processes there are (bench/notes.md, *Scale-out*)."""
     from billing import services  # services import this module's callers: imported late
 
     started = time.perf_counter()
-    event_ids = list(dict.fromkeys(event_id for event_id, _ in items))
     outcomes: list[tuple[str, str]] = []
     refresh_dead_letters = False
     with transaction.atomic():
-        # event_apply's per-customer locks, all of them, in one sorted order.
-        services.customer_locks(
-            customer_keys=[customer_id for _, customer_id in items if customer_id]
-        )
+        # event_apply's per-customer locks, all of them: in one sorted order when waiting,
+        # else those free now (never waiting, so never in a wait cycle either).
+        customer_keys = [customer_id for _, customer_id in items if customer_id]
+        if wait:
+            services.customer_locks(customer_keys=customer_keys)
+        else:
+            busy = services.customer_locks_free(customer_keys=customer_keys)
+            if busy:
+                deferred = [item for item in items if item[1] in busy]
+                items = [item for item in items if item[1] not in busy]
+                transaction.on_commit(lambda: _defer_busy(deferred))
+        event_ids = list(dict.fromkeys(event_id for event_id, _ in items))
         locked = StripeEvent.objects.select_for_update().filter(event_id__in=event_ids)
         rows = {row.event_id: row for row in locked.order_by("id")}
         applied: list[int] = []
@@ -115,6 +132,19 @@ def events_apply_batch(*, items: Sequence[BatchItem]) -> int:
     if refresh_dead_letters:
         services.dead_letter_gauge_refresh()
     return len(applied)
+
+
+def _defer_busy(items: list[BatchItem]) -> None:
+    """Publish the events a batch left out (their customers were busy) as a batch that waits
+    for its locks. Should the broker be down, they stay stored and unapplied, and the sweep
+    (`event_requeue_stale`) queues them again, as any lost task."""
+    from billing import services
+
+    metrics.apply_batch_deferred.inc(len(items))
+    try:
+        services.event_batch_queue(items=items, wait=True)
+    except Exception as error:  # the sweep is the safety net
+        log.warning("billing.batch.defer_failed", events=len(items), error=type(error).__name__)
 
 
 def _count(outcomes: list[tuple[str, str]], *, seconds: float) -> None:

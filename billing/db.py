@@ -180,6 +180,21 @@ def advisory_xact_locks(namespace: str, keys: list[str]) -> None:
         )
 
 
+def advisory_xact_locks_free(namespace: str, keys: list[str]) -> set[str]:
+    """Take the advisory_xact_lock of every key no other transaction holds, in one statement,
+    never waiting; returns the keys another transaction holds (not taken). Never waiting, it
+    cannot be part of a wait cycle. SQLite: nothing is held elsewhere (no-op, empty set)."""
+    if connection.vendor != "postgresql" or not keys:
+        return set()
+    by_id = {advisory_lock_id(namespace, key): key for key in keys}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT k FROM unnest(%s::bigint[]) AS k WHERE NOT pg_try_advisory_xact_lock(k)",
+            [sorted(by_id)],
+        )
+        return {by_id[row[0]] for row in cursor.fetchall()}
+
+
 def advisory_lock_id(namespace: str, key: str) -> int:
     """The 64-bit advisory lock id of `key` in `namespace` (the first 8 bytes of a SHA-256)."""
     digest = hashlib.sha256(f"{namespace}:{key}".encode()).digest()

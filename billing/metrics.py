@@ -63,6 +63,11 @@ apply_batch_fallbacks = Counter(
     "Batches rolled back and handed to the one-at-a-time path, by the error's class.",
     ["error"],
 )
+apply_batch_deferred = Counter(
+    "tollgate_billing_apply_batch_deferred",
+    "Events a batch left out because another transaction held their customer's lock; "
+    "published again as a batch that waits for it",
+)
 mirror_syncs = Counter(
     "tollgate_billing_mirror_syncs", "dj-stripe mirror sync attempts by outcome.", ["outcome"]
 )

@@ -22,6 +22,7 @@ from billing import charges, metrics, relay, signals, stripe_api, stripe_events
 from billing.db import (
     advisory_xact_lock,
     advisory_xact_locks,
+    advisory_xact_locks_free,
     insert_with_parent_ignoring_conflict,
 )
 from billing.errors import DeadLetterNotReprocessable
@@ -215,12 +216,14 @@ def event_queue(
 
 
 def event_batch_queue(
-    *, items: list[tuple[str, str]], producer: kombu.Producer | None = None
+    *, items: list[tuple[str, str]], producer: kombu.Producer | None = None, wait: bool = False
 ) -> None:
-    """Publish one task applying a batch of events in one transaction (billing/batches.py)."""
+    """Publish one task applying a batch of events in one transaction (billing/batches.py).
+    `wait`: the task waits for its customers' locks instead of deferring the busy ones."""
     from billing import batches, tasks
 
-    tasks.apply_events.apply_async((batches.batch_args(items),), producer=producer)
+    args = (batches.batch_args(items),)
+    tasks.apply_events.apply_async(args, {"wait": True} if wait else {}, producer=producer)
 
 
 def event_requeue_stale(*, older_than_seconds: int) -> int:
@@ -298,6 +301,12 @@ def customer_lock(*, customer_key: str) -> None:
 def customer_locks(*, customer_keys: list[str]) -> None:
     """customer_lock for several customers at once (a batch of events), in one sorted order."""
     advisory_xact_locks(_CUSTOMER_LOCKS, customer_keys)
+
+
+def customer_locks_free(*, customer_keys: list[str]) -> set[str]:
+    """customer_lock for those of these customers no other transaction holds, without waiting;
+    returns the customers held elsewhere (their locks not taken)."""
+    return advisory_xact_locks_free(_CUSTOMER_LOCKS, customer_keys)
 
 
 def event_is_done(row: StripeEvent) -> bool:

@@ -40,13 +40,14 @@ def apply_event(self: Task[..., None], event_id: str, customer_id: str = "") -> 
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
-def apply_events(self: Task[..., None], items: list[list[str]]) -> None:
+def apply_events(self: Task[..., None], items: list[list[str]], wait: bool = False) -> None:
     """Apply a batch of inbox events in one transaction (billing/batches.py). If the batch
     fails, nothing of it stays applied and each event goes to apply_event, one at a time, with
-    that task's retries and dead letters."""
+    that task's retries and dead letters. `wait`: wait for busy customers' locks (a batch of
+    events another batch left out) instead of leaving them out for a batch of their own."""
     batch = batches.batch_items(items)
     try:
-        batches.events_apply_batch(items=batch)
+        batches.events_apply_batch(items=batch, wait=wait)
     except Exception as error:
         metrics.apply_batch_fallbacks.labels(error=type(error).__name__).inc()
         log.warning("billing.batch.failed", events=len(batch), error=type(error).__name__)

@@ -2,6 +2,7 @@
 with the same outcome as one at a time: every event applied once, a customer's events in
 arrival order, each event's audit row before the rows of what it caused. Real PostgreSQL."""
 
+import base64
 import itertools
 import json
 import threading
@@ -328,6 +329,59 @@ def test_overlapping_batches_in_opposite_orders_never_deadlock(transactional_db,
     assert sorted(rows.values_list("status", "attempts")) == [("applied", 1)] * 8
     for user, _ in lifecycles_:
         assert Entitlement.objects.filter(user=user, revoked_at__isnull=True).count() == 3
+
+
+def test_a_relay_batch_leaves_a_busy_customer_to_a_batch_of_its_own(
+    transactional_db, make_user, request
+):
+    """The relay's batches never wait for a customer another transaction holds (two batches
+    sharing a customer would otherwise run one after the other): the free customers' events
+    are applied, the busy one's are published again as a batch that waits for its lock, and
+    that batch applies them once the lock is free. Fails when the batch waits (it would block
+    here until the holder ends) or drops the busy customer's events."""
+    queue = request.getfixturevalue("broker")  # the real Redis queue, not eager
+    (_, free_payloads), (_, busy_payloads) = (premium_lifecycle(make_user) for _ in range(2))
+    free = [stored(payload) for payload in free_payloads]
+    busy = [stored(payload) for payload in busy_payloads]
+    deferred_before = metric("tollgate_billing_apply_batch_deferred_total")
+    holder = connections.create_connection("default")
+    holder.set_autocommit(False)
+    try:
+        with holder.cursor() as cursor:  # another transaction working on the busy customer
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s)", [advisory_lock_id("apply", busy[0][1])]
+            )
+        outcome: list[object] = []
+
+        def relay_batch():
+            try:
+                tasks.apply_events.apply(args=(batches.batch_args(busy + free),)).get()
+                outcome.append("done")
+            except BaseException as error:  # reported below
+                outcome.append(error)
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=relay_batch)
+        thread.start()
+        thread.join(timeout=20)
+        assert outcome == ["done"]  # it did not wait for the holder
+        status = dict(StripeEvent.objects.values_list("event_id", "status"))
+        assert {status[event_id] for event_id, _ in free} == {"applied"}
+        assert {status[event_id] for event_id, _ in busy} == {"received"}
+        messages = [json.loads(message) for message in queue.lrange("celery", 0, -1)]
+        assert [m["headers"]["task"] for m in messages] == ["billing.tasks.apply_events"]
+        args, kwargs, _ = json.loads(base64.b64decode(messages[0]["body"]))
+        assert [tuple(item) for item in args[0]] == busy and kwargs == {"wait": True}
+        assert metric("tollgate_billing_apply_batch_deferred_total") == deferred_before + 2
+    finally:
+        holder.rollback()
+        holder.close()
+    tasks.apply_events.apply(args=args, kwargs=kwargs).get()
+    status = dict(StripeEvent.objects.values_list("event_id", "status"))
+    assert {status[event_id] for event_id, _ in busy} == {"applied"}
+    rows = StripeEvent.objects.filter(event_id__in=[event_id for event_id, _ in busy + free])
+    assert sorted(rows.values_list("attempts", flat=True)) == [1] * 4
 
 
 # --- Stripe's habits, batched ----------------------------------------------------------------

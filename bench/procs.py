@@ -115,8 +115,7 @@ def gunicorn(env: dict, logdir: Path, *, port: int, workers: int = 4, threads: i
 def celery_worker(
     env: dict, logdir: Path, *, concurrency: int = 2, name: str = "worker", nice: int = 0
 ) -> Proc:
-    """`nice`: the worker's CPU priority below the web tier's (docs/deploy.md, Capacity: on a
-    host shared with gunicorn the acknowledgements come first)."""
+    """`nice`: the worker's CPU priority below the web tier's (`ingest_web_first`)."""
     argv = [
         str(BIN / "celery"), "-A", "config", "worker", "--concurrency", str(concurrency),
         "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "-n", f"{name}@%h",

@@ -276,9 +276,9 @@ def bench_ingest(ctx: Context, report: Report) -> None:
 
 def bench_ingest_web_first(ctx: Context, report: Report) -> None:
     """The same closed loop, the worker restarted at a lower CPU priority than gunicorn
-    (`nice`, BENCH_WORKER_NICE, 10 by default), as docs/deploy.md runs it on a host it shares
-    with the web tier: the cores go to the acknowledgements first and the worker applies with
-    what is left, then catches up. Same payload shape, count, clients and server as `ingest`."""
+    (`nice`, BENCH_WORKER_NICE, 10 by default): is it the worker's share of the cores that
+    holds acknowledgements back while it processes? (bench/notes.md: it was not.) Same payload
+    shape, count, clients, sealer and server as `ingest`."""
     nice = int(os.environ.get("BENCH_WORKER_NICE", "10"))
     payloads = lifecycle_payloads(ctx.n(1500))
     ids = [p["id"] for p in payloads]

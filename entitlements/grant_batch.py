@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
+from entitlements.batch_scope import batch_scope
 from entitlements.models import Entitlement
 
 # Ids taken from the sequence per round trip: a batch of 50 events granting three features
@@ -52,15 +53,13 @@ def grants_batched() -> Iterator[None]:
     """Keep the grants the block reconciles, and write what it changed and created in one
     UPDATE and one INSERT when it ends without an error (an error rolls the transaction back:
     nothing to write). PostgreSQL only: elsewhere the block writes as it goes."""
-    if _batch.get() is not None or connection.vendor != "postgresql":
+    if connection.vendor != "postgresql":
         yield
         return
-    batch = _Batch()
-    token = _batch.set(batch)
-    try:
+    with batch_scope(_batch, _Batch) as batch:
         yield
-    finally:
-        _batch.reset(token)
+    if batch is None:
+        return
     if batch.changed:
         Entitlement.objects.bulk_update(list(batch.changed.values()), _CHANGEABLE)
     if batch.created:

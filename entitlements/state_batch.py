@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from billing.db import insert_ignoring_conflict
+from entitlements.batch_scope import batch_scope
 from entitlements.models import SubscriptionState
 
 _WRITTEN = [
@@ -42,15 +43,10 @@ _batch: ContextVar[_Batch | None] = ContextVar("entitlements_state_batch", defau
 def states_batched() -> Iterator[None]:
     """Keep the states the block reads and changes, and write the changed ones in one upsert
     when it ends without an error (an error rolls the transaction back: nothing to write)."""
-    if _batch.get() is not None:
+    with batch_scope(_batch, _Batch) as batch:
         yield
+    if batch is None:
         return
-    batch = _Batch()
-    token = _batch.set(batch)
-    try:
-        yield
-    finally:
-        _batch.reset(token)
     changed = [batch.states[subscription_id] for subscription_id in batch.changed]
     if changed:
         _upsert(changed)

@@ -226,6 +226,15 @@ def rows_for_events(event_ids: list[str]) -> dict:
 # --- scenarios --------------------------------------------------------------------------------
 
 
+def warm_up(ctx: Context, label: str, *, timeout: float = 120) -> None:
+    """Every gunicorn worker and pool process past its first request (imports, connections)
+    before anything is measured: one lifecycle per client, acknowledged and applied."""
+    warm = lifecycle_payloads(CLIENTS)
+    send_closed(ctx, [events.sign(p, SECRET, ctx.webhook_path) for p in warm],
+                concurrency=CLIENTS, label=f"{label}: warm-up")  # fmt: skip
+    wait_applied([p["id"] for p in warm], timeout=timeout, label=f"{label}: warm-up", ctx=ctx)
+
+
 @contextlib.contextmanager
 def sealer_running(ctx: Context, *, timeout: float = 120.0):
     """The long-running sealer beside web and worker, as in production, started and past its
@@ -251,13 +260,8 @@ def bench_ingest(ctx: Context, report: Report) -> None:
     payloads = lifecycle_payloads(ctx.n(1500))
     ids = [p["id"] for p in payloads]
     requests = [events.sign(p, SECRET, ctx.webhook_path) for p in payloads]
-    # Every gunicorn worker and pool process past its first request (imports, connections)
-    # before anything is measured, as `tiers` and `scaleout` do: `ingest` runs first, and
-    # `ingest_web_first` after it would otherwise meet warm processes where it met cold ones.
-    warm = lifecycle_payloads(CLIENTS)
-    send_closed(ctx, [events.sign(p, SECRET, ctx.webhook_path) for p in warm],
-                concurrency=CLIENTS, label="ingest: warm-up")  # fmt: skip
-    wait_applied([p["id"] for p in warm], timeout=120, label="ingest: warm-up", ctx=ctx)
+    # `ingest` runs first: cold, it would meet processes `ingest_web_first` meets warm.
+    warm_up(ctx, "ingest")
     with sealer_running(ctx), SealLagSampler() as seal_lag:  # the lag sampled throughout
         started = time.time()
         result = send_closed(ctx, requests, concurrency=CLIENTS, label="ingest")
@@ -304,10 +308,7 @@ def bench_ingest_web_first(ctx: Context, report: Report) -> None:
     ctx.start_worker(nice=nice)
     try:
         # The restarted worker warmed up as `ingest`'s was; its rows show the sealer working.
-        warm = lifecycle_payloads(CLIENTS)
-        send_closed(ctx, [events.sign(p, SECRET, ctx.webhook_path) for p in warm],
-                    concurrency=CLIENTS, label="ingest, web first: warm-up")  # fmt: skip
-        wait_applied([p["id"] for p in warm], timeout=120, label="warm-up", ctx=ctx)
+        warm_up(ctx, "ingest, web first")
         with sealer_running(ctx):  # beside web and worker, as in `ingest`
             started = time.time()
             result = send_closed(ctx, requests, concurrency=CLIENTS, label="ingest, web first")
@@ -336,10 +337,7 @@ def bench_tiers(ctx: Context, report: Report) -> None:
     # Every process past its start-up (imports, first connections) before anything is
     # measured: with `--only tiers` the relay was still starting when the acknowledgements
     # began, and its start-up counted as relay CPU per event.
-    warm = lifecycle_payloads(CLIENTS)
-    send_closed(ctx, [events.sign(p, SECRET, ctx.webhook_path) for p in warm],
-                concurrency=CLIENTS, label="tiers: warm-up")  # fmt: skip
-    wait_applied([p["id"] for p in warm], timeout=120, label="tiers: warm-up", ctx=ctx)
+    warm_up(ctx, "tiers")
     payloads = lifecycle_payloads(ctx.n(1500))
     ids = [p["id"] for p in payloads]
     requests = [events.sign(p, SECRET, ctx.webhook_path) for p in payloads]

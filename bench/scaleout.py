@@ -73,16 +73,11 @@ def _last_applied(event_ids: list[str]) -> float:
 
 
 def bench_scaleout(ctx, report) -> None:
-    from bench.run import CLIENTS, SECRET, lifecycle_payloads, send_closed, wait_applied
+    from bench.run import CLIENTS, SECRET, lifecycle_payloads, send_closed, wait_applied, warm_up
     from config.celery import app
 
     name = f"worker@{socket.gethostname()}"
-    # Every gunicorn worker and pool process past its first request (lazy imports, connections)
-    # before anything is measured.
-    warm = lifecycle_payloads(CLIENTS)
-    send_closed(ctx, [events.sign(p, SECRET, ctx.webhook_path) for p in warm], concurrency=CLIENTS,
-                label="scaleout: warm-up")  # fmt: skip
-    wait_applied([p["id"] for p in warm], timeout=300, label="scaleout: warm-up", ctx=ctx)
+    warm_up(ctx, "scaleout", timeout=300)
     figures = {}
     for workers in WORKER_COUNTS:
         ctx.worker.stop()

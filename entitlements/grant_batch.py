@@ -29,12 +29,6 @@ from entitlements.models import Entitlement
 # Ids taken from the sequence per round trip: a batch of 50 events granting three features
 # each takes a few rounds, and the ids a batch leaves unused are gaps, not rows.
 _IDS_PER_ROUND = 32
-# Every field a Stripe event's reconciliation changes on a stored grant (services'
-# entitlement_extend and entitlement_revoke).
-_CHANGEABLE = [
-    "expires_at", "lapse_recorded_at", "starts_at", "plan", "revoked_at", "revoked_by",
-    "revoke_reason",
-]  # fmt: skip
 
 
 @dataclass
@@ -42,6 +36,7 @@ class _Batch:
     live: dict[str, list[Entitlement]] = field(default_factory=dict)  # by subscription id
     created: dict[int, Entitlement] = field(default_factory=dict)  # by id, in creation order
     changed: dict[int, Entitlement] = field(default_factory=dict)  # stored grants, by id
+    changed_fields: set[str] = field(default_factory=set)  # what the services said they changed
     spare_ids: list[int] = field(default_factory=list)
 
 
@@ -61,7 +56,7 @@ def grants_batched() -> Iterator[None]:
     if batch is None:
         return
     if batch.changed:
-        Entitlement.objects.bulk_update(list(batch.changed.values()), _CHANGEABLE)
+        Entitlement.objects.bulk_update(list(batch.changed.values()), sorted(batch.changed_fields))
     if batch.created:
         Entitlement.objects.bulk_create(list(batch.created.values()))
 
@@ -115,6 +110,7 @@ def grant_changed(entitlement: Entitlement, *, update_fields: list[str]) -> None
         return
     if entitlement.pk not in batch.created:
         batch.changed[entitlement.pk] = entitlement
+        batch.changed_fields.update(update_fields)
 
 
 def _ids_from_sequence(count: int) -> list[int]:

@@ -24,10 +24,13 @@ from billing.db import insert_ignoring_conflict
 from entitlements.batch_scope import batch_scope
 from entitlements.models import SubscriptionState
 
+# What the upsert writes: every field but the keys, as save() does outside a batch (a field
+# added to the model is written without touching this module).
 _WRITTEN = [
-    "stripe_customer_id", "fields", "journal", "unsettled_second", "last_event_created",
-    "last_event_id", "updated_at",
-]  # fmt: skip
+    f.name
+    for f in SubscriptionState._meta.concrete_fields
+    if not f.primary_key and f.name != "stripe_subscription_id"
+]
 
 
 @dataclass

@@ -91,12 +91,13 @@ SET_KEYS = frozenset({*LABEL_KEYS, "permissions_before", "permissions_after"})
 MAX_LIST_ITEMS = 1000
 # Values shaped like secrets are dropped even under an allowed key: what logs and stored request
 # data mask (config.logging.SENSITIVE_VALUE, the one definition), and, stricter here because a
-# meta value is a bare identifier, anything starting like a Stripe key (sk_abc, not only sk_live_).
+# meta value is a bare identifier, anything starting like a Stripe key (sk_abc, not only sk_live_)
+# or naming a secret anywhere (`_secret_`, whatever comes before it).
 _KEY_PREFIXES = ("sk_", "rk_", "whsec_", "pk_live_")
 
 
 def _looks_secret(value: str) -> bool:
-    return value.startswith(_KEY_PREFIXES) or looks_secret(value)
+    return value.startswith(_KEY_PREFIXES) or "_secret_" in value or looks_secret(value)
 
 
 def _safe_scalar(value: object, *, label: bool = False) -> tuple[bool, object]:

@@ -19,12 +19,13 @@ SENSITIVE_KEY = re.compile(
     re.IGNORECASE,
 )
 # Values that look like Stripe keys (secret, restricted, publishable; live and test), webhook
-# secrets, client secrets (pi_..._secret_..., seti_..., cs_..., src_...), bearer tokens,
-# webhook signatures or card numbers, wherever they appear in a text. The one definition of
-# "shaped like a secret": logs, stored request data and audit rows (audit/meta.py) all use it.
+# secrets, ephemeral keys, client secrets (pi_..._secret_..., seti_, cs_, src_client_secret_,
+# and the id-less cuss_secret_..., accs_secret__...), bearer tokens, webhook signatures or card
+# numbers, wherever they appear in a text. The one definition of "shaped like a secret": logs,
+# stored request data and audit rows (audit/meta.py) all use it.
 SENSITIVE_VALUE = re.compile(
-    r"(whsec_[A-Za-z0-9_]+|\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9_]+|"
-    r"\b[a-z]{2,4}_[A-Za-z0-9_]*?_secret_[A-Za-z0-9]+|"
+    r"(whsec_[A-Za-z0-9_]+|\b(?:sk|rk|pk|ek)_(?:live|test)_[A-Za-z0-9_]+|"
+    r"\b[a-z]{2,5}_(?:[A-Za-z0-9_]*_)?secret_[A-Za-z0-9_]+|"
     r"\b(?i:bearer)\s+[A-Za-z0-9\-._~+/]+=*|"
     r"t=\d+,v1=[0-9a-f]+[^\s\"']*|\b(?:\d[ -]?){13,19}\b)"
 )

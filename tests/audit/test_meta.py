@@ -46,6 +46,13 @@ def test_a_group_named_like_a_key_is_redacted_in_the_labels():
     assert cleaned == {"groups_after": ["Billing admin", "[redacted]", "[redacted]"]}
 
 
+def test_secrets_without_an_object_id_are_dropped_from_meta():
+    # A customer session's or account session's client secret has no object id before
+    # `_secret_`; an identifier-like meta value must never carry one.
+    for secret in ("cuss_secret_O3UDPzHgS6rGtsdb", "accs_secret__NErVdRAkEJ4S", "x_secret_y"):
+        assert clean_meta({"customer": secret}) == {}
+
+
 def test_ids_amounts_and_codes_are_kept():
     raw = {
         "customer": "cus_NffrFeUfNV2Hib",

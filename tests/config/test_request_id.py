@@ -117,6 +117,10 @@ def test_a_caller_chosen_request_id_is_never_taken_as_unique(client, django_user
         "pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_YrKJUKribcBjcG8HVhfZluoGH",
         "seti_1Mm8s8LkdIwHu7ixsJ0ydTzJ_secret_NXDsMTmRcRJtV8OazwzRPbB9",
         "cs_test_a1YS1URlnyQCN5fUUduORoQ7Pw41PJqDWkIVQCpJPqkfIhd6tVY8XB1OLY_secret_fidwbEhqYWAnPCkl",
+        "src_client_secret_RFKmYRkrkVHWkeSEr7QLhUAb",
+        "cuss_secret_O3UDPzHgS6rGtsdbACkxY4tqnIxpiVJqE3wAc0VRNR",
+        "accs_secret__NErVdRAkEJ4Ssd7fPUXNMWPCxLtJ2lA",
+        "ek_test_YWNjdF8xMDMyRDgyZVp2S1lsbzJDLDdyY1RtV2N",
     ],
 )
 def test_redaction_masks_every_stripe_key_and_bearer_token(secret):
